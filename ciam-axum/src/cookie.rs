@@ -1,0 +1,96 @@
+//! The session cookie: its name, its attributes, and reading it back from a request.
+
+use http::{HeaderMap, HeaderValue, header::COOKIE};
+use time::Duration;
+
+use ciam_core::secret::OpaqueToken;
+
+/// Cookie name used when the public URL is `https://`: the `__Host-` prefix makes browsers
+/// refuse the cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
+/// subdomain cannot plant or overwrite it.
+pub const SECURE_COOKIE_NAME: &str = "__Host-ciam_session";
+
+/// Cookie name used when the public URL is plain `http://` (local development): browsers
+/// refuse `__Host-` cookies without `Secure`, and `Secure` cookies over plain HTTP.
+pub const PLAIN_COOKIE_NAME: &str = "ciam_session";
+
+/// How the session cookie is named and which attributes it carries.
+///
+/// The attributes are fixed to the safe choice: `HttpOnly` (scripts cannot read the token),
+/// `SameSite=Lax` (not sent on cross-site subrequests and form posts), `Path=/` and no
+/// `Domain` (host-only). `Secure` and the `__Host-` prefix are added when the public URL is
+/// HTTPS. The session token appears only in `Set-Cookie` and `Cookie` headers, never in a
+/// response body or a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    name: &'static str,
+    secure: bool,
+}
+
+impl CookieConfig {
+    /// The configuration for an application served at `public_url`: `__Host-ciam_session`
+    /// with `Secure` for `https://` URLs, `ciam_session` without `Secure` otherwise.
+    pub fn for_public_url(public_url: &str) -> Self {
+        let https = public_url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if https { Self { name: SECURE_COOKIE_NAME, secure: true } } else { Self { name: PLAIN_COOKIE_NAME, secure: false } }
+    }
+
+    /// The cookie name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Whether the cookie carries the `Secure` attribute.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// A `Set-Cookie` value that hands `token` to the browser for `max_age` (clamped at zero).
+    ///
+    /// Returns `None` when `token` is not a well-formed ciam token (so it cannot be placed in
+    /// a header safely); tokens issued by the engine always are.
+    pub fn session_cookie(&self, token: &OpaqueToken, max_age: Duration) -> Option<HeaderValue> {
+        if !token.is_well_formed() {
+            return None;
+        }
+        let seconds = max_age.whole_seconds().max(0);
+        HeaderValue::from_str(&format!("{}={}; {}; Max-Age={seconds}", self.name, token.expose(), self.attributes())).ok()
+    }
+
+    /// A `Set-Cookie` value that removes the cookie from the browser.
+    pub fn clear_cookie(&self) -> HeaderValue {
+        let value = format!("{}=; {}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT", self.name, self.attributes());
+        // The name and attributes are fixed ASCII, so this cannot fail; fall back to a bare
+        // deletion rather than panicking should that ever change.
+        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("ciam_session=; Path=/; Max-Age=0"))
+    }
+
+    /// The session token presented in the request's `Cookie` headers, if any.
+    ///
+    /// When the cookie appears more than once, the first occurrence is used (browsers send
+    /// the most specific path first; with `Path=/` only one is expected).
+    pub fn read(&self, headers: &HeaderMap) -> Option<OpaqueToken> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, value)| OpaqueToken::from_client(value.trim().trim_matches('"')))
+            .filter(|t| !t.expose().is_empty())
+    }
+
+    /// Whether `value` (a `Set-Cookie` header) sets or clears this cookie.
+    pub(crate) fn is_this_cookie(&self, value: &HeaderValue) -> bool {
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once('='))
+            .is_some_and(|(name, _)| name.trim() == self.name)
+    }
+
+    fn attributes(&self) -> &'static str {
+        if self.secure { "Path=/; HttpOnly; SameSite=Lax; Secure" } else { "Path=/; HttpOnly; SameSite=Lax" }
+    }
+}

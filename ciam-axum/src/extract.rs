@@ -1,0 +1,98 @@
+//! Extractors: the signed-in caller, the request context, and a JSON body with JSON errors.
+
+use std::convert::Infallible;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use ciam_core::{AuthContext, RequestContext};
+
+use crate::layer::Installed;
+use crate::rejection::{AuthRejection, JsonRejection};
+
+/// The signed-in caller. Rejects with 401 `{"error": "unauthenticated"}` when the request
+/// has no valid session (and with 500 when [`CiamLayer`](crate::CiamLayer) is missing).
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AuthContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(auth) = parts.extensions.get::<AuthContext>() {
+            return Ok(Self(auth.clone()));
+        }
+        if parts.extensions.get::<Installed>().is_none() {
+            return Err(AuthRejection::LayerMissing);
+        }
+        Err(AuthRejection::Unauthenticated)
+    }
+}
+
+/// The signed-in caller, if any. Never rejects.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<AuthContext>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeAuthenticated {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<AuthContext>().cloned()))
+    }
+}
+
+/// The [`RequestContext`] built by [`CiamLayer`](crate::CiamLayer) (client IP, User-Agent,
+/// presented session token), to pass to engine calls. Rejects with 500 when the layer is
+/// missing.
+#[derive(Debug, Clone)]
+pub struct ClientContext(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<RequestContext>().cloned().map(Self).ok_or(AuthRejection::LayerMissing)
+    }
+}
+
+/// The layer's configuration, for this crate's handlers.
+pub(crate) struct Layer(pub(crate) Installed);
+
+impl<S: Send + Sync> FromRequestParts<S> for Layer {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Installed>().cloned().map(Self).ok_or(AuthRejection::LayerMissing)
+    }
+}
+
+/// A JSON request or response body.
+///
+/// Like [`axum::Json`], but a body that is malformed, of the wrong shape, too large or not
+/// `application/json` is refused with a JSON error ([`JsonRejection`]) instead of plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = JsonRejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,251 @@
+//! The tower layer that resolves the caller: client IP, User-Agent, session cookie and the
+//! CSRF check.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::header::{SET_COOKIE, USER_AGENT};
+use http::{HeaderMap, Request};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use ciam_core::{Ciam, ErrorKind, RequestContext};
+
+use crate::cookie::CookieConfig;
+use crate::csrf;
+use crate::rejection::{ApiError, CsrfRejection};
+
+/// Configuration shared by every clone of the layer and its services.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) ciam: Ciam,
+    pub(crate) cookie: CookieConfig,
+    origin: String,
+    csrf: bool,
+    proxy_hops: usize,
+}
+
+/// Marks a request as having passed through [`CiamService`]; carries its configuration to
+/// the handlers of [`router`](crate::router).
+#[derive(Clone)]
+pub(crate) struct Installed(pub(crate) Arc<Shared>);
+
+/// A [`tower_layer::Layer`] that resolves the caller of every request.
+///
+/// For each request, [`CiamService`]:
+///
+/// 1. refuses a state-changing request that fails the CSRF origin check with 403
+///    `{"error": "csrf"}` (see the [crate docs](crate#csrf); on by default);
+/// 2. builds a [`RequestContext`] (client IP, User-Agent, presented session token) and
+///    inserts it into the request extensions;
+/// 3. if the session cookie is present, validates it with [`Ciam::authenticate`] and inserts
+///    the [`AuthContext`](ciam_core::AuthContext) on success. An invalid, expired or revoked
+///    cookie simply means no `AuthContext`, and the response then clears the cookie. A store
+///    outage answers 503 rather than treating the caller as signed out.
+///
+/// # Client IP
+///
+/// By default the IP is the TCP peer from [`ConnectInfo<SocketAddr>`](ConnectInfo), so serve
+/// the app with `into_make_service_with_connect_info::<SocketAddr>()`. Behind reverse proxies
+/// the peer is the proxy: set [`CiamLayer::trusted_proxy_hops`] to the number of proxies you
+/// run, and the IP is read from `X-Forwarded-For`, counting that many entries from the right
+/// (entries further left are client-supplied and never trusted).
+///
+/// Cloning is cheap (one `Arc`).
+#[derive(Clone)]
+pub struct CiamLayer {
+    shared: Arc<Shared>,
+}
+
+impl CiamLayer {
+    /// A layer for `ciam`, with the cookie configuration derived from its public URL and the
+    /// CSRF check on.
+    pub fn new(ciam: Ciam) -> Self {
+        let cookie = CookieConfig::for_public_url(ciam.public_url());
+        let origin = csrf::origin_of(ciam.public_url());
+        Self { shared: Arc::new(Shared { ciam, cookie, origin, csrf: true, proxy_hops: 0 }) }
+    }
+
+    /// Turns the CSRF origin check on (the default) or off. Turn it off only when every
+    /// state-changing route is protected another way, such as bearer tokens instead of
+    /// cookies.
+    pub fn csrf(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.shared).csrf = enabled;
+        self
+    }
+
+    /// Reads the client IP from `X-Forwarded-For`, trusting the `hops` right-most entries
+    /// (one per reverse proxy you operate). 0, the default, uses the TCP peer address.
+    pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
+        Arc::make_mut(&mut self.shared).proxy_hops = hops;
+        self
+    }
+
+    /// Replaces the session cookie configuration.
+    pub fn cookie_config(mut self, cookie: CookieConfig) -> Self {
+        Arc::make_mut(&mut self.shared).cookie = cookie;
+        self
+    }
+
+    /// The session cookie configuration in force.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.shared.cookie
+    }
+
+    /// The engine.
+    pub fn ciam(&self) -> &Ciam {
+        &self.shared.ciam
+    }
+}
+
+impl fmt::Debug for CiamLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CiamLayer")
+            .field("cookie", &self.shared.cookie)
+            .field("origin", &self.shared.origin)
+            .field("csrf", &self.shared.csrf)
+            .field("trusted_proxy_hops", &self.shared.proxy_hops)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for CiamLayer {
+    type Service = CiamService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CiamService { inner, shared: Arc::clone(&self.shared) }
+    }
+}
+
+/// The service made by [`CiamLayer`]; see there.
+#[derive(Clone)]
+pub struct CiamService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for CiamService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CiamService").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+/// The response future of [`CiamService`].
+pub struct ResponseFuture<E> {
+    inner: Pin<Box<dyn Future<Output = Result<Response, E>> + Send>>,
+}
+
+impl<E> fmt::Debug for ResponseFuture<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<E> Future for ResponseFuture<E> {
+    type Output = Result<Response, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<S, B> Service<Request<B>> for CiamService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The clone is not ready; keep the ready one for this call (tower's usual dance).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        ResponseFuture { inner: Box::pin(handle(shared, inner, req)) }
+    }
+}
+
+async fn handle<S, B>(shared: Arc<Shared>, mut inner: S, mut req: Request<B>) -> Result<Response, S::Error>
+where
+    S: Service<Request<B>, Response = Response>,
+{
+    if shared.csrf
+        && let Err(reason) = csrf::check(req.method(), req.headers(), &shared.origin)
+    {
+        tracing::warn!(reason, method = %req.method(), path = %req.uri().path(), "cross-site request refused");
+        return Ok(CsrfRejection.into_response());
+    }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = client_ip(req.headers(), peer, shared.proxy_hops);
+    let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let token = shared.cookie.read(req.headers());
+    let ctx = RequestContext::new(ip, user_agent).with_session_token(token.clone());
+    let mut clear_cookie = false;
+    if let Some(token) = &token {
+        match shared.ciam.authenticate(token, &ctx).await {
+            Ok(auth) => {
+                req.extensions_mut().insert(auth);
+            }
+            Err(e) if e.kind() == ErrorKind::Unauthorized => clear_cookie = true,
+            Err(e) => return Ok(ApiError::from(e).into_response()),
+        }
+    }
+    req.extensions_mut().insert(ctx);
+    req.extensions_mut().insert(Installed(Arc::clone(&shared)));
+    let mut response = inner.call(req).await?;
+    if clear_cookie && !response.headers().get_all(SET_COOKIE).iter().any(|v| shared.cookie.is_this_cookie(v)) {
+        response.headers_mut().append(SET_COOKIE, shared.cookie.clear_cookie());
+    }
+    Ok(response)
+}
+
+/// The client IP: the TCP peer, or with `hops` trusted proxies the `hops`-th
+/// `X-Forwarded-For` entry from the right.
+fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|i| entries.get(i))
+        .and_then(|e| e.parse::<IpAddr>().ok().or_else(|| e.parse::<SocketAddr>().ok().map(|s| s.ip())))
+        .or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_from_the_right() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", http::HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.1"));
+        let peer = Some(IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(client_ip(&h, peer, 0), peer);
+        assert_eq!(client_ip(&h, peer, 1), Some(IpAddr::from([10, 0, 0, 1])));
+        assert_eq!(client_ip(&h, peer, 2), Some(IpAddr::from([1, 2, 3, 4])));
+        assert_eq!(client_ip(&h, peer, 9), peer);
+    }
+}

@@ -1,0 +1,117 @@
+//! axum integration for ciam: a tower layer that resolves the signed-in caller from a session
+//! cookie, extractors, CSRF defence, and a router of JSON authentication endpoints.
+//!
+//! # Getting started
+//!
+//! Build a [`Ciam`](ciam_core::Ciam) engine, mount [`router`] where you want the API, and wrap
+//! the whole application in [`CiamLayer`]. Serve it with connection info so the layer knows
+//! the client IP:
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//!
+//! use axum::{Router, routing::get};
+//! use ciam_axum::{Authenticated, CiamLayer};
+//! use ciam_core::Ciam;
+//!
+//! async fn run(ciam: Ciam) -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/hello", get(|Authenticated(auth): Authenticated| async move {
+//!             format!("hello, {}", auth.user_id)
+//!         }))
+//!         .nest("/auth", ciam_axum::router(ciam.clone()))
+//!         .layer(CiamLayer::new(ciam));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! }
+//! ```
+//!
+//! # What is in the box
+//!
+//! | Item | What it does |
+//! |---|---|
+//! | [`CiamLayer`] / [`CiamService`] | Reads the session cookie, validates it, inserts [`AuthContext`](ciam_core::AuthContext) and [`RequestContext`](ciam_core::RequestContext) into the request extensions; clears an invalid cookie; CSRF check |
+//! | [`Authenticated`] | Extractor: the signed-in caller, or 401 `{"error": "unauthenticated"}` |
+//! | [`MaybeAuthenticated`] | Extractor: `Option<AuthContext>`, never rejects |
+//! | [`ClientContext`] | Extractor: the [`RequestContext`](ciam_core::RequestContext) to pass to engine calls |
+//! | [`Json`] | JSON body extractor whose rejections are JSON (400 / 413 / 415) |
+//! | [`ApiError`] | Engine errors as HTTP responses (status by [`ErrorKind`](ciam_core::ErrorKind), `Retry-After`) |
+//! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
+//! | [`router`] | The JSON endpoints below |
+//!
+//! # Endpoints
+//!
+//! All bodies are JSON; errors are `{"error": "<code>", "message": "<safe text>"}`.
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
+//! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
+//! | `POST /verify-email/resend` | `{email}` | 202 always |
+//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 403 `verification_required`; 401 `invalid_credentials` |
+//! | `POST /logout` | — | 204, cookie cleared |
+//! | `GET /me` | `?stage=` | `{user, session}` |
+//! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
+//! | `DELETE /sessions/{id}` | — | 204; 404 if not one of the caller's |
+//! | `POST /sessions/revoke-others` | — | `{revoked: n}` |
+//! | `POST /password/forgot` | `{email}` | 202 always |
+//! | `POST /password/reset` | `{token, password}` | 200; every session ends |
+//! | `POST /password/change` | `{current_password?, new_password}` | 200 `{user, session}` + new `Set-Cookie`; other sessions end |
+//! | `POST /email/change` | `{email, current_password?}` | 202; confirmation link to the new address |
+//! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
+//! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
+//!
+//! Request bodies are limited to [`BODY_LIMIT`] bytes.
+//!
+//! # Security notes
+//!
+//! ## Cookie
+//!
+//! The session token is a 256-bit random value; only its hash is stored. It travels only in
+//! `Set-Cookie`/`Cookie`, never in a body or URL. The cookie is `HttpOnly`, `SameSite=Lax`,
+//! `Path=/`, has no `Domain`, and when the public URL is HTTPS it is `Secure` and named
+//! `__Host-ciam_session` (so subdomains cannot plant it). Its `Max-Age` is the session's
+//! absolute lifetime; the idle timeout is enforced server-side. Signing in always issues a
+//! new token and ends any session the browser presented (no fixation), and a password change
+//! rotates the cookie and ends the other sessions.
+//!
+//! ## CSRF
+//!
+//! `SameSite=Lax` already keeps the cookie off cross-site `POST`s in current browsers; the
+//! layer adds an origin check for every state-changing method (anything but GET, HEAD,
+//! OPTIONS, TRACE). The request passes when `Origin` equals the public URL's origin exactly,
+//! or, without `Origin`, when `Sec-Fetch-Site` is `same-origin` or `none`. Everything else,
+//! including a request with neither header, gets 403 `{"error": "csrf"}`. Non-browser clients
+//! must therefore send `Origin: <public url origin>`. Keep GET handlers free of side effects:
+//! that is why e-mail links open a page whose button POSTs the token.
+//!
+//! ## No account enumeration
+//!
+//! Registration, "forgot password" and "resend verification" answer the same whether or not
+//! the address has an account; the mail differs, the response does not. A wrong password and
+//! an unknown address give identical 401 bodies after the same hashing work. Only a caller
+//! who proved the password learns that an address is unverified or an account locked. Error
+//! detail goes to `tracing` (debug for refusals, error for server faults), never to the
+//! client.
+//!
+//! ## Client IP
+//!
+//! The IP recorded in sessions and the audit log is the TCP peer unless
+//! [`CiamLayer::trusted_proxy_hops`] is set; behind a reverse proxy, set it, or every client
+//! appears as the proxy.
+
+mod cookie;
+mod csrf;
+mod extract;
+mod layer;
+mod rejection;
+mod routes;
+
+#[cfg(test)]
+mod tests;
+
+pub use cookie::{CookieConfig, PLAIN_COOKIE_NAME, SECURE_COOKIE_NAME};
+pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated};
+pub use layer::{CiamLayer, CiamService, ResponseFuture};
+pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
+pub use routes::{BODY_LIMIT, router};

@@ -1,0 +1,294 @@
+//! The JSON endpoints of [`router`].
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use http::StatusCode;
+use http::header::SET_COOKIE;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use ciam_core::id::SessionId;
+use ciam_core::secret::SecretString;
+use ciam_core::user::{ProfileAttributes, User};
+use ciam_core::{Ciam, Error, Registration, SignInOutcome, SignedIn, VerifyOutcome};
+
+use crate::extract::{Authenticated, ClientContext, Json, Layer};
+use crate::rejection::{ApiError, verification_required};
+
+/// Largest request body accepted by the endpoints, in bytes.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Most audit entries returned by `GET /audit`.
+const AUDIT_LIMIT: u32 = 50;
+
+/// The profiling stage `GET /me` asks prompts for unless `?stage=` says otherwise.
+const DEFAULT_STAGE: &str = "signup";
+
+/// The JSON authentication API, to mount under any prefix (for example with
+/// `Router::nest("/auth", ciam_axum::router(ciam))`). Needs [`CiamLayer`](crate::CiamLayer)
+/// around it (or around the whole app). See the [crate docs](crate#endpoints) for the
+/// endpoints.
+pub fn router(ciam: Ciam) -> Router {
+    Router::new()
+        .route("/register", post(register))
+        .route("/verify-email", post(verify_email))
+        .route("/verify-email/resend", post(resend_verification))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{id}", delete(revoke_session))
+        .route("/sessions/revoke-others", post(revoke_others))
+        .route("/password/forgot", post(forgot_password))
+        .route("/password/reset", post(reset_password))
+        .route("/password/change", post(change_password))
+        .route("/email/change", post(change_email))
+        .route("/profile", patch(update_profile))
+        .route("/audit", get(audit))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(ciam)
+}
+
+fn rfc3339(t: OffsetDateTime) -> Value {
+    t.format(&Rfc3339).map(Value::String).unwrap_or(Value::Null)
+}
+
+/// The caller's view of an account.
+fn user_view(ciam: &Ciam, user: &User, stage: &str) -> Value {
+    json!({
+        "id": user.id,
+        "email": user.email.as_ref().map(|e| e.as_str()),
+        "email_verified": user.email_verified(),
+        "profile": user.profile,
+        "prompts": ciam.profile_prompts(user, stage),
+        "created_at": rfc3339(user.created_at),
+    })
+}
+
+/// A response carrying a fresh session cookie and the session description.
+fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Response, ApiError> {
+    let policy = ciam.policy().session;
+    // The browser keeps the cookie until the session's absolute end; the idle timeout is
+    // enforced server-side on every request, so it need not be mirrored in the cookie.
+    let max_age = s.session.created_at + policy.absolute_lifetime - OffsetDateTime::now_utc();
+    let cookie = layer
+        .0
+        .0
+        .cookie
+        .session_cookie(&s.token, max_age)
+        .ok_or_else(|| ApiError::from(Error::Internal("session token cannot be put in a cookie".into())))?;
+    let body = json!({
+        "user": user_view(ciam, &s.user, DEFAULT_STAGE),
+        "session": s.session,
+    });
+    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+fn status(code: StatusCode, status: &str) -> Response {
+    (code, Json(json!({ "status": status }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    email: String,
+    password: SecretString,
+    #[serde(default)]
+    profile: ProfileAttributes,
+}
+
+async fn register(
+    State(ciam): State<Ciam>,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let registration = Registration::new(body.email, Some(body.password)).with_profile(body.profile);
+    ciam.register(registration, &ctx).await?;
+    Ok(status(StatusCode::ACCEPTED, "verification_sent"))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn verify_email(
+    State(ciam): State<Ciam>,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<TokenBody>,
+) -> Result<Response, ApiError> {
+    let done = match ciam.verify_email(&body.token, &ctx).await? {
+        VerifyOutcome::EmailVerified(_) => "email_verified",
+        VerifyOutcome::EmailChanged(_) => "email_changed",
+        _ => "done",
+    };
+    Ok(status(StatusCode::OK, done))
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+async fn resend_verification(
+    State(ciam): State<Ciam>,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<EmailBody>,
+) -> Result<Response, ApiError> {
+    ciam.resend_verification(&body.email, &ctx).await?;
+    Ok(status(StatusCode::ACCEPTED, "verification_sent"))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: SecretString,
+}
+
+async fn login(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<LoginBody>,
+) -> Result<Response, ApiError> {
+    match ciam.sign_in_password(&body.email, &body.password, &ctx).await? {
+        SignInOutcome::SignedIn(s) => signed_in(&ciam, &layer, &s),
+        SignInOutcome::VerificationRequired => Ok(verification_required()),
+        _ => Err(Error::Internal("unexpected sign-in outcome".into()).into()),
+    }
+}
+
+async fn logout(State(ciam): State<Ciam>, layer: Layer, ClientContext(ctx): ClientContext) -> Result<Response, ApiError> {
+    if let Some(token) = &ctx.session_token {
+        ciam.sign_out(token, &ctx).await?;
+    }
+    Ok(([(SET_COOKIE, layer.0.0.cookie.clear_cookie())], StatusCode::NO_CONTENT).into_response())
+}
+
+#[derive(Deserialize)]
+struct StageQuery {
+    stage: Option<String>,
+}
+
+async fn me(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+    Query(q): Query<StageQuery>,
+) -> Result<Response, ApiError> {
+    let user = ciam.user(auth.user_id).await?;
+    let stage = q.stage.as_deref().unwrap_or(DEFAULT_STAGE);
+    Ok(Json(json!({ "user": user_view(&ciam, &user, stage), "session": auth })).into_response())
+}
+
+async fn sessions(State(ciam): State<Ciam>, Authenticated(auth): Authenticated) -> Result<Response, ApiError> {
+    let sessions = ciam.list_sessions(&auth).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+async fn revoke_session(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Ok(id) = id.parse::<SessionId>() else {
+        return Err(ApiError::not_found());
+    };
+    if !ciam.revoke_session(&auth, id, &ctx).await? {
+        return Err(ApiError::not_found());
+    }
+    if id == auth.session_id {
+        return Ok(([(SET_COOKIE, layer.0.0.cookie.clear_cookie())], StatusCode::NO_CONTENT).into_response());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn revoke_others(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+) -> Result<Response, ApiError> {
+    let revoked = ciam.revoke_other_sessions(&auth, &ctx).await?;
+    Ok(Json(json!({ "revoked": revoked })).into_response())
+}
+
+async fn forgot_password(
+    State(ciam): State<Ciam>,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<EmailBody>,
+) -> Result<Response, ApiError> {
+    ciam.forgot_password(&body.email, &ctx).await?;
+    Ok(status(StatusCode::ACCEPTED, "reset_sent_if_account_exists"))
+}
+
+#[derive(Deserialize)]
+struct ResetBody {
+    token: String,
+    password: SecretString,
+}
+
+async fn reset_password(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<ResetBody>,
+) -> Result<Response, ApiError> {
+    ciam.reset_password(&body.token, &body.password, &ctx).await?;
+    // Every session of the account has ended; if this browser held one, forget it.
+    let mut response = status(StatusCode::OK, "password_reset");
+    if ctx.session_token.is_some() {
+        response.headers_mut().append(SET_COOKIE, layer.0.0.cookie.clear_cookie());
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordBody {
+    current_password: Option<SecretString>,
+    new_password: SecretString,
+}
+
+async fn change_password(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<ChangePasswordBody>,
+) -> Result<Response, ApiError> {
+    let s = ciam.change_password(&auth, body.current_password.as_ref(), &body.new_password, &ctx).await?;
+    signed_in(&ciam, &layer, &s)
+}
+
+#[derive(Deserialize)]
+struct ChangeEmailBody {
+    email: String,
+    current_password: Option<SecretString>,
+}
+
+async fn change_email(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<ChangeEmailBody>,
+) -> Result<Response, ApiError> {
+    ciam.request_email_change(&auth, &body.email, body.current_password.as_ref(), &ctx).await?;
+    Ok(status(StatusCode::ACCEPTED, "confirmation_sent"))
+}
+
+async fn update_profile(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+    Json(changes): Json<ProfileAttributes>,
+) -> Result<Response, ApiError> {
+    let user = ciam.update_profile(&auth, changes).await?;
+    Ok(Json(json!({ "user": user_view(&ciam, &user, DEFAULT_STAGE) })).into_response())
+}
+
+async fn audit(State(ciam): State<Ciam>, Authenticated(auth): Authenticated) -> Result<Response, ApiError> {
+    let entries = ciam.audit_log(auth.user_id, AUDIT_LIMIT).await?;
+    Ok(Json(json!({ "entries": entries })).into_response())
+}

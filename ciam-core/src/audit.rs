@@ -1,0 +1,149 @@
+//! The audit log: every authentication decision, with time, user, IP, user agent and reason.
+//! Never a secret: tokens appear only as hashes, passwords never.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::id::{AuditId, SessionId, UserId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// An account was registered.
+    Register,
+    /// A registration was attempted for an address that already has an account.
+    RegisterExisting,
+    /// A verification mail was sent.
+    VerificationSent,
+    /// An e-mail address was verified.
+    EmailVerified,
+    /// A password sign-in was attempted.
+    SignInPassword,
+    /// A stored hash was upgraded to the current parameters.
+    PasswordRehashed,
+    /// A session was ended by its owner signing out.
+    SignOut,
+    /// A session was revoked.
+    SessionRevoked,
+    /// A password reset was requested.
+    PasswordResetRequested,
+    /// A password was reset with a mailed token.
+    PasswordReset,
+    /// A password was changed by a signed-in user.
+    PasswordChanged,
+    /// An e-mail change was requested.
+    EmailChangeRequested,
+    /// An e-mail address was changed.
+    EmailChanged,
+    /// A session token was presented and refused.
+    SessionRejected,
+    /// A request was throttled.
+    Throttled,
+}
+
+impl AuditAction {
+    /// The stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::RegisterExisting => "register_existing",
+            Self::VerificationSent => "verification_sent",
+            Self::EmailVerified => "email_verified",
+            Self::SignInPassword => "sign_in_password",
+            Self::PasswordRehashed => "password_rehashed",
+            Self::SignOut => "sign_out",
+            Self::SessionRevoked => "session_revoked",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::SessionRejected => "session_rejected",
+            Self::Throttled => "throttled",
+        }
+    }
+
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Register,
+            Self::RegisterExisting,
+            Self::VerificationSent,
+            Self::EmailVerified,
+            Self::SignInPassword,
+            Self::PasswordRehashed,
+            Self::SignOut,
+            Self::SessionRevoked,
+            Self::PasswordResetRequested,
+            Self::PasswordReset,
+            Self::PasswordChanged,
+            Self::EmailChangeRequested,
+            Self::EmailChanged,
+            Self::SessionRejected,
+            Self::Throttled,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// Whether the decision allowed the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Allowed or done.
+    Success,
+    /// Refused.
+    Failure,
+}
+
+impl AuditOutcome {
+    /// The stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(Self::Success),
+            "failure" => Some(Self::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// One audit-log entry.
+///
+/// Not `#[non_exhaustive]`: storage backends build it from their rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Entry id.
+    pub id: AuditId,
+    /// When (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What.
+    pub action: AuditAction,
+    /// Allowed or refused.
+    pub outcome: AuditOutcome,
+    /// A short machine-readable reason (`wrong_password`, `unknown_user`, `expired`, ...).
+    pub reason: String,
+    /// The account, when known.
+    pub user_id: Option<UserId>,
+    /// The session concerned, when any.
+    pub session_id: Option<SessionId>,
+    /// Client IP.
+    pub ip: Option<IpAddr>,
+    /// Client User-Agent.
+    pub user_agent: Option<String>,
+    /// Extra structured detail; never a secret.
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,84 @@
+//! One-time challenges: e-mail verification and password-reset tokens today; WebAuthn
+//! challenges, OAuth state and OTP codes in later crates.
+//!
+//! A challenge is stored under the hash of its secret, expires, and is consumed atomically:
+//! of two concurrent attempts with the same secret, exactly one gets it.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::id::UserId;
+use crate::secret::TokenHash;
+
+/// What a challenge is for. A secret issued for one purpose never satisfies another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ChallengePurpose {
+    /// Prove the account's e-mail address.
+    VerifyEmail,
+    /// Reset a forgotten password.
+    ResetPassword,
+    /// Prove a new e-mail address before it replaces the old one.
+    ChangeEmail,
+}
+
+impl ChallengePurpose {
+    /// The stable text form used by storage backends.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
+        }
+    }
+
+    /// Parses the text form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "verify_email" => Self::VerifyEmail,
+            "reset_password" => Self::ResetPassword,
+            "change_email" => Self::ChangeEmail,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored one-time challenge.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Challenge {
+    /// Hash of the secret handed out.
+    pub secret_hash: TokenHash,
+    /// What it proves.
+    pub purpose: ChallengePurpose,
+    /// The account it belongs to.
+    pub user_id: Option<UserId>,
+    /// Purpose-specific data (for example the new address of an e-mail change).
+    pub payload: serde_json::Value,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Challenge {
+    /// Creates a challenge record.
+    pub fn new(
+        secret_hash: TokenHash,
+        purpose: ChallengePurpose,
+        user_id: Option<UserId>,
+        payload: serde_json::Value,
+        created_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            secret_hash,
+            purpose,
+            user_id,
+            payload,
+            created_at,
+            expires_at,
+        }
+    }
+}

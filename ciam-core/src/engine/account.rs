@@ -1,0 +1,461 @@
+//! Registration, e-mail verification, e-mail change and profile updates.
+
+use serde_json::json;
+
+use super::Ciam;
+use super::context::{AuthContext, RequestContext};
+use super::outcome::{RegisterOutcome, VerifyOutcome};
+use crate::audit::{AuditAction, AuditOutcome};
+use crate::challenge::ChallengePurpose;
+use crate::credential::{Credential, CredentialKind};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::id::{CredentialId, UserId};
+use crate::identifier::Email;
+use crate::mail::MailKind;
+use crate::profile::FieldSpec;
+use crate::secret::{OpaqueToken, SecretString};
+use crate::store::StoreError;
+use crate::user::{ProfileAttributes, User};
+
+/// A sign-up request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Registration {
+    /// The e-mail address as typed.
+    pub email: String,
+    /// The password, if the account gets one (an account may also be passwordless).
+    pub password: Option<SecretString>,
+    /// Profile attributes collected at sign-up (checked against the schema).
+    pub profile: ProfileAttributes,
+}
+
+impl Registration {
+    /// A registration with an e-mail address and a password.
+    pub fn new(email: impl Into<String>, password: Option<SecretString>) -> Self {
+        Self {
+            email: email.into(),
+            password,
+            profile: ProfileAttributes::new(),
+        }
+    }
+
+    /// Adds profile attributes.
+    pub fn with_profile(mut self, profile: ProfileAttributes) -> Self {
+        self.profile = profile;
+        self
+    }
+}
+
+impl Ciam {
+    /// Registers an account and mails a verification link.
+    ///
+    /// The answer is the same whether or not the address already has an account; the owner of
+    /// an existing account gets a notice instead of a link. The password is hashed in both
+    /// cases so the two take the same time.
+    pub async fn register(
+        &self,
+        req: Registration,
+        ctx: &RequestContext,
+    ) -> Result<RegisterOutcome> {
+        let email = Email::parse(&req.email)?;
+        self.inner.profile.validate_all(&req.profile)?;
+        let phc = match &req.password {
+            Some(pw) => {
+                let words = self.context_words(Some(&email));
+                self.inner.password_policy.check(
+                    pw,
+                    &words,
+                    self.inner.policy.password_is_single_factor,
+                )?;
+                Some(self.inner.hasher.hash(pw).await?)
+            }
+            None => None,
+        };
+        if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
+            return Ok(self.register_existing(&existing, &email, ctx).await);
+        }
+        let now = self.now();
+        let rng = self.inner.rng.as_ref();
+        let mut user = User::new(UserId::generate(rng)?, now);
+        user.email = Some(email.clone());
+        user.profile = req.profile;
+        let credentials = match phc {
+            Some(phc) => vec![Credential::new(
+                CredentialId::generate(rng)?,
+                user.id,
+                CredentialKind::Password,
+                phc,
+                now,
+            )],
+            None => Vec::new(),
+        };
+        match self.inner.identities.create_user(&user, &credentials).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                // A concurrent registration won the race for this address.
+                if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
+                    return Ok(self.register_existing(&existing, &email, ctx).await);
+                }
+                return Err(Error::Conflict);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.audit(
+            AuditAction::Register,
+            AuditOutcome::Success,
+            "created",
+            Some(user.id),
+            None,
+            ctx,
+            json!({"password": !credentials.is_empty()}),
+        )
+        .await;
+        self.emit(Event::Registered { user_id: user.id }).await;
+        self.send_verification(&user, &email, ctx).await?;
+        Ok(RegisterOutcome::VerificationSent)
+    }
+
+    async fn register_existing(
+        &self,
+        existing: &User,
+        email: &Email,
+        ctx: &RequestContext,
+    ) -> RegisterOutcome {
+        self.audit(
+            AuditAction::RegisterExisting,
+            AuditOutcome::Failure,
+            "email_exists",
+            Some(existing.id),
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        let kind = MailKind::AccountExists {
+            sign_in_link: self.page(&self.inner.paths.sign_in),
+            reset_link: self.page(&self.inner.paths.forgot_password),
+        };
+        // To the address on file, not as typed.
+        self.send_mail(existing.email.as_ref().unwrap_or(email), kind);
+        RegisterOutcome::VerificationSent
+    }
+
+    pub(super) async fn send_verification(
+        &self,
+        user: &User,
+        email: &Email,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if !self
+            .mail_allowed(user.id, ChallengePurpose::VerifyEmail)
+            .await?
+        {
+            self.audit(
+                AuditAction::Throttled,
+                AuditOutcome::Failure,
+                "verification_mail_limit",
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            return Ok(());
+        }
+        let payload = json!({ "email": email.canonical() });
+        let token = self
+            .issue_challenge(
+                ChallengePurpose::VerifyEmail,
+                user.id,
+                payload,
+                self.inner.policy.verify_email_ttl,
+            )
+            .await?;
+        self.send_mail(
+            email,
+            MailKind::VerifyEmail {
+                link: self.link(&self.inner.paths.verify_email, &token),
+            },
+        );
+        self.audit(
+            AuditAction::VerificationSent,
+            AuditOutcome::Success,
+            "sent",
+            Some(user.id),
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sends a new verification link if the address belongs to an unverified account, within
+    /// the hourly mail limit. Answers `Ok` in every case so it reveals nothing.
+    pub async fn resend_verification(&self, email: &str, ctx: &RequestContext) -> Result<()> {
+        let email = Email::parse(email)?;
+        match self.inner.identities.user_by_email(&email).await? {
+            Some(user) if !user.email_verified() && user.status.may_sign_in() => {
+                let on_file = user.email.clone().unwrap_or(email);
+                self.send_verification(&user, &on_file, ctx).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Follows a mailed link: verifies the account's address, or completes an e-mail change.
+    ///
+    /// A token is single-use; an unknown, used or expired token is [`Error::InvalidToken`].
+    pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<VerifyOutcome> {
+        let token = OpaqueToken::from_client(token);
+        if !token.is_well_formed() {
+            return self.invalid_token(AuditAction::EmailVerified, ctx).await;
+        }
+        let now = self.now();
+        let challenges = &self.inner.challenges;
+        if let Some(ch) = challenges
+            .consume_challenge(ChallengePurpose::VerifyEmail, &token.hash(), now)
+            .await?
+        {
+            let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
+            let issued_for = ch
+                .payload
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let user = self
+                .modify_user(user_id, |u| {
+                    // A link verifies only the address it was sent to.
+                    match (&u.email, &issued_for) {
+                        (Some(e), Some(issued)) if e.canonical() == issued => {
+                            u.email_verified_at.get_or_insert(now);
+                            Ok(())
+                        }
+                        _ => Err(Error::InvalidToken),
+                    }
+                })
+                .await;
+            let user = match user {
+                Ok(u) => u,
+                Err(Error::InvalidToken) => {
+                    return self.invalid_token(AuditAction::EmailVerified, ctx).await;
+                }
+                Err(e) => return Err(e),
+            };
+            challenges
+                .delete_challenges(user.id, ChallengePurpose::VerifyEmail)
+                .await?;
+            self.audit(
+                AuditAction::EmailVerified,
+                AuditOutcome::Success,
+                "verified",
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            self.emit(Event::EmailVerified { user_id: user.id }).await;
+            return Ok(VerifyOutcome::EmailVerified(Box::new(user)));
+        }
+        if let Some(ch) = challenges
+            .consume_challenge(ChallengePurpose::ChangeEmail, &token.hash(), now)
+            .await?
+        {
+            let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
+            let new_email = ch
+                .payload
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(Email::parse);
+            let Some(Ok(new_email)) = new_email else {
+                return Err(Error::Internal(
+                    "change-email challenge without a valid address".into(),
+                ));
+            };
+            let mut old_email = None;
+            let result = self
+                .modify_user(user_id, |u| {
+                    old_email = u.email.clone();
+                    u.email = Some(new_email.clone());
+                    u.email_verified_at = Some(now);
+                    Ok(())
+                })
+                .await;
+            let user = match result {
+                Ok(u) => u,
+                Err(Error::EmailTaken) => {
+                    self.audit(
+                        AuditAction::EmailChanged,
+                        AuditOutcome::Failure,
+                        "email_taken",
+                        Some(user_id),
+                        None,
+                        ctx,
+                        json!({}),
+                    )
+                    .await;
+                    return Err(Error::EmailTaken);
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(old) = old_email.filter(|o| *o != new_email) {
+                self.send_mail(&old, MailKind::EmailChanged);
+            }
+            self.audit(
+                AuditAction::EmailChanged,
+                AuditOutcome::Success,
+                "changed",
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            self.emit(Event::EmailChanged { user_id: user.id }).await;
+            return Ok(VerifyOutcome::EmailChanged(Box::new(user)));
+        }
+        self.invalid_token(AuditAction::EmailVerified, ctx).await
+    }
+
+    pub(super) async fn invalid_token<T>(
+        &self,
+        action: AuditAction,
+        ctx: &RequestContext,
+    ) -> Result<T> {
+        self.audit(
+            action,
+            AuditOutcome::Failure,
+            "invalid_token",
+            None,
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        Err(Error::InvalidToken)
+    }
+
+    /// Starts changing the account's e-mail address: mails a confirmation link to the new
+    /// address and a notice to the old one. Nothing changes until the link is followed.
+    ///
+    /// Needs the current password, or a sign-in within [`crate::Policy::recent_auth_max_age`]
+    /// ([`Error::StepUpRequired`] otherwise). If the new address belongs to another account,
+    /// the answer is the same and that address gets a notice instead of a link.
+    pub async fn request_email_change(
+        &self,
+        auth: &AuthContext,
+        new_email: &str,
+        current_password: Option<&SecretString>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let new_email = Email::parse(new_email)?;
+        let user = self.user(auth.user_id).await?;
+        self.step_up(
+            &user,
+            auth,
+            current_password,
+            AuditAction::EmailChangeRequested,
+            ctx,
+        )
+        .await?;
+        if user.email.as_ref() == Some(&new_email) {
+            return Ok(());
+        }
+        if self
+            .inner
+            .identities
+            .user_by_email(&new_email)
+            .await?
+            .is_some()
+        {
+            self.audit(
+                AuditAction::EmailChangeRequested,
+                AuditOutcome::Failure,
+                "email_taken",
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            let kind = MailKind::AccountExists {
+                sign_in_link: self.page(&self.inner.paths.sign_in),
+                reset_link: self.page(&self.inner.paths.forgot_password),
+            };
+            self.send_mail(&new_email, kind);
+            return Ok(());
+        }
+        // Only the newest request stays valid.
+        self.inner
+            .challenges
+            .delete_challenges(user.id, ChallengePurpose::ChangeEmail)
+            .await?;
+        let payload = json!({ "email": new_email.as_str() });
+        let token = self
+            .issue_challenge(
+                ChallengePurpose::ChangeEmail,
+                user.id,
+                payload,
+                self.inner.policy.change_email_ttl,
+            )
+            .await?;
+        self.send_mail(
+            &new_email,
+            MailKind::ConfirmNewEmail {
+                link: self.link(&self.inner.paths.verify_email, &token),
+            },
+        );
+        if let Some(old) = &user.email {
+            self.send_mail(old, MailKind::EmailChangeRequested);
+        }
+        self.audit(
+            AuditAction::EmailChangeRequested,
+            AuditOutcome::Success,
+            "confirmation_sent",
+            Some(user.id),
+            Some(auth.session_id),
+            ctx,
+            json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Sets profile attributes (checked against the schema); a `null` value removes one.
+    pub async fn update_profile(
+        &self,
+        auth: &AuthContext,
+        changes: ProfileAttributes,
+    ) -> Result<User> {
+        for (name, value) in &changes {
+            if !value.is_null() {
+                self.inner.profile.validate(name, value)?;
+            } else if !self.inner.profile.fields().iter().any(|f| &f.name == name) {
+                return Err(crate::profile::ProfileError::UnknownField(name.clone()).into());
+            }
+        }
+        self.modify_user(auth.user_id, |u| {
+            for (name, value) in &changes {
+                if value.is_null() {
+                    u.profile.remove(name);
+                } else {
+                    u.profile.insert(name.clone(), value.clone());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Profile fields worth asking `user` for at `stage` (progressive profiling).
+    pub fn profile_prompts(&self, user: &User, stage: &str) -> Vec<FieldSpec> {
+        self.inner
+            .profile
+            .prompts(&user.profile, stage)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+}

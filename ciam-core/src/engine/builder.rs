@@ -1,0 +1,335 @@
+//! The validated builder for [`Ciam`].
+
+use std::sync::Arc;
+
+use super::config::{LinkPaths, Policy};
+use super::{Ciam, Inner};
+use crate::clock::{Clock, SystemClock};
+use crate::event::{EventSink, NoEvents};
+use crate::mail::{ConsoleMailer, DefaultTemplates, MailTemplates, Mailer};
+use crate::password::{PasswordConfig, PasswordError, PasswordHasher, PasswordPolicy};
+use crate::profile::ProfileSchema;
+use crate::rng::{SecureRandom, SystemRandom};
+use crate::store::{
+    AuditStore, Backend, ChallengeStore, CredentialStore, IdentityStore, SessionStore,
+};
+
+/// The engine could not be built from the given configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A required store was not given.
+    #[error("missing store: {0} (call .backend(...) or the matching setter)")]
+    MissingStore(&'static str),
+    /// The public URL is not an absolute http(s) URL without query or fragment.
+    #[error("invalid public URL: {0}")]
+    InvalidPublicUrl(String),
+    /// A policy value is out of range.
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(&'static str),
+    /// The password configuration was refused.
+    #[error("invalid password configuration")]
+    Password(#[from] PasswordError),
+}
+
+/// Builds a [`Ciam`]. Only the backend is required; everything else has a safe default.
+///
+/// ```no_run
+/// # async fn demo(backend: std::sync::Arc<impl ciam_core::store::Backend>) -> Result<(), ciam_core::BuildError> {
+/// use ciam_core::Ciam;
+///
+/// let ciam = Ciam::builder()
+///     .backend(backend)
+///     .app_name("Acme")
+///     .public_url("https://acme.example")
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct CiamBuilder {
+    identities: Option<Arc<dyn IdentityStore>>,
+    credentials: Option<Arc<dyn CredentialStore>>,
+    sessions: Option<Arc<dyn SessionStore>>,
+    challenges: Option<Arc<dyn ChallengeStore>>,
+    audit: Option<Arc<dyn AuditStore>>,
+    clock: Option<Arc<dyn Clock>>,
+    rng: Option<Arc<dyn SecureRandom>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    templates: Option<Arc<dyn MailTemplates>>,
+    events: Option<Arc<dyn EventSink>>,
+    password: Option<PasswordConfig>,
+    password_policy: Option<PasswordPolicy>,
+    profile: Option<ProfileSchema>,
+    policy: Option<Policy>,
+    app_name: Option<String>,
+    public_url: Option<String>,
+    paths: Option<LinkPaths>,
+}
+
+impl std::fmt::Debug for CiamBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CiamBuilder")
+            .field("app_name", &self.app_name)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CiamBuilder {
+    /// Uses one backend for every store.
+    pub fn backend<B: Backend>(mut self, backend: Arc<B>) -> Self {
+        self.identities = Some(backend.clone());
+        self.credentials = Some(backend.clone());
+        self.sessions = Some(backend.clone());
+        self.challenges = Some(backend.clone());
+        self.audit = Some(backend);
+        self
+    }
+
+    /// Overrides the session store (for example a cache or another database).
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
+        self
+    }
+
+    /// Overrides the identity store.
+    pub fn identity_store(mut self, store: Arc<dyn IdentityStore>) -> Self {
+        self.identities = Some(store);
+        self
+    }
+
+    /// Overrides the credential store.
+    pub fn credential_store(mut self, store: Arc<dyn CredentialStore>) -> Self {
+        self.credentials = Some(store);
+        self
+    }
+
+    /// Overrides the challenge store.
+    pub fn challenge_store(mut self, store: Arc<dyn ChallengeStore>) -> Self {
+        self.challenges = Some(store);
+        self
+    }
+
+    /// Overrides the audit store.
+    pub fn audit_store(mut self, store: Arc<dyn AuditStore>) -> Self {
+        self.audit = Some(store);
+        self
+    }
+
+    /// Sets the clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Sets the random source (default: the OS CSPRNG).
+    pub fn rng(mut self, rng: Arc<dyn SecureRandom>) -> Self {
+        self.rng = Some(rng);
+        self
+    }
+
+    /// Sets the mail transport (default: [`ConsoleMailer`], for development).
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Sets the mail templates (default: [`DefaultTemplates`]).
+    pub fn templates(mut self, templates: Arc<dyn MailTemplates>) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
+    /// Sets the event sink (default: discard).
+    pub fn events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Sets password hashing (parameters, pepper, pool size).
+    pub fn password_config(mut self, config: PasswordConfig) -> Self {
+        self.password = Some(config);
+        self
+    }
+
+    /// Sets the password policy (length, blocklist).
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.password_policy = Some(policy);
+        self
+    }
+
+    /// Sets the profile schema.
+    pub fn profile_schema(mut self, schema: ProfileSchema) -> Self {
+        self.profile = Some(schema);
+        self
+    }
+
+    /// Sets the flow policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Names the application in mail and refuses it inside passwords. Default `ciam`.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = Some(name.into());
+        self
+    }
+
+    /// The public base URL mailed links start with, such as `https://acme.example`.
+    /// Default `http://localhost:3000`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Sets the paths mailed links point to.
+    pub fn link_paths(mut self, paths: LinkPaths) -> Self {
+        self.paths = Some(paths);
+        self
+    }
+
+    /// Validates the configuration and starts the engine (and its hashing pool).
+    pub fn build(self) -> Result<Ciam, BuildError> {
+        let public_url = validate_public_url(
+            self.public_url
+                .as_deref()
+                .unwrap_or("http://localhost:3000"),
+        )?;
+        let policy = self.policy.unwrap_or_default();
+        validate_policy(&policy)?;
+        let app_name = self.app_name.unwrap_or_else(|| "ciam".to_owned());
+        if app_name.trim().is_empty() {
+            return Err(BuildError::InvalidPolicy("app_name must not be empty"));
+        }
+        let rng: Arc<dyn SecureRandom> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
+        let hasher = PasswordHasher::new(self.password.unwrap_or_default(), Arc::clone(&rng))?;
+        let inner = Inner {
+            identities: self
+                .identities
+                .ok_or(BuildError::MissingStore("identities"))?,
+            credentials: self
+                .credentials
+                .ok_or(BuildError::MissingStore("credentials"))?,
+            sessions: self.sessions.ok_or(BuildError::MissingStore("sessions"))?,
+            challenges: self
+                .challenges
+                .ok_or(BuildError::MissingStore("challenges"))?,
+            audit: self.audit.ok_or(BuildError::MissingStore("audit"))?,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            rng,
+            mailer: self.mailer.unwrap_or_else(|| Arc::new(ConsoleMailer)),
+            templates: self
+                .templates
+                .unwrap_or_else(|| Arc::new(DefaultTemplates::new(app_name.clone()))),
+            events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
+            hasher,
+            password_policy: self.password_policy.unwrap_or_default(),
+            profile: self.profile.unwrap_or_default(),
+            policy,
+            app_name,
+            public_url,
+            paths: self.paths.unwrap_or_default(),
+        };
+        Ok(Ciam {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+fn validate_public_url(url: &str) -> Result<String, BuildError> {
+    let bad = || BuildError::InvalidPublicUrl(url.to_owned());
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || rest.contains(['?', '#', ' ']) || host.contains('@') {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn validate_policy(p: &Policy) -> Result<(), BuildError> {
+    let s = &p.session;
+    if !s.idle_timeout.is_positive() || !s.absolute_lifetime.is_positive() {
+        return Err(BuildError::InvalidPolicy(
+            "session lifetimes must be positive",
+        ));
+    }
+    if s.idle_timeout > s.absolute_lifetime {
+        return Err(BuildError::InvalidPolicy(
+            "idle timeout must not exceed the absolute lifetime",
+        ));
+    }
+    if s.touch_interval.is_negative() || s.touch_interval >= s.idle_timeout {
+        return Err(BuildError::InvalidPolicy(
+            "touch interval must be shorter than the idle timeout",
+        ));
+    }
+    for ttl in [
+        p.verify_email_ttl,
+        p.reset_password_ttl,
+        p.change_email_ttl,
+        p.recent_auth_max_age,
+    ] {
+        if !ttl.is_positive() {
+            return Err(BuildError::InvalidPolicy(
+                "link lifetimes and the recent-auth age must be positive",
+            ));
+        }
+    }
+    if p.reset_password_ttl > time::Duration::hours(24) {
+        return Err(BuildError::InvalidPolicy(
+            "a reset link must expire within 24 hours",
+        ));
+    }
+    if p.mails_per_hour == 0 {
+        return Err(BuildError::InvalidPolicy(
+            "mails_per_hour must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_must_be_absolute_http() {
+        assert_eq!(
+            validate_public_url("https://a.example/").unwrap(),
+            "https://a.example"
+        );
+        assert_eq!(
+            validate_public_url("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        for bad in [
+            "a.example",
+            "ftp://a",
+            "https://",
+            "https://a?x=1",
+            "https://u@a",
+            "javascript:alert(1)",
+        ] {
+            assert!(validate_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_bounds() {
+        let mut p = Policy::default();
+        assert!(validate_policy(&p).is_ok());
+        p.session.idle_timeout = time::Duration::days(60);
+        assert!(validate_policy(&p).is_err());
+        let mut p = Policy::default();
+        p.mails_per_hour = 0;
+        assert!(validate_policy(&p).is_err());
+        let mut p = Policy::default();
+        p.reset_password_ttl = time::Duration::days(3);
+        assert!(validate_policy(&p).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! What the engine knows about a request and about the signed-in caller.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::id::{SessionId, UserId};
+use crate::secret::OpaqueToken;
+use crate::session::{Aal, AuthMethod, DeviceInfo, Session};
+
+/// Longest User-Agent kept, in bytes.
+const MAX_USER_AGENT: usize = 512;
+
+/// Facts about the incoming request that flows record and audit.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RequestContext {
+    /// The client IP, as resolved by the application's trusted-proxy configuration.
+    pub ip: Option<IpAddr>,
+    /// The User-Agent header.
+    pub user_agent: Option<String>,
+    /// The session token the client presented, if any. Signing in replaces (deletes) that
+    /// session, so a token planted before sign-in never becomes authenticated (fixation).
+    pub session_token: Option<OpaqueToken>,
+}
+
+impl RequestContext {
+    /// A context with the given client IP and User-Agent.
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(MAX_USER_AGENT);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].chars().filter(|c| !c.is_control()).collect()
+        });
+        Self {
+            ip,
+            user_agent,
+            session_token: None,
+        }
+    }
+
+    /// Adds the session token presented by the client.
+    pub fn with_session_token(mut self, token: Option<OpaqueToken>) -> Self {
+        self.session_token = token;
+        self
+    }
+
+    pub(crate) fn device(&self) -> DeviceInfo {
+        DeviceInfo {
+            user_agent: self.user_agent.clone(),
+            ip: self.ip,
+        }
+    }
+}
+
+/// The authenticated caller, as established by [`crate::Ciam::authenticate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AuthContext {
+    /// The signed-in user.
+    pub user_id: UserId,
+    /// The session in use.
+    pub session_id: SessionId,
+    /// Assurance level of the session.
+    pub aal: Aal,
+    /// Methods used to authenticate.
+    pub amr: Vec<AuthMethod>,
+    /// When the user last authenticated actively.
+    #[serde(with = "time::serde::rfc3339")]
+    pub auth_time: OffsetDateTime,
+    /// When the session ends if unused.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl AuthContext {
+    pub(crate) fn from_session(s: &Session) -> Self {
+        Self {
+            user_id: s.user_id,
+            session_id: s.id,
+            aal: s.aal,
+            amr: s.amr.clone(),
+            auth_time: s.auth_time,
+            expires_at: s.expires_at(),
+        }
+    }
+}

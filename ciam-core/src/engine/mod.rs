@@ -1,0 +1,285 @@
+//! The engine: one [`Ciam`] value that runs every flow.
+
+pub(crate) mod account;
+mod builder;
+pub(crate) mod config;
+pub(crate) mod context;
+mod credentials;
+pub(crate) mod outcome;
+mod sessions;
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+pub use builder::{BuildError, CiamBuilder};
+
+use crate::audit::{AuditAction, AuditEntry, AuditOutcome};
+use crate::challenge::{Challenge, ChallengePurpose};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventSink};
+use crate::id::{AuditId, SessionId, UserId};
+use crate::identifier::Email;
+use crate::mail::{MailKind, MailTemplates, Mailer, OutgoingMail};
+use crate::password::{PasswordHasher, PasswordPolicy};
+use crate::profile::ProfileSchema;
+use crate::rng::SecureRandom;
+use crate::secret::OpaqueToken;
+use crate::session::{Aal, AuthMethod, Session};
+use crate::store::{AuditStore, ChallengeStore, CredentialStore, IdentityStore, SessionStore};
+use crate::user::User;
+use config::{LinkPaths, Policy};
+use context::RequestContext;
+
+/// The engine. Cheap to clone (one `Arc`); share it across handlers and threads.
+///
+/// Build it with [`Ciam::builder`].
+#[derive(Clone)]
+pub struct Ciam {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    identities: Arc<dyn IdentityStore>,
+    credentials: Arc<dyn CredentialStore>,
+    sessions: Arc<dyn SessionStore>,
+    challenges: Arc<dyn ChallengeStore>,
+    audit: Arc<dyn AuditStore>,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn SecureRandom>,
+    mailer: Arc<dyn Mailer>,
+    templates: Arc<dyn MailTemplates>,
+    events: Arc<dyn EventSink>,
+    hasher: PasswordHasher,
+    password_policy: PasswordPolicy,
+    profile: ProfileSchema,
+    policy: Policy,
+    app_name: String,
+    public_url: String,
+    paths: LinkPaths,
+}
+
+impl std::fmt::Debug for Ciam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ciam")
+            .field("app_name", &self.inner.app_name)
+            .field("public_url", &self.inner.public_url)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ciam {
+    /// Starts building an engine.
+    pub fn builder() -> CiamBuilder {
+        CiamBuilder::default()
+    }
+
+    /// The flow policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// The profile schema in force.
+    pub fn profile_schema(&self) -> &ProfileSchema {
+        &self.inner.profile
+    }
+
+    /// The application name used in mail.
+    pub fn app_name(&self) -> &str {
+        &self.inner.app_name
+    }
+
+    /// The public base URL (no trailing slash).
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    /// The password hasher (shared pool).
+    pub fn password_hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    /// Reads an account.
+    pub async fn user(&self, id: UserId) -> Result<User> {
+        self.inner
+            .identities
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+
+    /// The newest audit entries about a user, newest first.
+    pub async fn audit_log(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
+        Ok(self.inner.audit.audit_for_user(user, limit).await?)
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    fn link(&self, path: &str, token: &OpaqueToken) -> String {
+        format!("{}{}?token={}", self.inner.public_url, path, token.expose())
+    }
+
+    fn page(&self, path: &str) -> String {
+        format!("{}{}", self.inner.public_url, path)
+    }
+
+    /// Writes an audit entry. A failure to write is logged, not propagated: the flow's own
+    /// result has already been decided and stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        &self,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        reason: &str,
+        user: Option<UserId>,
+        session: Option<SessionId>,
+        ctx: &RequestContext,
+        detail: serde_json::Value,
+    ) {
+        let id = match AuditId::generate(self.inner.rng.as_ref()) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, action = action.as_str(), "audit id generation failed");
+                return;
+            }
+        };
+        let entry = AuditEntry {
+            id,
+            at: self.now(),
+            action,
+            outcome,
+            reason: reason.to_owned(),
+            user_id: user,
+            session_id: session,
+            ip: ctx.ip,
+            user_agent: ctx.user_agent.clone(),
+            detail,
+        };
+        tracing::info!(
+            action = action.as_str(),
+            outcome = outcome.as_str(),
+            reason,
+            user = user.map(|u| u.to_string()),
+            "ciam audit"
+        );
+        if let Err(e) = self.inner.audit.append_audit(&entry).await {
+            tracing::error!(error = %e, action = action.as_str(), "audit write failed");
+        }
+    }
+
+    async fn emit(&self, event: Event) {
+        self.inner.events.publish(&event).await;
+    }
+
+    /// Renders and sends a mail in the background, so that whether a mail goes out (which
+    /// depends on whether an account exists) does not show in the response time. Failures
+    /// are logged.
+    fn send_mail(&self, to: &Email, kind: MailKind) {
+        let mail = OutgoingMail::new(to.clone(), self.inner.templates.render(&kind));
+        let mailer = Arc::clone(&self.inner.mailer);
+        let send = async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::error!(error = %e, subject = %mail.subject, "mail delivery failed");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(send);
+            }
+            Err(_) => tracing::error!("no tokio runtime: mail not sent"),
+        }
+    }
+
+    async fn issue_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        user: UserId,
+        payload: serde_json::Value,
+        ttl: Duration,
+    ) -> Result<OpaqueToken> {
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let now = self.now();
+        let challenge = Challenge::new(token.hash(), purpose, Some(user), payload, now, now + ttl);
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        Ok(token)
+    }
+
+    /// Whether another mail of `purpose` may go to `user` within the hourly limit.
+    async fn mail_allowed(&self, user: UserId, purpose: ChallengePurpose) -> Result<bool> {
+        let now = self.now();
+        let sent = self
+            .inner
+            .challenges
+            .count_challenges(user, purpose, now - Duration::hours(1), now)
+            .await?;
+        Ok(sent < u64::from(self.inner.policy.mails_per_hour))
+    }
+
+    async fn create_session(
+        &self,
+        user: UserId,
+        amr: Vec<AuthMethod>,
+        aal: Aal,
+        auth_time: OffsetDateTime,
+        ctx: &RequestContext,
+    ) -> Result<(OpaqueToken, Session)> {
+        let now = self.now();
+        let policy = self.inner.policy.session;
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let absolute = now + policy.absolute_lifetime;
+        let session = Session {
+            id: SessionId::generate(self.inner.rng.as_ref())?,
+            user_id: user,
+            token_hash: token.hash(),
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: (now + policy.idle_timeout).min(absolute),
+            absolute_expires_at: absolute,
+            auth_time,
+            amr,
+            aal,
+            device: ctx.device(),
+        };
+        self.inner.sessions.insert_session(&session).await?;
+        Ok((token, session))
+    }
+
+    /// Words a password must not contain: the application name and the e-mail local part.
+    fn context_words<'a>(&'a self, email: Option<&'a Email>) -> Vec<&'a str> {
+        let mut words = vec![self.inner.app_name.as_str()];
+        if let Some(e) = email {
+            words.push(e.local_part());
+        }
+        words
+    }
+
+    /// Re-reads and rewrites a user until the write applies (bounded), for changes that must
+    /// not be lost to a concurrent edit.
+    async fn modify_user(
+        &self,
+        id: UserId,
+        mut change: impl FnMut(&mut User) -> Result<()>,
+    ) -> Result<User> {
+        for _ in 0..3 {
+            let mut user = self
+                .inner
+                .identities
+                .user_by_id(id)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            change(&mut user)?;
+            user.updated_at = self.now();
+            match self.inner.identities.update_user(&user).await {
+                Ok(stored) => return Ok(stored),
+                Err(crate::store::StoreError::VersionConflict) => continue,
+                Err(crate::store::StoreError::Conflict("email")) => return Err(Error::EmailTaken),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+}

@@ -1,0 +1,51 @@
+//! Typed outcomes of the flows.
+
+use crate::profile::FieldSpec;
+use crate::secret::OpaqueToken;
+use crate::session::SessionInfo;
+use crate::user::User;
+
+/// A new session was created.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SignedIn {
+    /// The session token to hand to the client (cookie value). Secret: never log it.
+    pub token: OpaqueToken,
+    /// The session.
+    pub session: SessionInfo,
+    /// The account.
+    pub user: User,
+    /// Profile fields worth asking for now (progressive profiling); may be empty.
+    pub profile_prompts: Vec<FieldSpec>,
+}
+
+/// What a sign-in attempt produced.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SignInOutcome {
+    /// The user is signed in.
+    SignedIn(Box<SignedIn>),
+    /// The password was right but the e-mail address must be verified first; a new
+    /// verification mail was sent (subject to the resend limit).
+    VerificationRequired,
+}
+
+/// What a registration produced. Deliberately the same whether or not the address already
+/// had an account, so that registration cannot be used to discover accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterOutcome {
+    /// A mail was sent to the address: a verification link for a new account, or a notice for
+    /// an existing one.
+    VerificationSent,
+}
+
+/// What following a mailed link proved.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum VerifyOutcome {
+    /// The account's e-mail address is now verified.
+    EmailVerified(Box<User>),
+    /// The account's e-mail address was changed to the confirmed one.
+    EmailChanged(Box<User>),
+}

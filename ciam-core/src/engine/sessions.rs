@@ -1,0 +1,434 @@
+//! Password sign-in, session validation, sign-out and the device list.
+
+use serde_json::json;
+
+use super::Ciam;
+use super::context::{AuthContext, RequestContext};
+use super::outcome::{SignInOutcome, SignedIn};
+use crate::audit::{AuditAction, AuditOutcome};
+use crate::credential::CredentialKind;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::id::SessionId;
+use crate::identifier::Email;
+use crate::secret::{OpaqueToken, SecretString};
+use crate::session::{Aal, AuthMethod, SessionInfo};
+use crate::user::User;
+
+impl Ciam {
+    /// Signs in with an e-mail address and password.
+    ///
+    /// Unknown accounts, accounts without a password and wrong passwords all give
+    /// [`Error::InvalidCredentials`] after the same hashing work. Only once the password is
+    /// proven does the caller learn that the account is unavailable or unverified. An
+    /// outdated hash is upgraded on the way. Any session token in `ctx` is ended, so the
+    /// signed-in session always has a fresh token.
+    pub async fn sign_in_password(
+        &self,
+        email: &str,
+        password: &SecretString,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let Ok(email) = Email::parse(email) else {
+            // Costs the same as a wrong password, so malformed input is no faster path.
+            self.inner
+                .hasher
+                .verify_dummy(password)
+                .await
+                .map_err(Error::from)
+                .or_else(ignore_too_long)?;
+            return self.sign_in_failed(None, "malformed_email", ctx).await;
+        };
+        let user = self.inner.identities.user_by_email(&email).await?;
+        let credential = match &user {
+            Some(u) => self
+                .inner
+                .credentials
+                .credentials_for_user(u.id, CredentialKind::Password)
+                .await?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        let (Some(user), Some(credential)) = (user, credential) else {
+            self.inner
+                .hasher
+                .verify_dummy(password)
+                .await
+                .map_err(Error::from)
+                .or_else(ignore_too_long)?;
+            return self
+                .sign_in_failed(None, "unknown_user_or_no_password", ctx)
+                .await;
+        };
+        let verification = match self.inner.hasher.verify(password, &credential.secret).await {
+            Ok(v) => v,
+            Err(crate::password::PasswordError::Overloaded { retry_after }) => {
+                self.audit(
+                    AuditAction::Throttled,
+                    AuditOutcome::Failure,
+                    "hashing_overloaded",
+                    Some(user.id),
+                    None,
+                    ctx,
+                    json!({}),
+                )
+                .await;
+                return Err(Error::Overloaded { retry_after });
+            }
+            Err(crate::password::PasswordError::TooLong) => {
+                return self
+                    .sign_in_failed(Some(&user), "password_too_long", ctx)
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, user = %user.id, "stored password hash cannot be verified");
+                return self
+                    .sign_in_failed(Some(&user), "unverifiable_hash", ctx)
+                    .await;
+            }
+        };
+        if !verification.matched {
+            return self
+                .sign_in_failed(Some(&user), "wrong_password", ctx)
+                .await;
+        }
+        if !user.status.may_sign_in() {
+            self.audit(
+                AuditAction::SignInPassword,
+                AuditOutcome::Failure,
+                user.status.as_str(),
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            return Err(Error::AccountUnavailable);
+        }
+        if verification.needs_rehash {
+            self.rehash(&credential, password, ctx).await;
+        }
+        if !user.email_verified() && !self.inner.policy.allow_unverified_sign_in {
+            self.audit(
+                AuditAction::SignInPassword,
+                AuditOutcome::Failure,
+                "email_unverified",
+                Some(user.id),
+                None,
+                ctx,
+                json!({}),
+            )
+            .await;
+            let on_file = user.email.clone().unwrap_or(email);
+            self.send_verification(&user, &on_file, ctx).await?;
+            return Ok(SignInOutcome::VerificationRequired);
+        }
+        self.inner
+            .credentials
+            .touch_credential(credential.id, self.now())
+            .await?;
+        let signed_in = self
+            .start_session(user, vec![AuthMethod::Pwd], Aal::Aal1, self.now(), ctx)
+            .await?;
+        self.audit(
+            AuditAction::SignInPassword,
+            AuditOutcome::Success,
+            "password",
+            Some(signed_in.user.id),
+            Some(signed_in.session.id),
+            ctx,
+            json!({"amr": ["pwd"]}),
+        )
+        .await;
+        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+    }
+
+    async fn sign_in_failed<T>(
+        &self,
+        user: Option<&User>,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<T> {
+        let user_id = user.map(|u| u.id);
+        self.audit(
+            AuditAction::SignInPassword,
+            AuditOutcome::Failure,
+            reason,
+            user_id,
+            None,
+            ctx,
+            json!({}),
+        )
+        .await;
+        self.emit(Event::SignInFailed {
+            user_id,
+            reason: reason.to_owned(),
+        })
+        .await;
+        Err(Error::InvalidCredentials)
+    }
+
+    /// Upgrades a stored hash. A concurrent password change wins (the stale write is refused
+    /// by the version check and dropped), so a rehash never reverts a new password.
+    async fn rehash(
+        &self,
+        credential: &crate::credential::Credential,
+        password: &SecretString,
+        ctx: &RequestContext,
+    ) {
+        let phc = match self.inner.hasher.hash(password).await {
+            Ok(phc) => phc,
+            Err(e) => {
+                tracing::warn!(error = %e, "rehash skipped");
+                return;
+            }
+        };
+        let mut updated = credential.clone();
+        updated.secret = phc;
+        updated.updated_at = self.now();
+        match self.inner.credentials.update_credential(&updated).await {
+            Ok(_) => {
+                self.audit(
+                    AuditAction::PasswordRehashed,
+                    AuditOutcome::Success,
+                    "parameters_upgraded",
+                    Some(credential.user_id),
+                    None,
+                    ctx,
+                    json!({}),
+                )
+                .await;
+            }
+            Err(e) => {
+                self.audit(
+                    AuditAction::PasswordRehashed,
+                    AuditOutcome::Failure,
+                    "concurrent_change",
+                    Some(credential.user_id),
+                    None,
+                    ctx,
+                    json!({}),
+                )
+                .await;
+                tracing::info!(error = %e, "rehash not stored");
+            }
+        }
+    }
+
+    /// Ends the presented session (if any), creates a new one and describes it.
+    pub(super) async fn start_session(
+        &self,
+        user: User,
+        amr: Vec<AuthMethod>,
+        aal: Aal,
+        auth_time: time::OffsetDateTime,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn> {
+        if let Some(old) = &ctx.session_token
+            && old.is_well_formed()
+            && let Some(old) = self
+                .inner
+                .sessions
+                .session_by_token(&old.hash(), self.now())
+                .await?
+        {
+            self.inner
+                .sessions
+                .delete_session(old.user_id, old.id)
+                .await?;
+        }
+        let (token, session) = self
+            .create_session(user.id, amr, aal, auth_time, ctx)
+            .await?;
+        self.emit(Event::SignedIn {
+            user_id: user.id,
+            session_id: session.id,
+        })
+        .await;
+        let profile_prompts = self.profile_prompts(&user, "signup");
+        Ok(SignedIn {
+            token,
+            session: SessionInfo::from_session(&session, Some(session.id)),
+            user,
+            profile_prompts,
+        })
+    }
+
+    /// Validates a session token and returns the caller's [`AuthContext`].
+    ///
+    /// Slides the idle expiry, writing at most once per
+    /// [`SessionPolicy::touch_interval`](crate::SessionPolicy); never past the absolute
+    /// lifetime. Malformed, unknown, revoked and expired tokens are all
+    /// [`Error::Unauthenticated`].
+    pub async fn authenticate(
+        &self,
+        token: &OpaqueToken,
+        ctx: &RequestContext,
+    ) -> Result<AuthContext> {
+        if !token.is_well_formed() {
+            return Err(Error::Unauthenticated);
+        }
+        let now = self.now();
+        let Some(mut session) = self
+            .inner
+            .sessions
+            .session_by_token(&token.hash(), now)
+            .await?
+        else {
+            return Err(Error::Unauthenticated);
+        };
+        let policy = self.inner.policy.session;
+        if now - session.last_seen_at >= policy.touch_interval {
+            let idle = (now + policy.idle_timeout).min(session.absolute_expires_at);
+            let mut device = session.device.clone();
+            if ctx.ip.is_some() {
+                device.ip = ctx.ip;
+            }
+            if !self
+                .inner
+                .sessions
+                .touch_session(session.id, now, idle, &device)
+                .await?
+            {
+                return Err(Error::Unauthenticated);
+            }
+            session.last_seen_at = now;
+            session.idle_expires_at = idle;
+        }
+        Ok(AuthContext::from_session(&session))
+    }
+
+    /// Signs out: deletes the session behind `token`. Signing out of an unknown or expired
+    /// session succeeds (there is nothing left to end).
+    pub async fn sign_out(&self, token: &OpaqueToken, ctx: &RequestContext) -> Result<()> {
+        if !token.is_well_formed() {
+            return Ok(());
+        }
+        if let Some(session) = self
+            .inner
+            .sessions
+            .session_by_token(&token.hash(), self.now())
+            .await?
+        {
+            self.inner
+                .sessions
+                .delete_session(session.user_id, session.id)
+                .await?;
+            self.audit(
+                AuditAction::SignOut,
+                AuditOutcome::Success,
+                "signed_out",
+                Some(session.user_id),
+                Some(session.id),
+                ctx,
+                json!({}),
+            )
+            .await;
+            self.emit(Event::SignedOut {
+                user_id: session.user_id,
+                session_id: session.id,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    /// The caller's active sessions (devices), newest first, the current one marked.
+    pub async fn list_sessions(&self, auth: &AuthContext) -> Result<Vec<SessionInfo>> {
+        let sessions = self
+            .inner
+            .sessions
+            .sessions_for_user(auth.user_id, self.now())
+            .await?;
+        Ok(sessions
+            .iter()
+            .map(|s| SessionInfo::from_session(s, Some(auth.session_id)))
+            .collect())
+    }
+
+    /// Revokes one of the caller's sessions. Returns false when no such session of the
+    /// caller's exists (another user's session id is never touched).
+    pub async fn revoke_session(
+        &self,
+        auth: &AuthContext,
+        id: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<bool> {
+        let deleted = self.inner.sessions.delete_session(auth.user_id, id).await?;
+        if deleted {
+            self.audit(
+                AuditAction::SessionRevoked,
+                AuditOutcome::Success,
+                "by_owner",
+                Some(auth.user_id),
+                Some(id),
+                ctx,
+                json!({}),
+            )
+            .await;
+            self.emit(Event::SessionRevoked {
+                user_id: auth.user_id,
+                session_id: id,
+            })
+            .await;
+        }
+        Ok(deleted)
+    }
+
+    /// Revokes every session of the caller except the current one; returns how many.
+    pub async fn revoke_other_sessions(
+        &self,
+        auth: &AuthContext,
+        ctx: &RequestContext,
+    ) -> Result<u64> {
+        let n = self
+            .inner
+            .sessions
+            .delete_user_sessions(auth.user_id, Some(auth.session_id))
+            .await?;
+        self.audit(
+            AuditAction::SessionRevoked,
+            AuditOutcome::Success,
+            "all_others",
+            Some(auth.user_id),
+            Some(auth.session_id),
+            ctx,
+            json!({"count": n}),
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// Revokes every session of the caller, the current one included; returns how many.
+    pub async fn revoke_all_sessions(
+        &self,
+        auth: &AuthContext,
+        ctx: &RequestContext,
+    ) -> Result<u64> {
+        let n = self
+            .inner
+            .sessions
+            .delete_user_sessions(auth.user_id, None)
+            .await?;
+        self.audit(
+            AuditAction::SessionRevoked,
+            AuditOutcome::Success,
+            "all",
+            Some(auth.user_id),
+            None,
+            ctx,
+            json!({"count": n}),
+        )
+        .await;
+        Ok(n)
+    }
+}
+
+/// A password over the byte limit cannot match anything; treat it like a wrong password.
+fn ignore_too_long(e: Error) -> Result<()> {
+    match e {
+        Error::WeakPassword(_) => Ok(()),
+        other => Err(other),
+    }
+}

@@ -1,0 +1,195 @@
+//! The engine's error type.
+//!
+//! Every variant has a [`Error::public_message`] that is safe to show to an end user: it never
+//! says whether an account exists and never echoes input. The detail stays in the variant (and
+//! goes to `tracing` and the audit log).
+
+use std::time::Duration;
+
+use crate::identifier::IdentifierError;
+use crate::password::{PasswordError, PolicyViolation};
+use crate::profile::ProfileError;
+use crate::store::StoreError;
+
+/// A coarse classification of [`Error`], for mapping to HTTP statuses and retry logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request was malformed (400).
+    InvalidInput,
+    /// Credentials or a token were wrong, unknown or expired (401 / 400).
+    Unauthorized,
+    /// Signed in, but the action needs a fresh authentication (401 / 403).
+    StepUpRequired,
+    /// The account cannot be used (403).
+    Forbidden,
+    /// The request conflicts with current state (409).
+    Conflict,
+    /// Too many requests (429) with a retry hint.
+    RateLimited,
+    /// The service is at capacity or a dependency is down; retry (503).
+    Unavailable,
+    /// A bug or misconfiguration (500).
+    Internal,
+}
+
+/// Errors returned by [`crate::Ciam`] flows.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An identifier (e-mail, phone, username) was malformed.
+    #[error(transparent)]
+    InvalidIdentifier(#[from] IdentifierError),
+    /// A profile attribute was refused.
+    #[error(transparent)]
+    InvalidProfile(#[from] ProfileError),
+    /// A new password does not meet the password policy.
+    #[error("password refused: {0}")]
+    WeakPassword(#[from] PolicyViolation),
+    /// Wrong e-mail or password; also for unknown accounts.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A one-time token (verification, reset) is unknown, expired or already used.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// No valid session.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// The action needs the current password or a recent sign-in.
+    #[error("recent authentication required")]
+    StepUpRequired,
+    /// The account is locked, disabled or being deleted. Only returned after the caller proved
+    /// the password, so it reveals nothing to a stranger.
+    #[error("account unavailable")]
+    AccountUnavailable,
+    /// The address is already used by another account. Only returned to a caller who proved
+    /// control of that address (e-mail change confirmation).
+    #[error("address already in use")]
+    EmailTaken,
+    /// The record changed concurrently; the caller may retry.
+    #[error("concurrent modification")]
+    Conflict,
+    /// The password-hashing pool is full.
+    #[error("overloaded; retry after {retry_after:?}")]
+    Overloaded {
+        /// When a retry is likely to be served.
+        retry_after: Duration,
+    },
+    /// Too many attempts.
+    #[error("rate limited; retry after {retry_after:?}")]
+    RateLimited {
+        /// When a retry may succeed.
+        retry_after: Duration,
+    },
+    /// The store is unreachable or busy.
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
+    /// Anything else: a store failure, a corrupt record, a failed random source.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The classification of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidIdentifier(_) | Self::InvalidProfile(_) | Self::WeakPassword(_) => {
+                ErrorKind::InvalidInput
+            }
+            Self::InvalidCredentials | Self::InvalidToken | Self::Unauthenticated => {
+                ErrorKind::Unauthorized
+            }
+            Self::StepUpRequired => ErrorKind::StepUpRequired,
+            Self::AccountUnavailable => ErrorKind::Forbidden,
+            Self::EmailTaken | Self::Conflict => ErrorKind::Conflict,
+            Self::RateLimited { .. } => ErrorKind::RateLimited,
+            Self::Overloaded { .. } | Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A stable machine-readable code (`invalid_credentials`, `weak_password`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidIdentifier(_) => "invalid_identifier",
+            Self::InvalidProfile(_) => "invalid_profile",
+            Self::WeakPassword(_) => "weak_password",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::Unauthenticated => "unauthenticated",
+            Self::StepUpRequired => "step_up_required",
+            Self::AccountUnavailable => "account_unavailable",
+            Self::EmailTaken => "email_taken",
+            Self::Conflict => "conflict",
+            Self::Overloaded { .. } => "overloaded",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// A message safe to show to the end user.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::InvalidIdentifier(e) => e.to_string(),
+            Self::InvalidProfile(_) => "A profile value is not valid.".to_owned(),
+            Self::WeakPassword(v) => v.to_string(),
+            Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),
+            Self::InvalidToken => {
+                "This link is invalid or has expired. Request a new one.".to_owned()
+            }
+            Self::Unauthenticated => "Please sign in.".to_owned(),
+            Self::StepUpRequired => "Please confirm your password to continue.".to_owned(),
+            Self::AccountUnavailable => "This account cannot sign in. Contact support.".to_owned(),
+            Self::EmailTaken => "That e-mail address is already in use.".to_owned(),
+            Self::Conflict => "Something changed at the same time. Please try again.".to_owned(),
+            Self::Overloaded { .. } | Self::Unavailable(_) => {
+                "The service is busy. Please try again in a moment.".to_owned()
+            }
+            Self::RateLimited { .. } => "Too many attempts. Please wait and try again.".to_owned(),
+            Self::Internal(_) => "Something went wrong.".to_owned(),
+        }
+    }
+
+    /// How long to wait before retrying, for retryable errors.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Overloaded { retry_after } | Self::RateLimited { retry_after } => {
+                Some(*retry_after)
+            }
+            Self::Unavailable(_) => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable(e),
+            StoreError::VersionConflict => Self::Conflict,
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<crate::rng::RandomError> for Error {
+    fn from(e: crate::rng::RandomError) -> Self {
+        Self::Internal(Box::new(e))
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Overloaded { retry_after } => Self::Overloaded { retry_after },
+            PasswordError::TooLong => {
+                Self::WeakPassword(PolicyViolation::TooLong { max_bytes: 1024 })
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Result of an engine flow.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,174 @@
+//! The bounded pool of hashing threads that keeps argon2 off the async executor.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::Block;
+
+use super::PasswordError;
+use super::config::PoolConfig;
+
+/// Work run on a pool thread, given that thread's reusable argon2 memory.
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send + 'static>;
+
+/// The guess for the job time until the first job has been measured.
+const INITIAL_JOB_NANOS: u64 = 50_000_000;
+
+/// Counters shared by the pool handle and its workers.
+#[derive(Debug)]
+struct Stats {
+    /// Jobs accepted but not yet started.
+    queued: AtomicUsize,
+    /// Exponential moving average of the job time, in nanoseconds.
+    avg_job_nanos: AtomicU64,
+}
+
+/// A fixed set of worker threads fed through a bounded queue.
+///
+/// Dropping the pool closes the queue; each worker finishes its current job and exits.
+pub(crate) struct Pool {
+    tx: SyncSender<Job>,
+    stats: Arc<Stats>,
+    workers: usize,
+}
+
+impl Pool {
+    /// Starts `config.workers` threads; each allocates `blocks` argon2 blocks on its first job
+    /// and keeps them for its lifetime.
+    pub(crate) fn start(config: PoolConfig, blocks: usize) -> Result<Self, PasswordError> {
+        let (tx, rx) = sync_channel::<Job>(config.queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(Stats {
+            queued: AtomicUsize::new(0),
+            avg_job_nanos: AtomicU64::new(INITIAL_JOB_NANOS),
+        });
+        for i in 0..config.workers {
+            let (rx, stats) = (Arc::clone(&rx), Arc::clone(&stats));
+            std::thread::Builder::new()
+                .name(format!("ciam-password-{i}"))
+                .spawn(move || work(&rx, &stats, blocks))
+                .map_err(|e| {
+                    PasswordError::Internal(format!("cannot start hashing thread: {e}"))
+                })?;
+        }
+        Ok(Self {
+            tx,
+            stats,
+            workers: config.workers,
+        })
+    }
+
+    /// Runs `f` on a worker and waits for its result without blocking the executor.
+    ///
+    /// Fails fast with [`PasswordError::Overloaded`] when the queue is full.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            // The caller may have gone away (request cancelled); the result is then dropped.
+            let _ = done.send(f(memory));
+        });
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(PasswordError::Overloaded {
+                    retry_after: self.retry_after(),
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(PasswordError::Internal(
+                    "hashing threads have stopped".into(),
+                ));
+            }
+        }
+        result
+            .await
+            .map_err(|_| PasswordError::Internal("a hashing job failed".into()))
+    }
+
+    /// Estimates when a queue slot frees up: the jobs ahead, spread over the workers, times
+    /// the average job time. Never zero.
+    fn retry_after(&self) -> Duration {
+        let avg = self
+            .stats
+            .avg_job_nanos
+            .load(Ordering::Relaxed)
+            .max(1_000_000);
+        let queued = self.stats.queued.load(Ordering::Relaxed) as u64;
+        let rounds = queued / self.workers.max(1) as u64 + 1;
+        Duration::from_nanos(avg.saturating_mul(rounds))
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers)
+            .field("queued", &self.stats.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A worker's loop: take a job, run it with this thread's memory, update the average.
+fn work(rx: &Mutex<Receiver<Job>>, stats: &Stats, blocks: usize) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        // The lock is held only while waiting; jobs run outside it, so it cannot be poisoned
+        // by a job.
+        let job = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        // Err: every sender is gone, i.e. the last PasswordHasher was dropped.
+        let Ok(job) = job else { return };
+        stats.queued.fetch_sub(1, Ordering::SeqCst);
+        if memory.len() < blocks {
+            memory = vec![Block::new(); blocks];
+        }
+        let start = Instant::now();
+        // A panicking job drops its result sender (the caller gets Internal); the worker lives on.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+        let took = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let old = stats.avg_job_nanos.load(Ordering::Relaxed);
+        stats
+            .avg_job_nanos
+            .store((old - old / 8).saturating_add(took / 8), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn workers_exit_when_the_pool_is_dropped() {
+        let pool = Pool::start(
+            PoolConfig {
+                workers: 2,
+                queue: 2,
+            },
+            8,
+        )
+        .unwrap();
+        assert_eq!(pool.run(|m| m.len()).await.unwrap(), 8);
+        let stats = Arc::downgrade(&pool.stats);
+        drop(pool);
+        for _ in 0..200 {
+            if stats.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("hashing threads still running after the pool was dropped");
+    }
+}

@@ -1,0 +1,260 @@
+//! Profile schema and progressive profiling.
+//!
+//! An application declares the profile fields it wants and the *stage* of the relationship at
+//! which each becomes worth asking for (for example `signup`, `first_order`, `loyalty`). At any
+//! stage, [`ProfileSchema::prompts`] lists the fields that are due and still missing, at most
+//! [`ProfileSchema::max_prompts`] at a time, so the user is never asked for everything at once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::user::ProfileAttributes;
+
+/// The type of a profile field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FieldKind {
+    /// Text of at most `max_chars` characters.
+    Text {
+        /// Maximum length in characters.
+        max_chars: usize,
+    },
+    /// An integer within bounds.
+    Integer {
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+    },
+    /// True or false.
+    Boolean,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// One of a fixed set of values.
+    Choice {
+        /// The allowed values.
+        options: Vec<String>,
+    },
+}
+
+/// One profile field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    /// The attribute name.
+    pub name: String,
+    /// A label to show the user.
+    pub label: String,
+    /// The value type.
+    pub kind: FieldKind,
+    /// The stage from which the field is asked for.
+    pub stage: String,
+}
+
+/// Why a profile value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// No field of that name is in the schema.
+    #[error("unknown profile field `{0}`")]
+    UnknownField(String),
+    /// The value does not match the field's type or bounds.
+    #[error("invalid value for profile field `{0}`")]
+    InvalidValue(String),
+    /// The schema itself is inconsistent (a field names a stage that is not declared, or two
+    /// fields share a name).
+    #[error("invalid profile schema: {0}")]
+    InvalidSchema(String),
+}
+
+/// The profile fields an application collects, with the stages at which it asks for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileSchema {
+    stages: Vec<String>,
+    fields: Vec<FieldSpec>,
+    max_prompts: usize,
+}
+
+impl Default for ProfileSchema {
+    fn default() -> Self {
+        Self {
+            stages: vec!["signup".to_owned()],
+            fields: Vec::new(),
+            max_prompts: Self::DEFAULT_MAX_PROMPTS,
+        }
+    }
+}
+
+impl ProfileSchema {
+    /// Default number of fields asked for at a time.
+    pub const DEFAULT_MAX_PROMPTS: usize = 2;
+
+    /// Builds a schema from ordered stage names and fields.
+    pub fn new(
+        stages: Vec<String>,
+        fields: Vec<FieldSpec>,
+        max_prompts: usize,
+    ) -> Result<Self, ProfileError> {
+        if stages.is_empty() {
+            return Err(ProfileError::InvalidSchema(
+                "at least one stage is needed".into(),
+            ));
+        }
+        if max_prompts == 0 {
+            return Err(ProfileError::InvalidSchema(
+                "max_prompts must be at least 1".into(),
+            ));
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if !stages.contains(&f.stage) {
+                return Err(ProfileError::InvalidSchema(format!(
+                    "field `{}` names unknown stage `{}`",
+                    f.name, f.stage
+                )));
+            }
+            if fields[..i].iter().any(|g| g.name == f.name) {
+                return Err(ProfileError::InvalidSchema(format!(
+                    "field `{}` is declared twice",
+                    f.name
+                )));
+            }
+        }
+        Ok(Self {
+            stages,
+            fields,
+            max_prompts,
+        })
+    }
+
+    /// The declared fields.
+    pub fn fields(&self) -> &[FieldSpec] {
+        &self.fields
+    }
+
+    /// How many fields are asked for at a time.
+    pub fn max_prompts(&self) -> usize {
+        self.max_prompts
+    }
+
+    /// Checks one value against its field.
+    pub fn validate(&self, name: &str, value: &serde_json::Value) -> Result<(), ProfileError> {
+        let field = self
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| ProfileError::UnknownField(name.to_owned()))?;
+        let ok = match (&field.kind, value) {
+            (FieldKind::Text { max_chars }, serde_json::Value::String(s)) => {
+                s.chars().count() <= *max_chars && !s.chars().any(char::is_control)
+            }
+            (FieldKind::Integer { min, max }, serde_json::Value::Number(n)) => {
+                n.as_i64().is_some_and(|v| (*min..=*max).contains(&v))
+            }
+            (FieldKind::Boolean, serde_json::Value::Bool(_)) => true,
+            (FieldKind::Date, serde_json::Value::String(s)) => {
+                time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                    .is_ok()
+            }
+            (FieldKind::Choice { options }, serde_json::Value::String(s)) => options.contains(s),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ProfileError::InvalidValue(name.to_owned()))
+        }
+    }
+
+    /// Checks every attribute of a profile.
+    pub fn validate_all(&self, attrs: &ProfileAttributes) -> Result<(), ProfileError> {
+        attrs.iter().try_for_each(|(k, v)| self.validate(k, v))
+    }
+
+    /// The fields due at `stage` (or earlier) that `attrs` does not have yet, in declaration
+    /// order, at most [`Self::max_prompts`]. An unknown stage is treated as the first one.
+    pub fn prompts<'a>(&'a self, attrs: &ProfileAttributes, stage: &str) -> Vec<&'a FieldSpec> {
+        let current = self.stages.iter().position(|s| s == stage).unwrap_or(0);
+        self.fields
+            .iter()
+            .filter(|f| {
+                self.stages
+                    .iter()
+                    .position(|s| *s == f.stage)
+                    .is_some_and(|i| i <= current)
+            })
+            .filter(|f| attrs.get(&f.name).is_none_or(serde_json::Value::is_null))
+            .take(self.max_prompts)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> ProfileSchema {
+        let f = |name: &str, kind, stage: &str| FieldSpec {
+            name: name.into(),
+            label: name.into(),
+            kind,
+            stage: stage.into(),
+        };
+        ProfileSchema::new(
+            vec!["signup".into(), "first_order".into()],
+            vec![
+                f("given_name", FieldKind::Text { max_chars: 50 }, "signup"),
+                f("birthday", FieldKind::Date, "first_order"),
+                f("newsletter", FieldKind::Boolean, "first_order"),
+                f(
+                    "size",
+                    FieldKind::Choice {
+                        options: vec!["s".into(), "m".into()],
+                    },
+                    "first_order",
+                ),
+            ],
+            2,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn prompts_respect_stage_and_limit() {
+        let s = schema();
+        let mut attrs = ProfileAttributes::new();
+        let names = |v: Vec<&FieldSpec>| v.into_iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(s.prompts(&attrs, "signup")), ["given_name"]);
+        assert_eq!(
+            names(s.prompts(&attrs, "first_order")),
+            ["given_name", "birthday"]
+        );
+        attrs.insert("given_name".into(), json!("Ada"));
+        attrs.insert("birthday".into(), json!("1990-02-03"));
+        assert_eq!(
+            names(s.prompts(&attrs, "first_order")),
+            ["newsletter", "size"]
+        );
+    }
+
+    #[test]
+    fn values_are_type_checked() {
+        let s = schema();
+        assert!(s.validate("birthday", &json!("1990-02-30")).is_err());
+        assert!(s.validate("size", &json!("xl")).is_err());
+        assert!(s.validate("given_name", &json!("x".repeat(51))).is_err());
+        assert!(s.validate("nope", &json!(1)).is_err());
+        assert!(s.validate("newsletter", &json!(true)).is_ok());
+    }
+
+    #[test]
+    fn inconsistent_schemas_are_refused() {
+        let f = FieldSpec {
+            name: "a".into(),
+            label: "a".into(),
+            kind: FieldKind::Boolean,
+            stage: "later".into(),
+        };
+        assert!(ProfileSchema::new(vec!["signup".into()], vec![f], 2).is_err());
+        assert!(ProfileSchema::new(vec![], vec![], 2).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Storage traits.
+//!
+//! They are object-safe (`async_trait`, `Send + Sync + Debug + 'static`) on purpose: an
+//! application holds `Arc<dyn SessionStore>` and can compose a backend from parts (SQLite for
+//! identities, another store for sessions) without generics leaking into every type. The cost
+//! of one boxed future per call is negligible next to the I/O behind it.
+//!
+//! Every backend must pass the conformance kit in `ciam-storage` (feature `conformance`).
+//! The rules the kit checks are written on each method.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::audit::AuditEntry;
+use crate::challenge::{Challenge, ChallengePurpose};
+use crate::credential::{Credential, CredentialKind};
+use crate::id::{CredentialId, SessionId, UserId};
+use crate::identifier::Email;
+use crate::secret::TokenHash;
+use crate::session::{DeviceInfo, Session};
+use crate::user::User;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness rule refused the write (for example the normalised e-mail is taken).
+    #[error("conflict: {0} already exists")]
+    Conflict(&'static str),
+    /// The record changed since it was read (optimistic concurrency); read again and retry.
+    #[error("the record was changed concurrently")]
+    VersionConflict,
+    /// The record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The store cannot be reached or is busy; the operation may succeed if retried.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Stored data could not be decoded.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other backend failure.
+    #[error("storage failure")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Accounts.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + Debug + 'static {
+    /// Creates an account together with its first credentials, atomically: either everything
+    /// is written or nothing is. Fails with [`StoreError::Conflict`] when the canonical e-mail,
+    /// username or phone is already used by another account, even when two creations race.
+    async fn create_user(&self, user: &User, credentials: &[Credential]) -> StoreResult<()>;
+
+    /// Reads an account by id.
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+
+    /// Reads an account by e-mail, compared by [`Email::canonical`].
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+
+    /// Writes `user` if the stored version equals `user.version`, storing `user.version + 1`
+    /// and returning the stored record. A stale version gives [`StoreError::VersionConflict`];
+    /// a taken e-mail gives [`StoreError::Conflict`]; a missing account [`StoreError::NotFound`].
+    async fn update_user(&self, user: &User) -> StoreResult<User>;
+}
+
+/// Credentials (password hashes today).
+#[async_trait]
+pub trait CredentialStore: Send + Sync + Debug + 'static {
+    /// Adds a credential.
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()>;
+
+    /// A user's credentials of a kind, oldest first.
+    async fn credentials_for_user(
+        &self,
+        user: UserId,
+        kind: CredentialKind,
+    ) -> StoreResult<Vec<Credential>>;
+
+    /// Replaces a credential's secret if its stored version equals `credential.version`,
+    /// storing `version + 1` and returning the stored record ([`StoreError::VersionConflict`]
+    /// otherwise). This is how a rehash on sign-in loses no concurrent password change.
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential>;
+
+    /// Records a successful use.
+    async fn touch_credential(&self, id: CredentialId, at: OffsetDateTime) -> StoreResult<()>;
+
+    /// Removes a credential; true when it existed.
+    async fn delete_credential(&self, id: CredentialId) -> StoreResult<bool>;
+}
+
+/// Sessions, looked up by token hash.
+#[async_trait]
+pub trait SessionStore: Send + Sync + Debug + 'static {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+
+    /// The session whose token hashes to `hash`, if it exists and has not expired at `now`.
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Session>>;
+
+    /// Slides a session's idle expiry and records activity. Returns false when the session no
+    /// longer exists (revoked concurrently).
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        device: &DeviceInfo,
+    ) -> StoreResult<bool>;
+
+    /// A user's sessions that have not expired at `now`, newest first.
+    async fn sessions_for_user(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>>;
+
+    /// Deletes one session of `user`; true when it existed. A session id belonging to another
+    /// user is not deleted (and gives false).
+    async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool>;
+
+    /// Deletes all of a user's sessions except `keep`; returns how many were deleted.
+    async fn delete_user_sessions(&self, user: UserId, keep: Option<SessionId>)
+    -> StoreResult<u64>;
+
+    /// Deletes sessions expired at `now`; returns how many.
+    async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64>;
+}
+
+/// One-time challenges.
+#[async_trait]
+pub trait ChallengeStore: Send + Sync + Debug + 'static {
+    /// Stores a challenge. A second challenge with the same secret hash is a
+    /// [`StoreError::Conflict`].
+    async fn insert_challenge(&self, challenge: &Challenge) -> StoreResult<()>;
+
+    /// Atomically removes and returns the challenge with this purpose and secret hash, if it
+    /// has not expired at `now`. Of concurrent callers with the same secret, at most one gets
+    /// `Some`. An expired challenge is removed and gives `None`.
+    async fn consume_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>>;
+
+    /// How many live challenges of `purpose` were issued to `user` at or after `since`
+    /// (used to rate-limit mail).
+    async fn count_challenges(
+        &self,
+        user: UserId,
+        purpose: ChallengePurpose,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64>;
+
+    /// Removes every challenge of `purpose` for `user` (voiding outstanding links).
+    async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64>;
+}
+
+/// The audit log. Append-only.
+#[async_trait]
+pub trait AuditStore: Send + Sync + Debug + 'static {
+    /// Appends an entry.
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+
+    /// The newest entries for a user, newest first.
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+
+    /// The newest entries overall, newest first.
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// A complete backend: every store in one value. Implemented automatically for any type that
+/// implements all of the store traits.
+pub trait Backend:
+    IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore
+{
+}
+
+impl<T> Backend for T where
+    T: IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore
+{
+}

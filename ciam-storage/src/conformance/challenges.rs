@@ -1,0 +1,181 @@
+//! Checks for [`ChallengeStore`](ciam_core::store::ChallengeStore).
+
+use std::sync::Arc;
+
+use ciam_core::challenge::ChallengePurpose;
+use ciam_core::store::{Backend, StoreError};
+
+use super::fixtures::{at, challenge, user};
+
+/// A challenge is consumed once, only for its purpose, and read back exactly; a second
+/// challenge with the same secret hash conflicts.
+pub async fn consumed_once<B: Backend>(store: B) {
+    let u = user("challenge@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    let c = challenge(Some(u.id), ChallengePurpose::ResetPassword, 0, 600);
+    store.insert_challenge(&c).await.expect("insert_challenge");
+    let mut dup = challenge(Some(u.id), ChallengePurpose::VerifyEmail, 0, 600);
+    dup.secret_hash = c.secret_hash;
+    let r = store.insert_challenge(&dup).await;
+    assert!(
+        matches!(r, Err(StoreError::Conflict(_))),
+        "a reused secret hash must conflict, got {r:?}"
+    );
+
+    let wrong = store
+        .consume_challenge(ChallengePurpose::VerifyEmail, &c.secret_hash, at(1))
+        .await
+        .unwrap();
+    assert!(wrong.is_none(), "a secret never satisfies another purpose");
+    let got = store
+        .consume_challenge(ChallengePurpose::ResetPassword, &c.secret_hash, at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Some(c.clone()),
+        "consume returns the challenge as written (even after a wrong-purpose try)"
+    );
+    let again = store
+        .consume_challenge(ChallengePurpose::ResetPassword, &c.secret_hash, at(1))
+        .await
+        .unwrap();
+    assert!(again.is_none(), "a challenge is consumed only once");
+
+    let anonymous = challenge(None, ChallengePurpose::VerifyEmail, 0, 600);
+    store
+        .insert_challenge(&anonymous)
+        .await
+        .expect("a challenge without a user");
+    let got = store
+        .consume_challenge(ChallengePurpose::VerifyEmail, &anonymous.secret_hash, at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        Some(anonymous),
+        "a challenge without a user round trips"
+    );
+}
+
+/// Consuming an expired challenge gives `None` and removes it.
+pub async fn expired_is_removed<B: Backend>(store: B) {
+    let u = user("expired@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    let c = challenge(Some(u.id), ChallengePurpose::VerifyEmail, 0, 600);
+    store.insert_challenge(&c).await.expect("insert_challenge");
+    let got = store
+        .consume_challenge(ChallengePurpose::VerifyEmail, &c.secret_hash, at(600))
+        .await
+        .unwrap();
+    assert!(got.is_none(), "a challenge is refused at its expiry");
+    let n = store
+        .count_challenges(u.id, ChallengePurpose::VerifyEmail, at(-60), at(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 0,
+        "the expired challenge was removed by the consume attempt"
+    );
+    let got = store
+        .consume_challenge(ChallengePurpose::VerifyEmail, &c.secret_hash, at(0))
+        .await
+        .unwrap();
+    assert!(
+        got.is_none(),
+        "a removed challenge cannot be consumed even at an earlier time"
+    );
+}
+
+/// Of 16 concurrent consumers of one secret, exactly one gets the challenge.
+pub async fn consumed_once_under_concurrency<B: Backend>(store: B) {
+    let u = user("race@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    let c = challenge(Some(u.id), ChallengePurpose::ResetPassword, 0, 600);
+    store.insert_challenge(&c).await.expect("insert_challenge");
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let hash = c.secret_hash;
+            tokio::spawn(async move {
+                store
+                    .consume_challenge(ChallengePurpose::ResetPassword, &hash, at(1))
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.expect("consume task panicked") {
+            Ok(Some(got)) => {
+                assert_eq!(got, c, "the winner gets the challenge as written");
+                winners += 1;
+            }
+            Ok(None) => {}
+            Err(e) => panic!("a losing consume must give Ok(None), got {e:?}"),
+        }
+    }
+    assert_eq!(
+        winners, 1,
+        "exactly one of 16 concurrent consumers may get the challenge"
+    );
+}
+
+/// `count_challenges` counts the user's live challenges of a purpose issued since a time;
+/// `delete_challenges` removes all of the user's challenges of a purpose and counts them.
+pub async fn count_and_delete<B: Backend>(store: B) {
+    let u = user("count@example.com");
+    let other = user("other@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    store.create_user(&other, &[]).await.expect("create_user");
+    let verify = ChallengePurpose::VerifyEmail;
+    let early = challenge(Some(u.id), verify, 0, 3600);
+    let mid = challenge(Some(u.id), verify, 60, 3600);
+    let late = challenge(Some(u.id), verify, 120, 3600);
+    let short = challenge(Some(u.id), verify, 90, 100);
+    let reset = challenge(Some(u.id), ChallengePurpose::ResetPassword, 60, 3600);
+    let theirs = challenge(Some(other.id), verify, 60, 3600);
+    for c in [&early, &mid, &late, &short, &reset, &theirs] {
+        store.insert_challenge(c).await.expect("insert_challenge");
+    }
+    let n = store
+        .count_challenges(u.id, verify, at(60), at(95))
+        .await
+        .unwrap();
+    assert_eq!(
+        n, 3,
+        "issued at or after `since`, live at `now`, of the purpose, of the user"
+    );
+    let n = store
+        .count_challenges(u.id, verify, at(60), at(100))
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "a challenge expired at `now` is not counted");
+    let n = store
+        .count_challenges(u.id, verify, at(0), at(100))
+        .await
+        .unwrap();
+    assert_eq!(n, 3, "`since` is inclusive");
+
+    let n = store.delete_challenges(u.id, verify).await.unwrap();
+    assert_eq!(
+        n, 4,
+        "delete_challenges removes every challenge of the purpose for the user"
+    );
+    let got = store
+        .consume_challenge(verify, &mid.secret_hash, at(1))
+        .await
+        .unwrap();
+    assert!(got.is_none(), "a deleted challenge cannot be consumed");
+    let got = store
+        .consume_challenge(ChallengePurpose::ResetPassword, &reset.secret_hash, at(61))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(reset), "other purposes are untouched");
+    let got = store
+        .consume_challenge(verify, &theirs.secret_hash, at(61))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(theirs), "other users' challenges are untouched");
+}

@@ -1,0 +1,455 @@
+//! The in-process reference backend.
+//!
+//! [`MemoryBackend`] keeps everything in maps behind one mutex. It is the executable
+//! definition of the storage semantics: every rule the conformance kit checks is implemented
+//! here in the most direct way. State is lost when the last clone is dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use ciam_core::audit::AuditEntry;
+use ciam_core::challenge::{Challenge, ChallengePurpose};
+use ciam_core::credential::{Credential, CredentialKind};
+use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
+use ciam_core::identifier::Email;
+use ciam_core::secret::TokenHash;
+use ciam_core::session::{DeviceInfo, Session};
+use ciam_core::store::{
+    AuditStore, ChallengeStore, CredentialStore, IdentityStore, SessionStore, StoreError,
+    StoreResult,
+};
+use ciam_core::user::User;
+use time::OffsetDateTime;
+
+/// An in-memory backend implementing every store trait. Clones share the same data.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBackend {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, User>,
+    // Secondary indexes keep uniqueness checks and lookups O(1) as the store grows.
+    by_email: HashMap<String, UserId>,
+    by_username: HashMap<String, UserId>,
+    by_phone: HashMap<String, UserId>,
+    credentials: HashMap<CredentialId, Credential>,
+    sessions: HashMap<SessionId, Session>,
+    by_token: HashMap<[u8; 32], SessionId>,
+    challenges: HashMap<[u8; 32], Challenge>,
+    audit: Vec<AuditEntry>,
+    audit_ids: HashSet<AuditId>,
+}
+
+impl MemoryBackend {
+    /// Creates an empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied write: every method checks
+        // all its rules before mutating anything.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The identifier keys of a user that must be unique across accounts.
+struct Keys {
+    email: Option<String>,
+    username: Option<String>,
+    phone: Option<String>,
+}
+
+impl Keys {
+    fn of(user: &User) -> Self {
+        Self {
+            email: user.email.as_ref().map(|e| e.canonical().to_owned()),
+            username: user.username.as_ref().map(|u| u.canonical().to_owned()),
+            phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
+        }
+    }
+}
+
+impl State {
+    /// Fails with `Conflict` when another account than `owner` holds one of `keys`.
+    fn check_keys(&self, keys: &Keys, owner: UserId) -> StoreResult<()> {
+        let taken = |index: &HashMap<String, UserId>, key: &Option<String>| {
+            key.as_ref()
+                .and_then(|k| index.get(k))
+                .is_some_and(|id| *id != owner)
+        };
+        if taken(&self.by_email, &keys.email) {
+            return Err(StoreError::Conflict("email"));
+        }
+        if taken(&self.by_username, &keys.username) {
+            return Err(StoreError::Conflict("username"));
+        }
+        if taken(&self.by_phone, &keys.phone) {
+            return Err(StoreError::Conflict("phone"));
+        }
+        Ok(())
+    }
+
+    fn index_keys(&mut self, keys: Keys, owner: UserId) {
+        if let Some(k) = keys.email {
+            self.by_email.insert(k, owner);
+        }
+        if let Some(k) = keys.username {
+            self.by_username.insert(k, owner);
+        }
+        if let Some(k) = keys.phone {
+            self.by_phone.insert(k, owner);
+        }
+    }
+
+    fn unindex_keys(&mut self, keys: Keys) {
+        if let Some(k) = keys.email {
+            self.by_email.remove(&k);
+        }
+        if let Some(k) = keys.username {
+            self.by_username.remove(&k);
+        }
+        if let Some(k) = keys.phone {
+            self.by_phone.remove(&k);
+        }
+    }
+
+    fn remove_session(&mut self, id: SessionId) -> bool {
+        match self.sessions.remove(&id) {
+            Some(s) => {
+                self.by_token.remove(s.token_hash.as_bytes());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[async_trait]
+impl IdentityStore for MemoryBackend {
+    async fn create_user(&self, user: &User, credentials: &[Credential]) -> StoreResult<()> {
+        let mut st = self.lock();
+        if st.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("user"));
+        }
+        let keys = Keys::of(user);
+        st.check_keys(&keys, user.id)?;
+        for (i, c) in credentials.iter().enumerate() {
+            if st.credentials.contains_key(&c.id) || credentials[..i].iter().any(|d| d.id == c.id) {
+                return Err(StoreError::Conflict("credential"));
+            }
+            if c.user_id != user.id {
+                // The SQLite backend's foreign key refuses this too.
+                return Err(StoreError::NotFound);
+            }
+        }
+        st.index_keys(keys, user.id);
+        st.users.insert(user.id, user.clone());
+        for c in credentials {
+            st.credentials.insert(c.id, c.clone());
+        }
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let st = self.lock();
+        Ok(st
+            .by_email
+            .get(email.canonical())
+            .and_then(|id| st.users.get(id))
+            .cloned())
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<User> {
+        let mut st = self.lock();
+        let stored = st.users.get(&user.id).ok_or(StoreError::NotFound)?;
+        if stored.version != user.version {
+            return Err(StoreError::VersionConflict);
+        }
+        let old_keys = Keys::of(stored);
+        let new_keys = Keys::of(user);
+        st.check_keys(&new_keys, user.id)?;
+        st.unindex_keys(old_keys);
+        st.index_keys(new_keys, user.id);
+        let mut next = user.clone();
+        next.version = user.version.saturating_add(1);
+        st.users.insert(user.id, next.clone());
+        Ok(next)
+    }
+}
+
+#[async_trait]
+impl CredentialStore for MemoryBackend {
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        let mut st = self.lock();
+        if st.credentials.contains_key(&credential.id) {
+            return Err(StoreError::Conflict("credential"));
+        }
+        if !st.users.contains_key(&credential.user_id) {
+            return Err(StoreError::NotFound);
+        }
+        st.credentials.insert(credential.id, credential.clone());
+        Ok(())
+    }
+
+    async fn credentials_for_user(
+        &self,
+        user: UserId,
+        kind: CredentialKind,
+    ) -> StoreResult<Vec<Credential>> {
+        let st = self.lock();
+        let mut out: Vec<Credential> = st
+            .credentials
+            .values()
+            .filter(|c| c.user_id == user && c.kind == kind)
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| (c.created_at, c.id));
+        Ok(out)
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential> {
+        let mut st = self.lock();
+        let stored = st
+            .credentials
+            .get_mut(&credential.id)
+            .ok_or(StoreError::NotFound)?;
+        if stored.version != credential.version {
+            return Err(StoreError::VersionConflict);
+        }
+        stored.secret.clone_from(&credential.secret);
+        stored.updated_at = credential.updated_at;
+        stored.version = stored.version.saturating_add(1);
+        Ok(stored.clone())
+    }
+
+    async fn touch_credential(&self, id: CredentialId, at: OffsetDateTime) -> StoreResult<()> {
+        if let Some(c) = self.lock().credentials.get_mut(&id) {
+            c.last_used_at = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn delete_credential(&self, id: CredentialId) -> StoreResult<bool> {
+        Ok(self.lock().credentials.remove(&id).is_some())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryBackend {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()> {
+        let mut st = self.lock();
+        if st.sessions.contains_key(&session.id)
+            || st.by_token.contains_key(session.token_hash.as_bytes())
+        {
+            return Err(StoreError::Conflict("session"));
+        }
+        if !st.users.contains_key(&session.user_id) {
+            return Err(StoreError::NotFound);
+        }
+        st.by_token
+            .insert(*session.token_hash.as_bytes(), session.id);
+        st.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Session>> {
+        let st = self.lock();
+        Ok(st
+            .by_token
+            .get(hash.as_bytes())
+            .and_then(|id| st.sessions.get(id))
+            .filter(|s| !s.is_expired(now))
+            .cloned())
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        device: &DeviceInfo,
+    ) -> StoreResult<bool> {
+        let mut st = self.lock();
+        let Some(s) = st.sessions.get_mut(&id) else {
+            return Ok(false);
+        };
+        s.last_seen_at = last_seen_at;
+        s.idle_expires_at = idle_expires_at;
+        // The user agent stays the one the session was created with; the IP follows the client.
+        if device.ip.is_some() {
+            s.device.ip = device.ip;
+        }
+        Ok(true)
+    }
+
+    async fn sessions_for_user(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Session>> {
+        let st = self.lock();
+        let mut out: Vec<Session> = st
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user && !s.is_expired(now))
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(out)
+    }
+
+    async fn delete_session(&self, user: UserId, id: SessionId) -> StoreResult<bool> {
+        let mut st = self.lock();
+        if st.sessions.get(&id).is_some_and(|s| s.user_id == user) {
+            return Ok(st.remove_session(id));
+        }
+        Ok(false)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> StoreResult<u64> {
+        let mut st = self.lock();
+        let doomed: Vec<SessionId> = st
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user && Some(s.id) != keep)
+            .map(|s| s.id)
+            .collect();
+        Ok(doomed
+            .into_iter()
+            .filter(|id| st.remove_session(*id))
+            .count() as u64)
+    }
+
+    async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut st = self.lock();
+        let doomed: Vec<SessionId> = st
+            .sessions
+            .values()
+            .filter(|s| s.is_expired(now))
+            .map(|s| s.id)
+            .collect();
+        Ok(doomed
+            .into_iter()
+            .filter(|id| st.remove_session(*id))
+            .count() as u64)
+    }
+}
+
+#[async_trait]
+impl ChallengeStore for MemoryBackend {
+    async fn insert_challenge(&self, challenge: &Challenge) -> StoreResult<()> {
+        let mut st = self.lock();
+        if st.challenges.contains_key(challenge.secret_hash.as_bytes()) {
+            return Err(StoreError::Conflict("challenge"));
+        }
+        if challenge
+            .user_id
+            .is_some_and(|u| !st.users.contains_key(&u))
+        {
+            return Err(StoreError::NotFound);
+        }
+        st.challenges
+            .insert(*challenge.secret_hash.as_bytes(), challenge.clone());
+        Ok(())
+    }
+
+    async fn consume_challenge(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        let mut st = self.lock();
+        if st
+            .challenges
+            .get(hash.as_bytes())
+            .is_none_or(|c| c.purpose != purpose)
+        {
+            return Ok(None);
+        }
+        Ok(st
+            .challenges
+            .remove(hash.as_bytes())
+            .filter(|c| now < c.expires_at))
+    }
+
+    async fn count_challenges(
+        &self,
+        user: UserId,
+        purpose: ChallengePurpose,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StoreResult<u64> {
+        let st = self.lock();
+        let n = st
+            .challenges
+            .values()
+            .filter(|c| {
+                c.user_id == Some(user)
+                    && c.purpose == purpose
+                    && c.created_at >= since
+                    && now < c.expires_at
+            })
+            .count();
+        Ok(n as u64)
+    }
+
+    async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
+        let mut st = self.lock();
+        let before = st.challenges.len();
+        st.challenges
+            .retain(|_, c| !(c.user_id == Some(user) && c.purpose == purpose));
+        Ok((before - st.challenges.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl AuditStore for MemoryBackend {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let mut st = self.lock();
+        if !st.audit_ids.insert(entry.id) {
+            return Err(StoreError::Conflict("audit"));
+        }
+        st.audit.push(entry.clone());
+        Ok(())
+    }
+
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        Ok(newest_first(&self.lock().audit, Some(user), limit))
+    }
+
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        Ok(newest_first(&self.lock().audit, None, limit))
+    }
+}
+
+/// Entries (of `user`, if given) newest first by time, later appends first among equal times.
+fn newest_first(log: &[AuditEntry], user: Option<UserId>, limit: u32) -> Vec<AuditEntry> {
+    let mut out: Vec<AuditEntry> = log
+        .iter()
+        .rev()
+        .filter(|e| user.is_none() || e.user_id == user)
+        .cloned()
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
+    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    out
+}

@@ -1,0 +1,300 @@
+//! Accounts and credentials.
+
+use async_trait::async_trait;
+use ciam_core::credential::{Credential, CredentialKind};
+use ciam_core::id::{CredentialId, TenantId, UserId};
+use ciam_core::identifier::{Email, Phone, Username};
+use ciam_core::store::{CredentialStore, IdentityStore, StoreError, StoreResult};
+use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Executor, Sqlite};
+use time::OffsetDateTime;
+
+use super::SqliteBackend;
+use super::codec::{self, corrupt};
+use super::error;
+
+const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
+                            username, profile, region, created_at, updated_at, version";
+const CREDENTIAL_COLUMNS: &str =
+    "id, user_id, kind, secret, created_at, updated_at, last_used_at, version";
+
+/// The column values of a user, encoded for binding.
+struct UserRow {
+    id: Vec<u8>,
+    tenant_id: Option<Vec<u8>>,
+    status: &'static str,
+    email: Option<String>,
+    email_canonical: Option<String>,
+    email_verified_at: Option<i64>,
+    phone: Option<String>,
+    phone_verified_at: Option<i64>,
+    username: Option<String>,
+    username_canonical: Option<String>,
+    profile: String,
+    region: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl UserRow {
+    fn encode(u: &User) -> StoreResult<Self> {
+        Ok(Self {
+            id: u.id.to_bytes().to_vec(),
+            tenant_id: u.tenant.map(|t| t.to_bytes().to_vec()),
+            status: u.status.as_str(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_canonical: u.email.as_ref().map(|e| e.canonical().to_owned()),
+            email_verified_at: codec::opt_time_to_db(u.email_verified_at)?,
+            phone: u.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified_at: codec::opt_time_to_db(u.phone_verified_at)?,
+            username: u.username.as_ref().map(|n| n.as_str().to_owned()),
+            username_canonical: u.username.as_ref().map(|n| n.canonical().to_owned()),
+            profile: serde_json::to_string(&u.profile)
+                .map_err(|e| StoreError::Other(Box::new(e)))?,
+            region: u.region.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: codec::time_to_db(u.created_at)?,
+            updated_at: codec::time_to_db(u.updated_at)?,
+        })
+    }
+}
+
+fn decode_user(row: &SqliteRow) -> StoreResult<User> {
+    let id = UserId::from_bytes(codec::bytes(row, "id")?);
+    let mut user = User::new(id, codec::time(row, "created_at")?);
+    user.tenant = codec::opt_bytes(row, "tenant_id")?.map(TenantId::from_bytes);
+    user.status = codec::parsed(row, "status", UserStatus::parse)?;
+    let email: Option<String> = codec::get(row, "email")?;
+    user.email = email
+        .map(|e| Email::parse(&e).map_err(|err| corrupt("email", err)))
+        .transpose()?;
+    user.email_verified_at = codec::opt_time(row, "email_verified_at")?;
+    let phone: Option<String> = codec::get(row, "phone")?;
+    user.phone = phone
+        .map(|p| Phone::parse(&p).map_err(|err| corrupt("phone", err)))
+        .transpose()?;
+    user.phone_verified_at = codec::opt_time(row, "phone_verified_at")?;
+    let username: Option<String> = codec::get(row, "username")?;
+    user.username = username
+        .map(|n| Username::parse(&n).map_err(|err| corrupt("username", err)))
+        .transpose()?;
+    user.profile = match codec::json(row, "profile")? {
+        serde_json::Value::Object(map) => map.into_iter().collect::<ProfileAttributes>(),
+        other => {
+            return Err(corrupt(
+                "profile",
+                format!("expected a JSON object, found {other}"),
+            ));
+        }
+    };
+    let region: Option<String> = codec::get(row, "region")?;
+    user.region = region
+        .map(|r| Region::new(&r).ok_or_else(|| corrupt("region", "malformed tag")))
+        .transpose()?;
+    user.updated_at = codec::time(row, "updated_at")?;
+    user.version = codec::version(row, "version")?;
+    Ok(user)
+}
+
+fn decode_credential(row: &SqliteRow) -> StoreResult<Credential> {
+    let mut c = Credential::new(
+        CredentialId::from_bytes(codec::bytes(row, "id")?),
+        UserId::from_bytes(codec::bytes(row, "user_id")?),
+        codec::parsed(row, "kind", CredentialKind::parse)?,
+        codec::get(row, "secret")?,
+        codec::time(row, "created_at")?,
+    );
+    c.updated_at = codec::time(row, "updated_at")?;
+    c.last_used_at = codec::opt_time(row, "last_used_at")?;
+    c.version = codec::version(row, "version")?;
+    Ok(c)
+}
+
+async fn insert_credential_with<'c, E>(executor: E, c: &Credential) -> StoreResult<()>
+where
+    E: Executor<'c, Database = Sqlite>,
+{
+    sqlx::query(
+        "INSERT INTO credentials (id, user_id, kind, secret, created_at, updated_at, last_used_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.id.to_bytes().to_vec())
+    .bind(c.user_id.to_bytes().to_vec())
+    .bind(c.kind.as_str())
+    .bind(c.secret.as_str())
+    .bind(codec::time_to_db(c.created_at)?)
+    .bind(codec::time_to_db(c.updated_at)?)
+    .bind(codec::opt_time_to_db(c.last_used_at)?)
+    .bind(codec::version_to_db(c.version)?)
+    .execute(executor)
+    .await
+    .map_err(error::map)?;
+    Ok(())
+}
+
+/// After an `UPDATE … WHERE id = ? AND version = ?` matched nothing: tells a missing record
+/// from a stale version.
+async fn missing_or_stale(backend: &SqliteBackend, table: &str, id: Vec<u8>) -> StoreError {
+    let sql = format!("SELECT 1 FROM {table} WHERE id = ?");
+    match sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&backend.pool)
+        .await
+    {
+        Ok(Some(_)) => StoreError::VersionConflict,
+        Ok(None) => StoreError::NotFound,
+        Err(e) => error::map(e),
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqliteBackend {
+    async fn create_user(&self, user: &User, credentials: &[Credential]) -> StoreResult<()> {
+        let row = UserRow::encode(user)?;
+        let mut tx = self.pool.begin().await.map_err(error::map)?;
+        let insert = sqlx::query(
+            "INSERT INTO users (id, tenant_id, status, email, email_canonical, email_verified_at, phone,
+                                phone_verified_at, username, username_canonical, profile, region,
+                                created_at, updated_at, version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        bind_user(insert, row)
+            .bind(codec::version_to_db(user.version)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::map)?;
+        for c in credentials {
+            insert_credential_with(&mut *tx, c).await?;
+        }
+        // Dropping `tx` on an early return rolls everything back.
+        tx.commit().await.map_err(error::map)
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_user).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_canonical = ?");
+        let row = sqlx::query(&sql)
+            .bind(email.canonical())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_user).transpose()
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<User> {
+        let row = UserRow::encode(user)?;
+        let id = row.id.clone();
+        let update = sqlx::query(
+            "UPDATE users SET id = ?, tenant_id = ?, status = ?, email = ?, email_canonical = ?,
+                              email_verified_at = ?, phone = ?, phone_verified_at = ?, username = ?,
+                              username_canonical = ?, profile = ?, region = ?, created_at = ?,
+                              updated_at = ?, version = version + 1
+             WHERE id = ? AND version = ?",
+        );
+        let done = bind_user(update, row)
+            .bind(id.clone())
+            .bind(codec::version_to_db(user.version)?)
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        if done.rows_affected() == 0 {
+            return Err(missing_or_stale(self, "users", id).await);
+        }
+        let mut stored = user.clone();
+        stored.version = user.version.saturating_add(1);
+        Ok(stored)
+    }
+}
+
+/// Binds the fourteen user columns in table order (everything but `version`).
+fn bind_user<'q>(
+    q: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    r: UserRow,
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    q.bind(r.id)
+        .bind(r.tenant_id)
+        .bind(r.status)
+        .bind(r.email)
+        .bind(r.email_canonical)
+        .bind(r.email_verified_at)
+        .bind(r.phone)
+        .bind(r.phone_verified_at)
+        .bind(r.username)
+        .bind(r.username_canonical)
+        .bind(r.profile)
+        .bind(r.region)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+}
+
+#[async_trait]
+impl CredentialStore for SqliteBackend {
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        insert_credential_with(&self.pool, credential).await
+    }
+
+    async fn credentials_for_user(
+        &self,
+        user: UserId,
+        kind: CredentialKind,
+    ) -> StoreResult<Vec<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE user_id = ? AND kind = ? ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(user.to_bytes().to_vec())
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::map)?;
+        rows.iter().map(decode_credential).collect()
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential> {
+        let id = credential.id.to_bytes().to_vec();
+        let sql = format!(
+            "UPDATE credentials SET secret = ?, updated_at = ?, version = version + 1
+             WHERE id = ? AND version = ? RETURNING {CREDENTIAL_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(credential.secret.as_str())
+            .bind(codec::time_to_db(credential.updated_at)?)
+            .bind(id.clone())
+            .bind(codec::version_to_db(credential.version)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        match row {
+            Some(row) => decode_credential(&row),
+            None => Err(missing_or_stale(self, "credentials", id).await),
+        }
+    }
+
+    async fn touch_credential(&self, id: CredentialId, at: OffsetDateTime) -> StoreResult<()> {
+        sqlx::query("UPDATE credentials SET last_used_at = ? WHERE id = ?")
+            .bind(codec::time_to_db(at)?)
+            .bind(id.to_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+
+    async fn delete_credential(&self, id: CredentialId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM credentials WHERE id = ?")
+            .bind(id.to_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

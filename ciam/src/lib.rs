@@ -1,0 +1,77 @@
+//! # ciam: customer identity you link into your Rust application
+//!
+//! ciam gives a web application sign-up with e-mail verification, password sign-in and
+//! sign-out, password reset and change, e-mail change, a list of signed-in devices with
+//! revoke, and an audit log of every decision, all in-process, on storage you choose
+//! (SQLite by default). It is a library, not a server: no extra service to run.
+//!
+//! This crate is a facade. It re-exports [`ciam_core`] (the model, storage traits and the
+//! [`Ciam`] engine) at its root, the storage backends as [`storage`], and the axum
+//! integration as `ciam::axum`.
+//!
+//! ## Getting started
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use ciam::storage::sqlite::SqliteBackend;
+//! use ciam::{Ciam, Registration, RequestContext, SecretString, SignInOutcome};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = Arc::new(SqliteBackend::connect("sqlite://app.db?mode=rwc").await?);
+//! let ciam = Ciam::builder().backend(backend).app_name("Acme").public_url("https://acme.example").build()?;
+//!
+//! let ctx = RequestContext::new(None, Some("curl/8"));
+//! let password = SecretString::new("correct horse battery staple");
+//! ciam.register(Registration::new("ada@example.com", Some(password.clone())), &ctx).await?;
+//! // ... the user follows the mailed link: ciam.verify_email(token, &ctx) ...
+//! match ciam.sign_in_password("ada@example.com", &password, &ctx).await? {
+//!     SignInOutcome::SignedIn(s) => println!("session {} for {}", s.session.id, s.user.id),
+//!     SignInOutcome::VerificationRequired => println!("check your inbox"),
+//!     _ => {}
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! With axum, add the layer and mount the ready-made routes; see `ciam::axum` and the
+//! quickstart in `examples/quickstart`.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | [`storage::sqlite::SqliteBackend`]: embedded SQLite (WAL, migrations) |
+//! | `axum` | yes | `ciam::axum`: tower layer, extractors, CSRF defence, JSON auth routes |
+//! | `memory` | no | [`storage::memory::MemoryBackend`]: in-process reference backend |
+//! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
+//!
+//! ## Security properties
+//!
+//! - Passwords: argon2id at the OWASP parameters on a bounded pool off the async executor
+//!   (past the bound, [`Error::Overloaded`] with a retry hint); optional pepper with key
+//!   rotation; imported bcrypt, PBKDF2, scrypt and Firebase hashes verify and are upgraded on
+//!   the next sign-in; NIST SP 800-63B length rules and a common-password blocklist.
+//! - No account enumeration: sign-in, registration, reset and resend answer the same for
+//!   known and unknown addresses, after the same hashing work.
+//! - Sessions: opaque 256-bit tokens stored only as SHA-256; idle and absolute expiry; a new
+//!   token at sign-in and on password change; revocable per device.
+//! - Secrets are zeroized on drop and redacted in `Debug`; `unsafe` is forbidden.
+//!
+//! ## Where to read next
+//!
+//! [`Ciam`] for every flow, [`store`] for the storage traits, [`storage`] for the backends
+//! and their conformance kit, and `ARCHITECTURE.md` in the repository for the design.
+
+pub use ciam_core::*;
+
+/// Storage backends and the conformance kit (re-export of `ciam-storage`).
+pub use ciam_storage as storage;
+
+/// axum integration (re-export of `ciam-axum`).
+#[cfg(feature = "axum")]
+pub use ciam_axum as axum;
+
+// Compiles the README's code samples as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,93 @@
+//! Configuration from the environment.
+
+use std::net::SocketAddr;
+
+/// Default listen address.
+const DEFAULT_BIND: &str = "127.0.0.1:3000";
+/// Default public URL (what mailed links and the CSRF check use).
+const DEFAULT_PUBLIC_URL: &str = "http://localhost:3000";
+/// Default database: an SQLite file in the working directory, created if missing.
+const DEFAULT_DATABASE_URL: &str = "sqlite://ciam-quickstart.db?mode=rwc";
+/// Default sender address.
+const DEFAULT_MAIL_FROM: &str = "ciam quickstart <noreply@localhost>";
+
+/// The quickstart's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) bind: SocketAddr,
+    pub(crate) public_url: String,
+    pub(crate) database_url: String,
+    pub(crate) smtp_url: Option<String>,
+    pub(crate) mail_from: String,
+}
+
+impl Config {
+    /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_SMTP_URL` and
+    /// `CIAM_MAIL_FROM`.
+    pub(crate) fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind = bind_text
+            .parse()
+            .map_err(|_| format!("CIAM_BIND must be an address such as {DEFAULT_BIND}, got {bind_text:?}"))?;
+        Ok(Self {
+            bind,
+            public_url: var("CIAM_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
+            database_url: var("CIAM_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            smtp_url: var("CIAM_SMTP_URL").map(|u| normalize_smtp_url(&u)),
+            mail_from: var("CIAM_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+        })
+    }
+}
+
+/// Appends `tls=none` to a plain `smtp://` URL that points at a loopback host and says
+/// nothing about TLS, so `smtp://127.0.0.1:2525` reaches a local test sink. Any other URL is
+/// left alone: a remote server keeps the library's default (STARTTLS when offered).
+pub(crate) fn normalize_smtp_url(url: &str) -> String {
+    let url = url.trim();
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return url.to_owned();
+    };
+    let (authority, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("tls="))) {
+        return url.to_owned();
+    }
+    let hostport = authority.trim_end_matches('/').rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        hostport.split(':').next().unwrap_or("")
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return url.to_owned();
+    }
+    match query {
+        Some(q) if !q.is_empty() => format!("{url}&tls=none"),
+        Some(_) => format!("{url}tls=none"),
+        None => format!("{url}?tls=none"),
+    }
+}
+
+/// The database URL without its query string, for messages.
+pub(crate) fn redact_database_url(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(path, _)| path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_smtp_url as n;
+
+    #[test]
+    fn loopback_smtp_urls_get_tls_none() {
+        assert_eq!(n("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525?tls=none");
+        assert_eq!(n("smtp://localhost:2525/"), "smtp://localhost:2525/?tls=none");
+        assert_eq!(n("smtp://[::1]:25"), "smtp://[::1]:25?tls=none");
+        assert_eq!(n("smtp://127.0.0.1:2525?tls=required"), "smtp://127.0.0.1:2525?tls=required");
+        assert_eq!(n("smtp://mail.example:587"), "smtp://mail.example:587");
+        assert_eq!(n("smtps://127.0.0.1:465"), "smtps://127.0.0.1:465");
+    }
+}

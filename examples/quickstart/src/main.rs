@@ -1,0 +1,132 @@
+//! The ciam quickstart: a small site with sign-up, e-mail verification, sign-in, sessions and
+//! password flows, on SQLite. See `README.md` for the settings and routes.
+
+mod config;
+mod pages;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use ciam_axum::CiamLayer;
+use ciam_core::Ciam;
+use ciam_core::mail::{ConsoleMailer, Mailer, SmtpMailer};
+use ciam_storage::sqlite::SqliteBackend;
+use tracing_subscriber::EnvFilter;
+
+use config::Config;
+
+/// The application name used in mail (and refused inside passwords).
+const APP_NAME: &str = "ciam quickstart";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("quickstart: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its sources on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+async fn run() -> Result<(), String> {
+    let config = Config::from_env()?;
+
+    let backend = SqliteBackend::connect(&config.database_url).await.map_err(|e| {
+        format!(
+            "cannot open the database {}: {}\n  (check that the directory exists and is writable, that the file is an \
+             SQLite database, and that no other process holds it locked; set CIAM_DATABASE_URL to choose another)",
+            config::redact_database_url(&config.database_url),
+            chain(&e)
+        )
+    })?;
+    let backend = Arc::new(backend);
+
+    let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+        Some(url) => {
+            let mailer = SmtpMailer::from_url(url, &config.mail_from)
+                .map_err(|e| format!("CIAM_SMTP_URL / CIAM_MAIL_FROM cannot be used: {}", chain(&e)))?;
+            tracing::info!("mail goes to the SMTP server in CIAM_SMTP_URL");
+            Arc::new(mailer)
+        }
+        None => {
+            tracing::warn!("CIAM_SMTP_URL is not set: mail (with live links) is printed to the console");
+            Arc::new(ConsoleMailer)
+        }
+    };
+
+    let ciam = Ciam::builder()
+        .backend(Arc::clone(&backend))
+        .app_name(APP_NAME)
+        .public_url(config.public_url.clone())
+        .mailer(mailer)
+        .build()
+        .map_err(|e| format!("invalid configuration: {}", chain(&e)))?;
+
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(pages::routes())
+        .with_state(ciam.clone())
+        .nest("/auth", ciam_axum::router(ciam.clone()))
+        .layer(CiamLayer::new(ciam));
+
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {} (CIAM_BIND): {e}", config.bind))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(address = %local, public_url = %config.public_url, "quickstart listening");
+
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    backend.close().await;
+    tracing::info!("quickstart stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: starts the peers the tests talk to (a real SMTP sink), then runs
+# every test of the workspace with cargo-nextest (or cargo test where nextest is missing),
+# then the doctests. Stops the peers on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/peers/lib.sh
+
+scripts/peers/smtp-start.sh >/dev/null
+trap 'scripts/peers/smtp-stop.sh' EXIT
+set -a; . "$PEERS_RUN/smtp/env"; set +a
+
+# Published conformance vectors, read by path (a checkout of the shared vectors beside this repo).
+export CIAM_VECTORS_DIR="${CIAM_VECTORS_DIR:-$(cd .. && pwd)/shared/vectors}"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --no-fail-fast "$@"
+else
+  cargo test --workspace --all-features --no-fail-fast "$@"
+fi
+# nextest does not run doctests.
+cargo test --workspace --all-features --doc
