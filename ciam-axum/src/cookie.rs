@@ -31,8 +31,20 @@ impl CookieConfig {
     /// The configuration for an application served at `public_url`: `__Host-ciam_session`
     /// with `Secure` for `https://` URLs, `ciam_session` without `Secure` otherwise.
     pub fn for_public_url(public_url: &str) -> Self {
-        let https = public_url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-        if https { Self { name: SECURE_COOKIE_NAME, secure: true } } else { Self { name: PLAIN_COOKIE_NAME, secure: false } }
+        let https = public_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if https {
+            Self {
+                name: SECURE_COOKIE_NAME,
+                secure: true,
+            }
+        } else {
+            Self {
+                name: PLAIN_COOKIE_NAME,
+                secure: false,
+            }
+        }
     }
 
     /// The cookie name.
@@ -54,15 +66,26 @@ impl CookieConfig {
             return None;
         }
         let seconds = max_age.whole_seconds().max(0);
-        HeaderValue::from_str(&format!("{}={}; {}; Max-Age={seconds}", self.name, token.expose(), self.attributes())).ok()
+        HeaderValue::from_str(&format!(
+            "{}={}; {}; Max-Age={seconds}",
+            self.name,
+            token.expose(),
+            self.attributes()
+        ))
+        .ok()
     }
 
     /// A `Set-Cookie` value that removes the cookie from the browser.
     pub fn clear_cookie(&self) -> HeaderValue {
-        let value = format!("{}=; {}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT", self.name, self.attributes());
+        let value = format!(
+            "{}=; {}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            self.name,
+            self.attributes()
+        );
         // The name and attributes are fixed ASCII, so this cannot fail; fall back to a bare
         // deletion rather than panicking should that ever change.
-        HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("ciam_session=; Path=/; Max-Age=0"))
+        HeaderValue::from_str(&value)
+            .unwrap_or(HeaderValue::from_static("ciam_session=; Path=/; Max-Age=0"))
     }
 
     /// The session token presented in the request's `Cookie` headers, if any.
@@ -91,6 +114,10 @@ impl CookieConfig {
     }
 
     fn attributes(&self) -> &'static str {
-        if self.secure { "Path=/; HttpOnly; SameSite=Lax; Secure" } else { "Path=/; HttpOnly; SameSite=Lax" }
+        if self.secure {
+            "Path=/; HttpOnly; SameSite=Lax; Secure"
+        } else {
+            "Path=/; HttpOnly; SameSite=Lax"
+        }
     }
 }

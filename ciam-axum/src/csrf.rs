@@ -14,7 +14,11 @@ use http::{HeaderMap, Method};
 pub(crate) fn origin_of(public_url: &str) -> String {
     let (scheme, rest) = public_url.split_once("://").unwrap_or(("http", public_url));
     let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let authority = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let default_port = if scheme == "https" { ":443" } else { ":80" };
     let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
     format!("{scheme}://{authority}")
@@ -22,11 +26,18 @@ pub(crate) fn origin_of(public_url: &str) -> String {
 
 /// Whether `method` can change state and so needs the check.
 pub(crate) fn is_state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
 }
 
 /// Checks a request; `Err` carries a short reason for the log.
-pub(crate) fn check(method: &Method, headers: &HeaderMap, expected_origin: &str) -> Result<(), &'static str> {
+pub(crate) fn check(
+    method: &Method,
+    headers: &HeaderMap,
+    expected_origin: &str,
+) -> Result<(), &'static str> {
     if !is_state_changing(method) {
         return Ok(());
     }
@@ -51,8 +62,14 @@ mod tests {
 
     #[test]
     fn origin_of_public_urls() {
-        assert_eq!(origin_of("https://Acme.example/app"), "https://acme.example");
-        assert_eq!(origin_of("https://acme.example:443"), "https://acme.example");
+        assert_eq!(
+            origin_of("https://Acme.example/app"),
+            "https://acme.example"
+        );
+        assert_eq!(
+            origin_of("https://acme.example:443"),
+            "https://acme.example"
+        );
         assert_eq!(origin_of("http://localhost:3000"), "http://localhost:3000");
         assert_eq!(origin_of("http://localhost:80/"), "http://localhost");
     }

@@ -54,7 +54,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientContext {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<RequestContext>().cloned().map(Self).ok_or(AuthRejection::LayerMissing)
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .cloned()
+            .map(Self)
+            .ok_or(AuthRejection::LayerMissing)
     }
 }
 
@@ -65,7 +70,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Layer {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Installed>().cloned().map(Self).ok_or(AuthRejection::LayerMissing)
+        parts
+            .extensions
+            .get::<Installed>()
+            .cloned()
+            .map(Self)
+            .ok_or(AuthRejection::LayerMissing)
     }
 }
 

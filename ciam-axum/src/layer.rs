@@ -69,7 +69,15 @@ impl CiamLayer {
     pub fn new(ciam: Ciam) -> Self {
         let cookie = CookieConfig::for_public_url(ciam.public_url());
         let origin = csrf::origin_of(ciam.public_url());
-        Self { shared: Arc::new(Shared { ciam, cookie, origin, csrf: true, proxy_hops: 0 }) }
+        Self {
+            shared: Arc::new(Shared {
+                ciam,
+                cookie,
+                origin,
+                csrf: true,
+                proxy_hops: 0,
+            }),
+        }
     }
 
     /// Turns the CSRF origin check on (the default) or off. Turn it off only when every
@@ -119,7 +127,10 @@ impl<S> Layer<S> for CiamLayer {
     type Service = CiamService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CiamService { inner, shared: Arc::clone(&self.shared) }
+        CiamService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 
@@ -132,7 +143,9 @@ pub struct CiamService<S> {
 
 impl<S: fmt::Debug> fmt::Debug for CiamService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CiamService").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("CiamService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,11 +188,17 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        ResponseFuture { inner: Box::pin(handle(shared, inner, req)) }
+        ResponseFuture {
+            inner: Box::pin(handle(shared, inner, req)),
+        }
     }
 }
 
-async fn handle<S, B>(shared: Arc<Shared>, mut inner: S, mut req: Request<B>) -> Result<Response, S::Error>
+async fn handle<S, B>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    mut req: Request<B>,
+) -> Result<Response, S::Error>
 where
     S: Service<Request<B>, Response = Response>,
 {
@@ -189,7 +208,10 @@ where
         tracing::warn!(reason, method = %req.method(), path = %req.uri().path(), "cross-site request refused");
         return Ok(CsrfRejection.into_response());
     }
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let ip = client_ip(req.headers(), peer, shared.proxy_hops);
     let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
     let token = shared.cookie.read(req.headers());
@@ -207,8 +229,16 @@ where
     req.extensions_mut().insert(ctx);
     req.extensions_mut().insert(Installed(Arc::clone(&shared)));
     let mut response = inner.call(req).await?;
-    if clear_cookie && !response.headers().get_all(SET_COOKIE).iter().any(|v| shared.cookie.is_this_cookie(v)) {
-        response.headers_mut().append(SET_COOKIE, shared.cookie.clear_cookie());
+    if clear_cookie
+        && !response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .any(|v| shared.cookie.is_this_cookie(v))
+    {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, shared.cookie.clear_cookie());
     }
     Ok(response)
 }
@@ -230,7 +260,11 @@ fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<I
         .len()
         .checked_sub(hops)
         .and_then(|i| entries.get(i))
-        .and_then(|e| e.parse::<IpAddr>().ok().or_else(|| e.parse::<SocketAddr>().ok().map(|s| s.ip())))
+        .and_then(|e| {
+            e.parse::<IpAddr>()
+                .ok()
+                .or_else(|| e.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        })
         .or(peer)
 }
 
@@ -241,7 +275,10 @@ mod tests {
     #[test]
     fn forwarded_for_counts_from_the_right() {
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", http::HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.1"));
+        h.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.1"),
+        );
         let peer = Some(IpAddr::from([127, 0, 0, 1]));
         assert_eq!(client_ip(&h, peer, 0), peer);
         assert_eq!(client_ip(&h, peer, 1), Some(IpAddr::from([10, 0, 0, 1])));

@@ -145,7 +145,9 @@ impl IntoResponse for ApiError {
         let mut response = error_body(status, e.code(), &e.public_message());
         if let Some(after) = e.retry_after() {
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }
@@ -166,10 +168,18 @@ pub enum AuthRejection {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         match self {
-            Self::Unauthenticated => error_body(StatusCode::UNAUTHORIZED, "unauthenticated", "Please sign in."),
+            Self::Unauthenticated => error_body(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Please sign in.",
+            ),
             Self::LayerMissing => {
                 tracing::error!("CiamLayer is not installed around a route that needs it");
-                error_body(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong.")
+                error_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong.",
+                )
             }
         }
     }
@@ -212,7 +222,11 @@ impl IntoResponse for JsonRejection {
                 "unsupported_media_type",
                 "Send the request body as application/json.",
             ),
-            Self::TooLarge => error_body(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large."),
+            Self::TooLarge => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large.",
+            ),
         }
     }
 }

@@ -80,7 +80,11 @@ fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Response, ApiEr
         .0
         .cookie
         .session_cookie(&s.token, max_age)
-        .ok_or_else(|| ApiError::from(Error::Internal("session token cannot be put in a cookie".into())))?;
+        .ok_or_else(|| {
+            ApiError::from(Error::Internal(
+                "session token cannot be put in a cookie".into(),
+            ))
+        })?;
     let body = json!({
         "user": user_view(ciam, &s.user, DEFAULT_STAGE),
         "session": s.session,
@@ -105,7 +109,8 @@ async fn register(
     ClientContext(ctx): ClientContext,
     Json(body): Json<RegisterBody>,
 ) -> Result<Response, ApiError> {
-    let registration = Registration::new(body.email, Some(body.password)).with_profile(body.profile);
+    let registration =
+        Registration::new(body.email, Some(body.password)).with_profile(body.profile);
     ciam.register(registration, &ctx).await?;
     Ok(status(StatusCode::ACCEPTED, "verification_sent"))
 }
@@ -154,18 +159,29 @@ async fn login(
     ClientContext(ctx): ClientContext,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
-    match ciam.sign_in_password(&body.email, &body.password, &ctx).await? {
+    match ciam
+        .sign_in_password(&body.email, &body.password, &ctx)
+        .await?
+    {
         SignInOutcome::SignedIn(s) => signed_in(&ciam, &layer, &s),
         SignInOutcome::VerificationRequired => Ok(verification_required()),
         _ => Err(Error::Internal("unexpected sign-in outcome".into()).into()),
     }
 }
 
-async fn logout(State(ciam): State<Ciam>, layer: Layer, ClientContext(ctx): ClientContext) -> Result<Response, ApiError> {
+async fn logout(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+) -> Result<Response, ApiError> {
     if let Some(token) = &ctx.session_token {
         ciam.sign_out(token, &ctx).await?;
     }
-    Ok(([(SET_COOKIE, layer.0.0.cookie.clear_cookie())], StatusCode::NO_CONTENT).into_response())
+    Ok((
+        [(SET_COOKIE, layer.0.0.cookie.clear_cookie())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -183,7 +199,10 @@ async fn me(
     Ok(Json(json!({ "user": user_view(&ciam, &user, stage), "session": auth })).into_response())
 }
 
-async fn sessions(State(ciam): State<Ciam>, Authenticated(auth): Authenticated) -> Result<Response, ApiError> {
+async fn sessions(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+) -> Result<Response, ApiError> {
     let sessions = ciam.list_sessions(&auth).await?;
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
@@ -202,7 +221,11 @@ async fn revoke_session(
         return Err(ApiError::not_found());
     }
     if id == auth.session_id {
-        return Ok(([(SET_COOKIE, layer.0.0.cookie.clear_cookie())], StatusCode::NO_CONTENT).into_response());
+        return Ok((
+            [(SET_COOKIE, layer.0.0.cookie.clear_cookie())],
+            StatusCode::NO_CONTENT,
+        )
+            .into_response());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -237,11 +260,14 @@ async fn reset_password(
     ClientContext(ctx): ClientContext,
     Json(body): Json<ResetBody>,
 ) -> Result<Response, ApiError> {
-    ciam.reset_password(&body.token, &body.password, &ctx).await?;
+    ciam.reset_password(&body.token, &body.password, &ctx)
+        .await?;
     // Every session of the account has ended; if this browser held one, forget it.
     let mut response = status(StatusCode::OK, "password_reset");
     if ctx.session_token.is_some() {
-        response.headers_mut().append(SET_COOKIE, layer.0.0.cookie.clear_cookie());
+        response
+            .headers_mut()
+            .append(SET_COOKIE, layer.0.0.cookie.clear_cookie());
     }
     Ok(response)
 }
@@ -259,7 +285,14 @@ async fn change_password(
     ClientContext(ctx): ClientContext,
     Json(body): Json<ChangePasswordBody>,
 ) -> Result<Response, ApiError> {
-    let s = ciam.change_password(&auth, body.current_password.as_ref(), &body.new_password, &ctx).await?;
+    let s = ciam
+        .change_password(
+            &auth,
+            body.current_password.as_ref(),
+            &body.new_password,
+            &ctx,
+        )
+        .await?;
     signed_in(&ciam, &layer, &s)
 }
 
@@ -275,7 +308,8 @@ async fn change_email(
     ClientContext(ctx): ClientContext,
     Json(body): Json<ChangeEmailBody>,
 ) -> Result<Response, ApiError> {
-    ciam.request_email_change(&auth, &body.email, body.current_password.as_ref(), &ctx).await?;
+    ciam.request_email_change(&auth, &body.email, body.current_password.as_ref(), &ctx)
+        .await?;
     Ok(status(StatusCode::ACCEPTED, "confirmation_sent"))
 }
 
@@ -288,7 +322,10 @@ async fn update_profile(
     Ok(Json(json!({ "user": user_view(&ciam, &user, DEFAULT_STAGE) })).into_response())
 }
 
-async fn audit(State(ciam): State<Ciam>, Authenticated(auth): Authenticated) -> Result<Response, ApiError> {
+async fn audit(
+    State(ciam): State<Ciam>,
+    Authenticated(auth): Authenticated,
+) -> Result<Response, ApiError> {
     let entries = ciam.audit_log(auth.user_id, AUDIT_LIMIT).await?;
     Ok(Json(json!({ "entries": entries })).into_response())
 }

@@ -42,7 +42,10 @@ async fn echo(Json(v): Json<Value>) -> Json<Value> {
 fn app(ciam: &Ciam) -> Router {
     Router::new()
         .route("/whoami", get(whoami))
-        .route("/private", get(|Authenticated(a): Authenticated| async move { a.user_id.to_string() }))
+        .route(
+            "/private",
+            get(|Authenticated(a): Authenticated| async move { a.user_id.to_string() }),
+        )
         .route("/echo", post(echo))
         .nest("/auth", router(ciam.clone()))
         .layer(CiamLayer::new(ciam.clone()))
@@ -62,16 +65,28 @@ async fn body_json(res: Response) -> Value {
 }
 
 fn set_cookies(res: &Response) -> Vec<String> {
-    res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Registers and signs in `email`; returns the login response.
 async fn sign_in(app: &Router, origin: &str, email: &str) -> Response {
     let creds = json!({"email": email, "password": PASSWORD});
-    let res = app.clone().oneshot(post_json("/auth/register", Some(origin), creds.clone())).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/auth/register", Some(origin), creds.clone()))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     assert_eq!(body_json(res).await, json!({"status": "verification_sent"}));
-    let res = app.clone().oneshot(post_json("/auth/login", Some(origin), creds)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/auth/login", Some(origin), creds))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     res
 }
@@ -93,13 +108,25 @@ async fn csrf_accepts_same_origin_and_refuses_the_rest() {
     };
     let cases: &[(&[(&str, &str)], StatusCode)] = &[
         (&[("origin", HTTP_URL)], StatusCode::NO_CONTENT),
-        (&[("origin", "HTTP://LOCALHOST:3000")], StatusCode::NO_CONTENT),
+        (
+            &[("origin", "HTTP://LOCALHOST:3000")],
+            StatusCode::NO_CONTENT,
+        ),
         (&[("sec-fetch-site", "same-origin")], StatusCode::NO_CONTENT),
         (&[("sec-fetch-site", "none")], StatusCode::NO_CONTENT),
         (&[("origin", "http://evil.example")], StatusCode::FORBIDDEN),
-        (&[("origin", "http://localhost:3001")], StatusCode::FORBIDDEN),
+        (
+            &[("origin", "http://localhost:3001")],
+            StatusCode::FORBIDDEN,
+        ),
         (&[("origin", "null")], StatusCode::FORBIDDEN),
-        (&[("origin", "http://evil.example"), ("sec-fetch-site", "same-origin")], StatusCode::FORBIDDEN),
+        (
+            &[
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
         (&[("sec-fetch-site", "cross-site")], StatusCode::FORBIDDEN),
         (&[("sec-fetch-site", "same-site")], StatusCode::FORBIDDEN),
         (&[], StatusCode::FORBIDDEN),
@@ -112,15 +139,32 @@ async fn csrf_accepts_same_origin_and_refuses_the_rest() {
         }
     }
     for method in ["PUT", "PATCH", "DELETE"] {
-        let req = Request::builder().method(method).uri("/auth/profile").body(Body::empty()).unwrap();
-        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::FORBIDDEN, "{method}");
+        let req = Request::builder()
+            .method(method)
+            .uri("/auth/profile")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(
+            app.clone().oneshot(req).await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{method}"
+        );
     }
     // Safe methods need no origin.
-    let res = app.clone().oneshot(Request::get("/whoami").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(Request::get("/whoami").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // The check can be turned off.
-    let open = Router::new().route("/x", post(|| async { "ok" })).layer(CiamLayer::new(ciam).csrf(false));
-    let res = open.oneshot(Request::post("/x").body(Body::empty()).unwrap()).await.unwrap();
+    let open = Router::new()
+        .route("/x", post(|| async { "ok" }))
+        .layer(CiamLayer::new(ciam).csrf(false));
+    let res = open
+        .oneshot(Request::post("/x").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
 
@@ -138,7 +182,15 @@ async fn cookie_attributes_over_http() {
     assert!(c.contains("; Path=/"), "{c}");
     assert!(!c.contains("Secure"), "{c}");
     assert!(!c.contains("Domain"), "{c}");
-    let max_age: i64 = c.split("Max-Age=").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+    let max_age: i64 = c
+        .split("Max-Age=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(max_age > 29 * 86_400 && max_age <= 30 * 86_400, "{max_age}");
     // The token is only in the cookie, never in the body.
     let token = cookie_pair(c).split_once('=').unwrap().1.to_owned();
@@ -147,7 +199,10 @@ async fn cookie_attributes_over_http() {
     assert_eq!(body["user"]["email"], "alice@example.com");
 
     // The cookie authenticates.
-    let req = Request::get("/auth/me").header(header::COOKIE, cookie_pair(c)).body(Body::empty()).unwrap();
+    let req = Request::get("/auth/me")
+        .header(header::COOKIE, cookie_pair(c))
+        .body(Body::empty())
+        .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(set_cookies(&res).is_empty());
@@ -165,7 +220,10 @@ async fn cookie_attributes_over_https() {
     let c = &cookies[0];
     assert!(c.starts_with("__Host-ciam_session="), "{c}");
     assert!(c.contains("; Secure"), "{c}");
-    assert!(c.contains("; HttpOnly") && c.contains("; SameSite=Lax") && c.contains("; Path=/"), "{c}");
+    assert!(
+        c.contains("; HttpOnly") && c.contains("; SameSite=Lax") && c.contains("; Path=/"),
+        "{c}"
+    );
     assert!(!c.contains("Domain"), "{c}");
     // Logout clears it with the same attributes.
     let req = Request::post("/auth/logout")
@@ -176,10 +234,19 @@ async fn cookie_attributes_over_https() {
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let cleared = set_cookies(&res);
-    assert!(cleared[0].starts_with("__Host-ciam_session=;") && cleared[0].contains("Max-Age=0"), "{cleared:?}");
+    assert!(
+        cleared[0].starts_with("__Host-ciam_session=;") && cleared[0].contains("Max-Age=0"),
+        "{cleared:?}"
+    );
     // And the old cookie is dead.
-    let req = Request::get("/auth/me").header(header::COOKIE, cookie_pair(c)).body(Body::empty()).unwrap();
-    assert_eq!(app.clone().oneshot(req).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let req = Request::get("/auth/me")
+        .header(header::COOKIE, cookie_pair(c))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -192,23 +259,40 @@ async fn tampered_cookie_is_ignored_and_cleared() {
     let last = tampered.len() - 1;
     tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    for cookie in [tampered.as_str(), "ciam_session=garbage", "other=1; ciam_session=x"] {
-        let req = Request::get("/whoami").header(header::COOKIE, cookie).body(Body::empty()).unwrap();
+    for cookie in [
+        tampered.as_str(),
+        "ciam_session=garbage",
+        "other=1; ciam_session=x",
+    ] {
+        let req = Request::get("/whoami")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
         let res = app.clone().oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         let cleared = set_cookies(&res);
         assert_eq!(cleared.len(), 1, "{cookie}");
         assert!(cleared[0].starts_with("ciam_session=;") && cleared[0].contains("Max-Age=0"));
         assert_eq!(to_bytes(res.into_body(), 1024).await.unwrap(), "anonymous");
-        let req = Request::get("/private").header(header::COOKIE, cookie).body(Body::empty()).unwrap();
+        let req = Request::get("/private")
+            .header(header::COOKIE, cookie)
+            .body(Body::empty())
+            .unwrap();
         let res = app.clone().oneshot(req).await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     // No cookie: no Set-Cookie either.
-    let res = app.clone().oneshot(Request::get("/whoami").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(Request::get("/whoami").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert!(set_cookies(&res).is_empty());
     // The genuine cookie still works.
-    let req = Request::get("/whoami").header(header::COOKIE, &pair).body(Body::empty()).unwrap();
+    let req = Request::get("/whoami")
+        .header(header::COOKIE, &pair)
+        .body(Body::empty())
+        .unwrap();
     let res = app.clone().oneshot(req).await.unwrap();
     assert_ne!(to_bytes(res.into_body(), 1024).await.unwrap(), "anonymous");
 }
@@ -217,11 +301,19 @@ async fn tampered_cookie_is_ignored_and_cleared() {
 async fn extractor_rejections_are_json() {
     let ciam = engine(HTTP_URL);
     let app = app(&ciam);
-    let res = app.clone().oneshot(Request::get("/private").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(Request::get("/private").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body_json(res).await["error"], "unauthenticated");
 
-    let res = app.clone().oneshot(Request::get("/auth/me").body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(Request::get("/auth/me").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
     let malformed = Request::post("/echo")
@@ -239,19 +331,32 @@ async fn extractor_rejections_are_json() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(res).await["error"], "invalid_json");
 
-    let not_json = Request::post("/echo").header(header::ORIGIN, HTTP_URL).body(Body::from("a=b")).unwrap();
+    let not_json = Request::post("/echo")
+        .header(header::ORIGIN, HTTP_URL)
+        .body(Body::from("a=b"))
+        .unwrap();
     let res = app.clone().oneshot(not_json).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(body_json(res).await["error"], "unsupported_media_type");
 
     let huge = json!({"email": "a".repeat(20_000), "password": "x"});
-    let res = app.clone().oneshot(post_json("/auth/login", Some(HTTP_URL), huge)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/auth/login", Some(HTTP_URL), huge))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body_json(res).await["error"], "payload_too_large");
 
     // Without the layer, the extractor reports a server misconfiguration, not "signed out".
-    let bare = Router::new().route("/private", get(|Authenticated(a): Authenticated| async move { a.user_id.to_string() }));
-    let res = bare.oneshot(Request::get("/private").body(Body::empty()).unwrap()).await.unwrap();
+    let bare = Router::new().route(
+        "/private",
+        get(|Authenticated(a): Authenticated| async move { a.user_id.to_string() }),
+    );
+    let res = bare
+        .oneshot(Request::get("/private").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
@@ -262,8 +367,16 @@ async fn engine_errors_map_to_statuses_without_enumeration() {
     let _ = sign_in(&app, HTTP_URL, "dave@example.com").await;
     let wrong = json!({"email": "dave@example.com", "password": "wrong password, long enough"});
     let unknown = json!({"email": "nobody@example.com", "password": PASSWORD});
-    let a = app.clone().oneshot(post_json("/auth/login", Some(HTTP_URL), wrong)).await.unwrap();
-    let b = app.clone().oneshot(post_json("/auth/login", Some(HTTP_URL), unknown)).await.unwrap();
+    let a = app
+        .clone()
+        .oneshot(post_json("/auth/login", Some(HTTP_URL), wrong))
+        .await
+        .unwrap();
+    let b = app
+        .clone()
+        .oneshot(post_json("/auth/login", Some(HTTP_URL), unknown))
+        .await
+        .unwrap();
     assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(b.status(), StatusCode::UNAUTHORIZED);
     let (a, b) = (body_json(a).await, body_json(b).await);
@@ -271,22 +384,46 @@ async fn engine_errors_map_to_statuses_without_enumeration() {
     assert_eq!(a["error"], "invalid_credentials");
 
     let weak = json!({"email": "erin@example.com", "password": "short"});
-    let res = app.clone().oneshot(post_json("/auth/register", Some(HTTP_URL), weak)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/auth/register", Some(HTTP_URL), weak))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let body = body_json(res).await;
     assert_eq!(body["error"], "weak_password");
     assert!(!body["message"].as_str().unwrap().is_empty());
 
     let bad_email = json!({"email": "not-an-address", "password": PASSWORD});
-    let res = app.clone().oneshot(post_json("/auth/register", Some(HTTP_URL), bad_email)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json("/auth/register", Some(HTTP_URL), bad_email))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(body_json(res).await["error"], "invalid_identifier");
 
     for email in ["dave@example.com", "nobody@example.com"] {
-        let res = app.clone().oneshot(post_json("/auth/password/forgot", Some(HTTP_URL), json!({"email": email}))).await.unwrap();
+        let res = app
+            .clone()
+            .oneshot(post_json(
+                "/auth/password/forgot",
+                Some(HTTP_URL),
+                json!({"email": email}),
+            ))
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::ACCEPTED);
     }
-    let res = app.clone().oneshot(post_json("/auth/password/reset", Some(HTTP_URL), json!({"token": "nope", "password": PASSWORD}))).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post_json(
+            "/auth/password/reset",
+            Some(HTTP_URL),
+            json!({"token": "nope", "password": PASSWORD}),
+        ))
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(body_json(res).await["error"], "invalid_token");
 }
@@ -296,7 +433,10 @@ async fn sessions_are_listed_and_revoked_by_their_owner_only() {
     let ciam = engine(HTTP_URL);
     let app = app(&ciam);
     let alice = cookie_pair(&set_cookies(&sign_in(&app, HTTP_URL, "frank@example.com").await)[0]);
-    let req = Request::get("/auth/sessions").header(header::COOKIE, &alice).body(Body::empty()).unwrap();
+    let req = Request::get("/auth/sessions")
+        .header(header::COOKIE, &alice)
+        .body(Body::empty())
+        .unwrap();
     let sessions = body_json(app.clone().oneshot(req).await.unwrap()).await;
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(sessions["sessions"][0]["current"], true);
@@ -310,7 +450,10 @@ async fn sessions_are_listed_and_revoked_by_their_owner_only() {
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{id}");
         assert_eq!(body_json(res).await["error"], "not_found");
     }
-    let req = Request::get("/auth/audit").header(header::COOKIE, &alice).body(Body::empty()).unwrap();
+    let req = Request::get("/auth/audit")
+        .header(header::COOKIE, &alice)
+        .body(Body::empty())
+        .unwrap();
     let audit = body_json(app.clone().oneshot(req).await.unwrap()).await;
     assert!(!audit["entries"].as_array().unwrap().is_empty());
 }
@@ -318,23 +461,44 @@ async fn sessions_are_listed_and_revoked_by_their_owner_only() {
 #[test]
 fn error_kinds_map_to_statuses() {
     assert_eq!(status_for(ErrorKind::InvalidInput), StatusCode::BAD_REQUEST);
-    assert_eq!(status_for(ErrorKind::Unauthorized), StatusCode::UNAUTHORIZED);
-    assert_eq!(status_for(ErrorKind::StepUpRequired), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_for(ErrorKind::Unauthorized),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_for(ErrorKind::StepUpRequired),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(status_for(ErrorKind::Forbidden), StatusCode::FORBIDDEN);
     assert_eq!(status_for(ErrorKind::Conflict), StatusCode::CONFLICT);
-    assert_eq!(status_for(ErrorKind::RateLimited), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(status_for(ErrorKind::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(status_for(ErrorKind::Internal), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        status_for(ErrorKind::RateLimited),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        status_for(ErrorKind::Unavailable),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        status_for(ErrorKind::Internal),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }
 
 #[tokio::test]
 async fn error_responses_carry_code_message_and_retry_after() {
-    let res = ApiError::from(Error::RateLimited { retry_after: Duration::from_millis(1500) }).into_response();
+    let res = ApiError::from(Error::RateLimited {
+        retry_after: Duration::from_millis(1500),
+    })
+    .into_response();
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()[header::RETRY_AFTER], "2");
     assert_eq!(body_json(res).await["error"], "rate_limited");
 
-    let res = ApiError::from(Error::Overloaded { retry_after: Duration::from_secs(3) }).into_response();
+    let res = ApiError::from(Error::Overloaded {
+        retry_after: Duration::from_secs(3),
+    })
+    .into_response();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers()[header::RETRY_AFTER], "3");
 
@@ -351,5 +515,8 @@ async fn error_responses_carry_code_message_and_retry_after() {
     let res = ApiError::from(Error::Internal("secret detail: db at /var/x".into())).into_response();
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = body_json(res).await;
-    assert_eq!(body, json!({"error": "internal", "message": "Something went wrong."}));
+    assert_eq!(
+        body,
+        json!({"error": "internal", "message": "Something went wrong."})
+    );
 }

@@ -1,6 +1,6 @@
 //! Typed identifiers with private fields and a stable text form.
 //!
-//! Every id is 128 random bits from the injected [`SecureRandom`](crate::rng::SecureRandom),
+//! Every id is 128 random bits from the injected [`SecureRandom`],
 //! written as a short type prefix and 32 lower-case hex digits (`usr_4f1c…`). The prefix makes
 //! an id pasted into the wrong place fail to parse instead of silently matching nothing.
 

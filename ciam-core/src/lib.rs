@@ -1,6 +1,62 @@
-//! ciam-core: the model, storage traits and engine of ciam.
+//! # ciam-core: the model, storage traits and engine of ciam
 //!
-//! (The full guide is written in `ciam/src/lib.rs`; this crate root is completed with it.)
+//! This crate holds everything of ciam that depends on neither a web framework nor a
+//! database: the account model, the storage traits backends implement, password hashing,
+//! mail, events, and the [`Ciam`] engine that runs every flow. Applications usually depend on
+//! the `ciam` facade instead, which re-exports this crate at its root.
+//!
+//! ## Getting started
+//!
+//! Build one [`Ciam`] at start-up and share it (it is one `Arc`):
+//!
+//! ```no_run
+//! # async fn demo(backend: std::sync::Arc<impl ciam_core::store::Backend>) -> Result<(), Box<dyn std::error::Error>> {
+//! use ciam_core::{Ciam, Registration, RequestContext, SecretString, VerifyOutcome};
+//!
+//! let ciam = Ciam::builder().backend(backend).app_name("Acme").public_url("https://acme.example").build()?;
+//! let ctx = RequestContext::new(None, None);
+//! ciam.register(Registration::new("ada@example.com", Some(SecretString::new("correct horse battery staple"))), &ctx).await?;
+//! // The mailed link carries ?token=...; following it:
+//! # let token = "";
+//! if let VerifyOutcome::EmailVerified(user) = ciam.verify_email(token, &ctx).await? {
+//!     println!("{} verified", user.id);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Flows
+//!
+//! | method on [`Ciam`] | what it does |
+//! |---|---|
+//! | `register`, `resend_verification`, `verify_email` | sign-up with a mailed, single-use, expiring link |
+//! | `sign_in_password`, `authenticate`, `sign_out` | password sign-in to an opaque session token; validation with sliding expiry |
+//! | `list_sessions`, `revoke_session`, `revoke_other_sessions`, `revoke_all_sessions` | the device list |
+//! | `forgot_password`, `reset_password`, `change_password` | password recovery and change (ending other sessions) |
+//! | `request_email_change` (then `verify_email`) | e-mail change, confirmed at the new address, the old one told |
+//! | `update_profile`, `profile_prompts` | profile attributes and progressive profiling |
+//! | `audit_log` | the audit entries about a user |
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery through lettre (STARTTLS, AUTH) |
+//!
+//! ## Extension points
+//!
+//! Each is an object-safe trait with a doctest implementation on its page:
+//! the stores in [`store`], [`clock::Clock`], [`rng::SecureRandom`], [`mail::Mailer`],
+//! [`mail::MailTemplates`] and [`event::EventSink`].
+//!
+//! ## Security considerations
+//!
+//! - Answers never reveal whether an account exists: see [`Error::public_message`], and the
+//!   docs of [`Ciam::register`], [`Ciam::sign_in_password`] and [`Ciam::forgot_password`].
+//! - Secrets ([`SecretString`], [`OpaqueToken`]) are zeroized on drop and redacted in `Debug`;
+//!   stores keep only [`secret::TokenHash`]es of bearer tokens.
+//! - Password hashing runs on a bounded pool; see [`password`].
+//! - [`clock::ManualClock`] is for tests. A deterministic [`rng::SecureRandom`] must never be
+//!   used in production.
 
 pub mod audit;
 pub mod challenge;

@@ -53,8 +53,15 @@ impl<'de> serde::Deserialize<'de> for SecretString {
 }
 
 /// The SHA-256 digest of a bearer token: what the stores keep instead of the token itself.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct TokenHash([u8; 32]);
+
+impl std::hash::Hash for TokenHash {
+    // Hashes the same bytes that the constant-time `PartialEq` compares.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl TokenHash {
     /// Hashes token text.

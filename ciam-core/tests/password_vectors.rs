@@ -1,6 +1,7 @@
 //! Known-answer tests for the password hasher, read from the shared vector files.
 //!
-//! The files live in `/work/shared/vectors/passwords` (override with `CIAM_VECTORS_DIR`); each
+//! The files live in `../shared/vectors/passwords` beside the workspace (`CIAM_VECTORS_DIR`
+//! overrides the `shared/vectors` root, as `scripts/test.sh` sets it); each
 //! records its provenance (RFC 9106 §5, RFC 7914 §12, Openwall crypt_blowfish, firebase/scrypt)
 //! in its `provenance` field. A missing file fails the test: it never silently skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,12 +21,11 @@ use ciam_core::secret::SecretString;
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let dir = std::env::var_os("CIAM_VECTORS_DIR")
+    // CIAM_VECTORS_DIR names the root of the shared vectors, as scripts/test.sh sets it.
+    let root = std::env::var_os("CIAM_VECTORS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/passwords")
-        });
-    let path = dir.join(name);
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let path = root.join("passwords").join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("vector file {} missing: {e}", path.display()));
     serde_json::from_str(&text).unwrap()

@@ -325,11 +325,15 @@ mod tests {
         assert!(validate_policy(&p).is_ok());
         p.session.idle_timeout = time::Duration::days(60);
         assert!(validate_policy(&p).is_err());
-        let mut p = Policy::default();
-        p.mails_per_hour = 0;
+        let p = Policy {
+            mails_per_hour: 0,
+            ..Policy::default()
+        };
         assert!(validate_policy(&p).is_err());
-        let mut p = Policy::default();
-        p.reset_password_ttl = time::Duration::days(3);
+        let p = Policy {
+            reset_password_ttl: time::Duration::days(3),
+            ..Policy::default()
+        };
         assert!(validate_policy(&p).is_err());
     }
 }

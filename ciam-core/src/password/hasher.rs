@@ -212,6 +212,24 @@ impl PasswordHasher {
         self.verify(password, &self.inner.dummy).await.map(|_| ())
     }
 
+    /// Hashing jobs (hashes and verifications) finished since the hasher started: a metric,
+    /// and the way tests show that an unknown account costs the same work as a known one.
+    pub fn jobs_completed(&self) -> u64 {
+        self.inner.pool.completed()
+    }
+
+    /// Jobs waiting for a hashing thread right now.
+    pub fn queued(&self) -> usize {
+        self.inner.pool.queued()
+    }
+
+    /// Whether the hasher's dummy hash (verified for unknown accounts) uses the current
+    /// parameters and pepper, so that it costs what a real verification costs.
+    #[doc(hidden)]
+    pub fn dummy_is_current(&self) -> bool {
+        !self.needs_rehash(&self.inner.dummy)
+    }
+
     /// Whether a stored hash should be replaced after the next successful sign-in: true unless
     /// it is argon2id with exactly the current parameters and current pepper (also true for
     /// anything unparseable).

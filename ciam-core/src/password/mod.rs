@@ -16,8 +16,9 @@
 //! legacy hashes (bcrypt, PBKDF2, scrypt, Firebase scrypt, argon2i/argon2d, Django-wrapped
 //! argon2) are verified against the raw UTF-8 bytes as received, because the systems that
 //! produced them did not normalise. A bare `$argon2id$` string is treated as one of ours
-//! (NFKC); for ASCII passwords, the usual case for imports, both forms are the same. Input over [`MAX_PASSWORD_BYTES`] (1024 bytes) is refused
-//! with [`PasswordError::TooLong`] before any hashing.
+//! (NFKC); for ASCII passwords, the usual case for imports, both forms are the same. Input
+//! over [`MAX_PASSWORD_BYTES`] (1024 bytes) is refused with [`PasswordError::TooLong`] before
+//! any hashing.
 //!
 //! # Accepted stored formats
 //!

@@ -25,6 +25,8 @@ struct Stats {
     queued: AtomicUsize,
     /// Exponential moving average of the job time, in nanoseconds.
     avg_job_nanos: AtomicU64,
+    /// Jobs finished since the pool started.
+    completed: AtomicU64,
 }
 
 /// A fixed set of worker threads fed through a bounded queue.
@@ -45,6 +47,7 @@ impl Pool {
         let stats = Arc::new(Stats {
             queued: AtomicUsize::new(0),
             avg_job_nanos: AtomicU64::new(INITIAL_JOB_NANOS),
+            completed: AtomicU64::new(0),
         });
         for i in 0..config.workers {
             let (rx, stats) = (Arc::clone(&rx), Arc::clone(&stats));
@@ -71,9 +74,13 @@ impl Pool {
         F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
+        let stats = Arc::clone(&self.stats);
         let job: Job = Box::new(move |memory| {
+            let out = f(memory);
+            // Counted before the caller can see the result, so the count is exact for it.
+            stats.completed.fetch_add(1, Ordering::SeqCst);
             // The caller may have gone away (request cancelled); the result is then dropped.
-            let _ = done.send(f(memory));
+            let _ = done.send(out);
         });
         self.stats.queued.fetch_add(1, Ordering::SeqCst);
         match self.tx.try_send(job) {
@@ -94,6 +101,16 @@ impl Pool {
         result
             .await
             .map_err(|_| PasswordError::Internal("a hashing job failed".into()))
+    }
+
+    /// Jobs finished since the pool started.
+    pub(crate) fn completed(&self) -> u64 {
+        self.stats.completed.load(Ordering::SeqCst)
+    }
+
+    /// Jobs accepted and waiting for a worker.
+    pub(crate) fn queued(&self) -> usize {
+        self.stats.queued.load(Ordering::SeqCst)
     }
 
     /// Estimates when a queue slot frees up: the jobs ahead, spread over the workers, times

@@ -27,13 +27,14 @@ impl Config {
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
-        let bind = bind_text
-            .parse()
-            .map_err(|_| format!("CIAM_BIND must be an address such as {DEFAULT_BIND}, got {bind_text:?}"))?;
+        let bind = bind_text.parse().map_err(|_| {
+            format!("CIAM_BIND must be an address such as {DEFAULT_BIND}, got {bind_text:?}")
+        })?;
         Ok(Self {
             bind,
             public_url: var("CIAM_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
-            database_url: var("CIAM_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url: var("CIAM_DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             smtp_url: var("CIAM_SMTP_URL").map(|u| normalize_smtp_url(&u)),
             mail_from: var("CIAM_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
         })
@@ -55,13 +56,19 @@ pub(crate) fn normalize_smtp_url(url: &str) -> String {
     if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("tls="))) {
         return url.to_owned();
     }
-    let hostport = authority.trim_end_matches('/').rsplit_once('@').map_or(authority, |(_, h)| h);
+    let hostport = authority
+        .trim_end_matches('/')
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h);
     let host = if let Some(v6) = hostport.strip_prefix('[') {
         v6.split(']').next().unwrap_or("")
     } else {
         hostport.split(':').next().unwrap_or("")
     };
-    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     if !loopback {
         return url.to_owned();
     }
@@ -84,9 +91,15 @@ mod tests {
     #[test]
     fn loopback_smtp_urls_get_tls_none() {
         assert_eq!(n("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525?tls=none");
-        assert_eq!(n("smtp://localhost:2525/"), "smtp://localhost:2525/?tls=none");
+        assert_eq!(
+            n("smtp://localhost:2525/"),
+            "smtp://localhost:2525/?tls=none"
+        );
         assert_eq!(n("smtp://[::1]:25"), "smtp://[::1]:25?tls=none");
-        assert_eq!(n("smtp://127.0.0.1:2525?tls=required"), "smtp://127.0.0.1:2525?tls=required");
+        assert_eq!(
+            n("smtp://127.0.0.1:2525?tls=required"),
+            "smtp://127.0.0.1:2525?tls=required"
+        );
         assert_eq!(n("smtp://mail.example:587"), "smtp://mail.example:587");
         assert_eq!(n("smtps://127.0.0.1:465"), "smtps://127.0.0.1:465");
     }

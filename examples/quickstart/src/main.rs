@@ -24,7 +24,12 @@ const APP_NAME: &str = "ciam quickstart";
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -61,13 +66,19 @@ async fn run() -> Result<(), String> {
 
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => {
-            let mailer = SmtpMailer::from_url(url, &config.mail_from)
-                .map_err(|e| format!("CIAM_SMTP_URL / CIAM_MAIL_FROM cannot be used: {}", chain(&e)))?;
+            let mailer = SmtpMailer::from_url(url, &config.mail_from).map_err(|e| {
+                format!(
+                    "CIAM_SMTP_URL / CIAM_MAIL_FROM cannot be used: {}",
+                    chain(&e)
+                )
+            })?;
             tracing::info!("mail goes to the SMTP server in CIAM_SMTP_URL");
             Arc::new(mailer)
         }
         None => {
-            tracing::warn!("CIAM_SMTP_URL is not set: mail (with live links) is printed to the console");
+            tracing::warn!(
+                "CIAM_SMTP_URL is not set: mail (with live links) is printed to the console"
+            );
             Arc::new(ConsoleMailer)
         }
     };
@@ -93,10 +104,13 @@ async fn run() -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, public_url = %config.public_url, "quickstart listening");
 
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     backend.close().await;
     tracing::info!("quickstart stopped");
     Ok(())

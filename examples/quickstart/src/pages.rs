@@ -103,8 +103,14 @@ document.addEventListener("submit", async (event) => {
 fn secure_headers(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -136,7 +142,11 @@ fn page(title: &str, signed_in: bool, body: &str) -> Response {
 }
 
 async fn script() -> Response {
-    let mut response = ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response();
+    let mut response = (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response();
     secure_headers(&mut response);
     response
 }
@@ -150,7 +160,10 @@ async fn home(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthentic
         return page("Welcome", false, body);
     };
     let email = match ciam.user(auth.user_id).await {
-        Ok(user) => user.email.map(|e| e.as_str().to_owned()).unwrap_or_default(),
+        Ok(user) => user
+            .email
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default(),
         Err(e) => return error_page(&e),
     };
     let body = format!(
@@ -204,7 +217,10 @@ fn missing_token(title: &str, signed_in: bool) -> Response {
     response
 }
 
-async fn verify_email(MaybeAuthenticated(auth): MaybeAuthenticated, Query(q): Query<TokenQuery>) -> Response {
+async fn verify_email(
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
         return missing_token("Confirm your e-mail address", auth.is_some());
     };
@@ -228,7 +244,10 @@ async fn forgot_password(MaybeAuthenticated(auth): MaybeAuthenticated) -> Respon
     page("Forgot your password?", auth.is_some(), &body)
 }
 
-async fn reset_password(MaybeAuthenticated(auth): MaybeAuthenticated, Query(q): Query<TokenQuery>) -> Response {
+async fn reset_password(
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
         return missing_token("Choose a new password", auth.is_some());
     };
@@ -251,7 +270,11 @@ fn when(t: OffsetDateTime) -> String {
 fn session_row(s: &SessionInfo) -> String {
     let device = s.device.user_agent.as_deref().unwrap_or("unknown device");
     let ip = s.device.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    let current = if s.current { r#" <span class="badge">this device</span>"# } else { "" };
+    let current = if s.current {
+        r#" <span class="badge">this device</span>"#
+    } else {
+        ""
+    };
     let then = if s.current { "/" } else { "/account" };
     format!(
         r#"<tr><td>{}{current}<br><span class="muted">{}</span></td><td>{}</td><td>{}</td>
@@ -264,7 +287,10 @@ fn session_row(s: &SessionInfo) -> String {
     )
 }
 
-async fn account(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
+async fn account(
+    State(ciam): State<Ciam>,
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+) -> Response {
     let Some(auth) = auth else {
         return Redirect::to("/login").into_response();
     };
@@ -276,12 +302,27 @@ async fn account(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthen
         Ok(s) => s,
         Err(e) => return error_page(&e),
     };
-    let email = user.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default();
-    let verified = if user.email_verified() { "confirmed" } else { "not confirmed" };
+    let email = user
+        .email
+        .as_ref()
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
+    let verified = if user.email_verified() {
+        "confirmed"
+    } else {
+        "not confirmed"
+    };
     let mut profile = String::new();
     for (name, value) in &user.profile {
-        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
-        let _ = write!(profile, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(&value));
+        let value = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        let _ = write!(
+            profile,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(name),
+            escape(&value)
+        );
     }
     if profile.is_empty() {
         profile.push_str(r#"<tr><td class="muted">No profile details yet.</td></tr>"#);
@@ -308,14 +349,15 @@ async fn account(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthen
 }
 
 fn error_page(e: &ciam_core::Error) -> Response {
-    let api = ciam_axum::ApiError::from(ciam_core::Error::Conflict);
-    drop(api);
     let status = ciam_axum::status_for(e.kind());
     if status.is_server_error() {
         tracing::error!(error = %e, "page failed");
     }
-    let mut response =
-        page("Something went wrong", false, &format!("<section><p>{}</p></section>", escape(&e.public_message())));
+    let mut response = page(
+        "Something went wrong",
+        false,
+        &format!("<section><p>{}</p></section>", escape(&e.public_message())),
+    );
     *response.status_mut() = status;
     response
 }
@@ -324,6 +366,9 @@ fn error_page(e: &ciam_core::Error) -> Response {
 mod tests {
     #[test]
     fn escape_covers_html_metacharacters() {
-        assert_eq!(super::escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;");
+        assert_eq!(
+            super::escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
     }
 }
