@@ -3,9 +3,10 @@
 use serde_json::json;
 
 use super::Ciam;
+use super::Decision;
 use super::context::{AuthContext, RequestContext};
 use super::outcome::{RegisterOutcome, VerifyOutcome};
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::AuditAction;
 use crate::challenge::ChallengePurpose;
 use crate::credential::{Credential, CredentialKind};
 use crate::error::{Error, Result};
@@ -101,14 +102,11 @@ impl Ciam {
             }
             Err(e) => return Err(e.into()),
         }
-        self.audit(
-            AuditAction::Register,
-            AuditOutcome::Success,
-            "created",
-            Some(user.id),
-            None,
+        self.record(
+            Decision::success(AuditAction::Register, "created")
+                .user(user.id)
+                .detail(json!({"password": !credentials.is_empty()})),
             ctx,
-            json!({"password": !credentials.is_empty()}),
         )
         .await;
         self.emit(Event::Registered { user_id: user.id }).await;
@@ -122,22 +120,13 @@ impl Ciam {
         email: &Email,
         ctx: &RequestContext,
     ) -> RegisterOutcome {
-        self.audit(
-            AuditAction::RegisterExisting,
-            AuditOutcome::Failure,
-            "email_exists",
-            Some(existing.id),
-            None,
+        self.record(
+            Decision::failure(AuditAction::RegisterExisting, "email_exists").user(existing.id),
             ctx,
-            json!({}),
         )
         .await;
-        let kind = MailKind::AccountExists {
-            sign_in_link: self.page(&self.inner.paths.sign_in),
-            reset_link: self.page(&self.inner.paths.forgot_password),
-        };
         // To the address on file, not as typed.
-        self.send_mail(existing.email.as_ref().unwrap_or(email), kind);
+        self.account_exists_notice(existing.email.as_ref().unwrap_or(email));
         RegisterOutcome::VerificationSent
     }
 
@@ -147,47 +136,16 @@ impl Ciam {
         email: &Email,
         ctx: &RequestContext,
     ) -> Result<()> {
-        if !self
-            .mail_allowed(user.id, ChallengePurpose::VerifyEmail)
+        if self
+            .send_link(user.id, email, ChallengePurpose::VerifyEmail, ctx)
             .await?
         {
-            self.audit(
-                AuditAction::Throttled,
-                AuditOutcome::Failure,
-                "verification_mail_limit",
-                Some(user.id),
-                None,
+            self.record(
+                Decision::success(AuditAction::VerificationSent, "sent").user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
-            return Ok(());
         }
-        let payload = json!({ "email": email.canonical() });
-        let token = self
-            .issue_challenge(
-                ChallengePurpose::VerifyEmail,
-                user.id,
-                payload,
-                self.inner.policy.verify_email_ttl,
-            )
-            .await?;
-        self.send_mail(
-            email,
-            MailKind::VerifyEmail {
-                link: self.link(&self.inner.paths.verify_email, &token),
-            },
-        );
-        self.audit(
-            AuditAction::VerificationSent,
-            AuditOutcome::Success,
-            "sent",
-            Some(user.id),
-            None,
-            ctx,
-            json!({}),
-        )
-        .await;
         Ok(())
     }
 
@@ -228,7 +186,7 @@ impl Ciam {
                 .modify_user(user_id, |u| {
                     // A link verifies only the address it was sent to.
                     match (&u.email, &issued_for) {
-                        (Some(e), Some(issued)) if e.canonical() == issued => {
+                        (Some(e), Some(issued)) if Email::parse(issued).is_ok_and(|i| i == *e) => {
                             u.email_verified_at.get_or_insert(now);
                             Ok(())
                         }
@@ -246,14 +204,9 @@ impl Ciam {
             challenges
                 .delete_challenges(user.id, ChallengePurpose::VerifyEmail)
                 .await?;
-            self.audit(
-                AuditAction::EmailVerified,
-                AuditOutcome::Success,
-                "verified",
-                Some(user.id),
-                None,
+            self.record(
+                Decision::success(AuditAction::EmailVerified, "verified").user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
             self.emit(Event::EmailVerified { user_id: user.id }).await;
@@ -286,14 +239,9 @@ impl Ciam {
             let user = match result {
                 Ok(u) => u,
                 Err(Error::EmailTaken) => {
-                    self.audit(
-                        AuditAction::EmailChanged,
-                        AuditOutcome::Failure,
-                        "email_taken",
-                        Some(user_id),
-                        None,
+                    self.record(
+                        Decision::failure(AuditAction::EmailChanged, "email_taken").user(user_id),
                         ctx,
-                        json!({}),
                     )
                     .await;
                     return Err(Error::EmailTaken);
@@ -303,14 +251,9 @@ impl Ciam {
             if let Some(old) = old_email.filter(|o| *o != new_email) {
                 self.send_mail(&old, MailKind::EmailChanged);
             }
-            self.audit(
-                AuditAction::EmailChanged,
-                AuditOutcome::Success,
-                "changed",
-                Some(user.id),
-                None,
+            self.record(
+                Decision::success(AuditAction::EmailChanged, "changed").user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
             self.emit(Event::EmailChanged { user_id: user.id }).await;
@@ -324,16 +267,8 @@ impl Ciam {
         action: AuditAction,
         ctx: &RequestContext,
     ) -> Result<T> {
-        self.audit(
-            action,
-            AuditOutcome::Failure,
-            "invalid_token",
-            None,
-            None,
-            ctx,
-            json!({}),
-        )
-        .await;
+        self.record(Decision::failure(action, "invalid_token"), ctx)
+            .await;
         Err(Error::InvalidToken)
     }
 
@@ -370,21 +305,12 @@ impl Ciam {
             .await?
             .is_some()
         {
-            self.audit(
-                AuditAction::EmailChangeRequested,
-                AuditOutcome::Failure,
-                "email_taken",
-                Some(user.id),
-                None,
+            self.record(
+                Decision::failure(AuditAction::EmailChangeRequested, "email_taken").user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
-            let kind = MailKind::AccountExists {
-                sign_in_link: self.page(&self.inner.paths.sign_in),
-                reset_link: self.page(&self.inner.paths.forgot_password),
-            };
-            self.send_mail(&new_email, kind);
+            self.account_exists_notice(&new_email);
             return Ok(());
         }
         // Only the newest request stays valid.
@@ -392,32 +318,20 @@ impl Ciam {
             .challenges
             .delete_challenges(user.id, ChallengePurpose::ChangeEmail)
             .await?;
-        let payload = json!({ "email": new_email.as_str() });
-        let token = self
-            .issue_challenge(
-                ChallengePurpose::ChangeEmail,
-                user.id,
-                payload,
-                self.inner.policy.change_email_ttl,
-            )
-            .await?;
-        self.send_mail(
-            &new_email,
-            MailKind::ConfirmNewEmail {
-                link: self.link(&self.inner.paths.verify_email, &token),
-            },
-        );
+        if !self
+            .send_link(user.id, &new_email, ChallengePurpose::ChangeEmail, ctx)
+            .await?
+        {
+            return Ok(());
+        }
         if let Some(old) = &user.email {
             self.send_mail(old, MailKind::EmailChangeRequested);
         }
-        self.audit(
-            AuditAction::EmailChangeRequested,
-            AuditOutcome::Success,
-            "confirmation_sent",
-            Some(user.id),
-            Some(auth.session_id),
+        self.record(
+            Decision::success(AuditAction::EmailChangeRequested, "confirmation_sent")
+                .user(user.id)
+                .session(auth.session_id),
             ctx,
-            json!({}),
         )
         .await;
         Ok(())

@@ -3,9 +3,10 @@
 use serde_json::json;
 
 use super::Ciam;
+use super::Decision;
 use super::context::{AuthContext, RequestContext};
 use super::outcome::SignedIn;
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::AuditAction;
 use crate::challenge::{Challenge, ChallengePurpose};
 use crate::credential::{Credential, CredentialKind};
 use crate::error::{Error, Result};
@@ -45,14 +46,11 @@ impl Ciam {
                     }
                 };
                 if !matched {
-                    self.audit(
-                        action,
-                        AuditOutcome::Failure,
-                        "wrong_current_password",
-                        Some(user.id),
-                        Some(auth.session_id),
+                    self.record(
+                        Decision::failure(action, "wrong_current_password")
+                            .user(user.id)
+                            .session(auth.session_id),
                         ctx,
-                        json!({}),
                     )
                     .await;
                     return Err(Error::InvalidCredentials);
@@ -61,14 +59,11 @@ impl Ciam {
             }
             None if self.now() - auth.auth_time <= self.inner.policy.recent_auth_max_age => Ok(()),
             None => {
-                self.audit(
-                    action,
-                    AuditOutcome::Failure,
-                    "step_up_required",
-                    Some(user.id),
-                    Some(auth.session_id),
+                self.record(
+                    Decision::failure(action, "step_up_required")
+                        .user(user.id)
+                        .session(auth.session_id),
                     ctx,
-                    json!({}),
                 )
                 .await;
                 Err(Error::StepUpRequired)
@@ -114,73 +109,33 @@ impl Ciam {
     pub async fn forgot_password(&self, email: &str, ctx: &RequestContext) -> Result<()> {
         let email = Email::parse(email)?;
         let Some(user) = self.inner.identities.user_by_email(&email).await? else {
-            self.audit(
-                AuditAction::PasswordResetRequested,
-                AuditOutcome::Failure,
-                "unknown_user",
-                None,
-                None,
+            self.record(
+                Decision::failure(AuditAction::PasswordResetRequested, "unknown_user"),
                 ctx,
-                json!({}),
             )
             .await;
             return Ok(());
         };
         if !matches!(user.status, UserStatus::Active | UserStatus::Locked) {
-            self.audit(
-                AuditAction::PasswordResetRequested,
-                AuditOutcome::Failure,
-                user.status.as_str(),
-                Some(user.id),
-                None,
+            self.record(
+                Decision::failure(AuditAction::PasswordResetRequested, user.status.as_str())
+                    .user(user.id),
                 ctx,
-                json!({}),
-            )
-            .await;
-            return Ok(());
-        }
-        if !self
-            .mail_allowed(user.id, ChallengePurpose::ResetPassword)
-            .await?
-        {
-            self.audit(
-                AuditAction::Throttled,
-                AuditOutcome::Failure,
-                "reset_mail_limit",
-                Some(user.id),
-                None,
-                ctx,
-                json!({}),
             )
             .await;
             return Ok(());
         }
         let email = user.email.clone().unwrap_or(email);
-        let payload = json!({ "email": email.canonical() });
-        let token = self
-            .issue_challenge(
-                ChallengePurpose::ResetPassword,
-                user.id,
-                payload,
-                self.inner.policy.reset_password_ttl,
+        if self
+            .send_link(user.id, &email, ChallengePurpose::ResetPassword, ctx)
+            .await?
+        {
+            self.record(
+                Decision::success(AuditAction::PasswordResetRequested, "sent").user(user.id),
+                ctx,
             )
-            .await?;
-        self.send_mail(
-            &email,
-            MailKind::ResetPassword {
-                link: self.link(&self.inner.paths.reset_password, &token),
-            },
-        );
-        self.audit(
-            AuditAction::PasswordResetRequested,
-            AuditOutcome::Success,
-            "sent",
-            Some(user.id),
-            None,
-            ctx,
-            json!({}),
-        )
-        .await;
+            .await;
+        }
         Ok(())
     }
 
@@ -238,7 +193,7 @@ impl Ciam {
                     u.status = UserStatus::Active;
                 }
                 if let (Some(e), Some(issued)) = (&u.email, &issued_for)
-                    && e.canonical() == issued
+                    && Email::parse(issued).is_ok_and(|i| i == *e)
                 {
                     u.email_verified_at.get_or_insert(now);
                 }
@@ -257,14 +212,11 @@ impl Ciam {
         if let Some(email) = &user.email {
             self.send_mail(email, MailKind::PasswordChanged);
         }
-        self.audit(
-            AuditAction::PasswordReset,
-            AuditOutcome::Success,
-            "reset",
-            Some(user.id),
-            None,
+        self.record(
+            Decision::success(AuditAction::PasswordReset, "reset")
+                .user(user.id)
+                .detail(json!({"sessions_ended": ended})),
             ctx,
-            json!({"sessions_ended": ended}),
         )
         .await;
         self.emit(Event::PasswordChanged { user_id: user.id }).await;
@@ -328,14 +280,11 @@ impl Ciam {
         if let Some(email) = &signed_in.user.email {
             self.send_mail(email, MailKind::PasswordChanged);
         }
-        self.audit(
-            AuditAction::PasswordChanged,
-            AuditOutcome::Success,
-            "changed",
-            Some(signed_in.user.id),
-            Some(signed_in.session.id),
+        self.record(
+            Decision::success(AuditAction::PasswordChanged, "changed")
+                .user(signed_in.user.id)
+                .session(signed_in.session.id),
             ctx,
-            json!({}),
         )
         .await;
         self.emit(Event::PasswordChanged {

@@ -60,6 +60,52 @@ pub(crate) struct Inner {
     paths: LinkPaths,
 }
 
+/// One decision for the audit log, built fluently at the call site.
+struct Decision<'a> {
+    action: AuditAction,
+    outcome: AuditOutcome,
+    reason: &'a str,
+    user: Option<UserId>,
+    session: Option<SessionId>,
+    detail: serde_json::Value,
+}
+
+impl<'a> Decision<'a> {
+    fn new(action: AuditAction, outcome: AuditOutcome, reason: &'a str) -> Self {
+        Self {
+            action,
+            outcome,
+            reason,
+            user: None,
+            session: None,
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    fn success(action: AuditAction, reason: &'a str) -> Self {
+        Self::new(action, AuditOutcome::Success, reason)
+    }
+
+    fn failure(action: AuditAction, reason: &'a str) -> Self {
+        Self::new(action, AuditOutcome::Failure, reason)
+    }
+
+    fn user(mut self, user: impl Into<Option<UserId>>) -> Self {
+        self.user = user.into();
+        self
+    }
+
+    fn session(mut self, session: impl Into<Option<SessionId>>) -> Self {
+        self.session = session.into();
+        self
+    }
+
+    fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
 impl std::fmt::Debug for Ciam {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ciam")
@@ -127,47 +173,37 @@ impl Ciam {
         format!("{}{}", self.inner.public_url, path)
     }
 
-    /// Writes an audit entry. A failure to write is logged, not propagated: the flow's own
-    /// result has already been decided and stored.
-    #[allow(clippy::too_many_arguments)]
-    async fn audit(
-        &self,
-        action: AuditAction,
-        outcome: AuditOutcome,
-        reason: &str,
-        user: Option<UserId>,
-        session: Option<SessionId>,
-        ctx: &RequestContext,
-        detail: serde_json::Value,
-    ) {
+    /// Writes a decision to the audit log (and to `tracing`). A failure to write is logged,
+    /// not propagated: the flow's own result has already been decided and stored.
+    async fn record(&self, d: Decision<'_>, ctx: &RequestContext) {
         let id = match AuditId::generate(self.inner.rng.as_ref()) {
             Ok(id) => id,
             Err(e) => {
-                tracing::error!(error = %e, action = action.as_str(), "audit id generation failed");
+                tracing::error!(error = %e, action = d.action.as_str(), "audit id generation failed");
                 return;
             }
         };
+        tracing::info!(
+            action = d.action.as_str(),
+            outcome = d.outcome.as_str(),
+            reason = d.reason,
+            user = d.user.map(|u| u.to_string()),
+            "ciam audit"
+        );
         let entry = AuditEntry {
             id,
             at: self.now(),
-            action,
-            outcome,
-            reason: reason.to_owned(),
-            user_id: user,
-            session_id: session,
+            action: d.action,
+            outcome: d.outcome,
+            reason: d.reason.to_owned(),
+            user_id: d.user,
+            session_id: d.session,
             ip: ctx.ip,
             user_agent: ctx.user_agent.clone(),
-            detail,
+            detail: d.detail,
         };
-        tracing::info!(
-            action = action.as_str(),
-            outcome = outcome.as_str(),
-            reason,
-            user = user.map(|u| u.to_string()),
-            "ciam audit"
-        );
         if let Err(e) = self.inner.audit.append_audit(&entry).await {
-            tracing::error!(error = %e, action = action.as_str(), "audit write failed");
+            tracing::error!(error = %e, action = d.action.as_str(), "audit write failed");
         }
     }
 
@@ -194,29 +230,70 @@ impl Ciam {
         }
     }
 
-    async fn issue_challenge(
+    /// Issues a one-time link for `purpose` and mails it to `to`, within the hourly mail limit
+    /// per account and purpose; over the limit it records a throttled decision and sends
+    /// nothing. Returns whether a link went out. The challenge remembers the address it was
+    /// sent to, so a link only ever proves that address.
+    async fn send_link(
         &self,
-        purpose: ChallengePurpose,
         user: UserId,
-        payload: serde_json::Value,
-        ttl: Duration,
-    ) -> Result<OpaqueToken> {
-        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let now = self.now();
-        let challenge = Challenge::new(token.hash(), purpose, Some(user), payload, now, now + ttl);
-        self.inner.challenges.insert_challenge(&challenge).await?;
-        Ok(token)
-    }
-
-    /// Whether another mail of `purpose` may go to `user` within the hourly limit.
-    async fn mail_allowed(&self, user: UserId, purpose: ChallengePurpose) -> Result<bool> {
+        to: &Email,
+        purpose: ChallengePurpose,
+        ctx: &RequestContext,
+    ) -> Result<bool> {
+        let (policy, paths) = (&self.inner.policy, &self.inner.paths);
+        let (ttl, path, throttled) = match purpose {
+            ChallengePurpose::VerifyEmail => (
+                policy.verify_email_ttl,
+                &paths.verify_email,
+                "verification_mail_limit",
+            ),
+            ChallengePurpose::ResetPassword => (
+                policy.reset_password_ttl,
+                &paths.reset_password,
+                "reset_mail_limit",
+            ),
+            ChallengePurpose::ChangeEmail => (
+                policy.change_email_ttl,
+                &paths.verify_email,
+                "change_email_mail_limit",
+            ),
+        };
         let now = self.now();
         let sent = self
             .inner
             .challenges
             .count_challenges(user, purpose, now - Duration::hours(1), now)
             .await?;
-        Ok(sent < u64::from(self.inner.policy.mails_per_hour))
+        if sent >= u64::from(policy.mails_per_hour) {
+            self.record(
+                Decision::failure(AuditAction::Throttled, throttled).user(user),
+                ctx,
+            )
+            .await;
+            return Ok(false);
+        }
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let payload = serde_json::json!({ "email": to.as_str() });
+        let challenge = Challenge::new(token.hash(), purpose, Some(user), payload, now, now + ttl);
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        let link = self.link(path, &token);
+        let kind = match purpose {
+            ChallengePurpose::VerifyEmail => MailKind::VerifyEmail { link },
+            ChallengePurpose::ResetPassword => MailKind::ResetPassword { link },
+            ChallengePurpose::ChangeEmail => MailKind::ConfirmNewEmail { link },
+        };
+        self.send_mail(to, kind);
+        Ok(true)
+    }
+
+    /// Tells the owner of `to` that someone tried to use the address for another account.
+    fn account_exists_notice(&self, to: &Email) {
+        let kind = MailKind::AccountExists {
+            sign_in_link: self.page(&self.inner.paths.sign_in),
+            reset_link: self.page(&self.inner.paths.forgot_password),
+        };
+        self.send_mail(to, kind);
     }
 
     async fn create_session(

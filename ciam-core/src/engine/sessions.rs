@@ -3,16 +3,17 @@
 use serde_json::json;
 
 use super::Ciam;
+use super::Decision;
 use super::context::{AuthContext, RequestContext};
 use super::outcome::{SignInOutcome, SignedIn};
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::AuditAction;
 use crate::credential::CredentialKind;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::id::SessionId;
 use crate::identifier::Email;
 use crate::secret::{OpaqueToken, SecretString};
-use crate::session::{Aal, AuthMethod, SessionInfo};
+use crate::session::{Aal, AuthMethod, Session, SessionInfo};
 use crate::user::User;
 
 impl Ciam {
@@ -64,14 +65,9 @@ impl Ciam {
         let verification = match self.inner.hasher.verify(password, &credential.secret).await {
             Ok(v) => v,
             Err(crate::password::PasswordError::Overloaded { retry_after }) => {
-                self.audit(
-                    AuditAction::Throttled,
-                    AuditOutcome::Failure,
-                    "hashing_overloaded",
-                    Some(user.id),
-                    None,
+                self.record(
+                    Decision::failure(AuditAction::Throttled, "hashing_overloaded").user(user.id),
                     ctx,
-                    json!({}),
                 )
                 .await;
                 return Err(Error::Overloaded { retry_after });
@@ -94,14 +90,9 @@ impl Ciam {
                 .await;
         }
         if !user.status.may_sign_in() {
-            self.audit(
-                AuditAction::SignInPassword,
-                AuditOutcome::Failure,
-                user.status.as_str(),
-                Some(user.id),
-                None,
+            self.record(
+                Decision::failure(AuditAction::SignInPassword, user.status.as_str()).user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
             return Err(Error::AccountUnavailable);
@@ -110,14 +101,9 @@ impl Ciam {
             self.rehash(&credential, password, ctx).await;
         }
         if !user.email_verified() && !self.inner.policy.allow_unverified_sign_in {
-            self.audit(
-                AuditAction::SignInPassword,
-                AuditOutcome::Failure,
-                "email_unverified",
-                Some(user.id),
-                None,
+            self.record(
+                Decision::failure(AuditAction::SignInPassword, "email_unverified").user(user.id),
                 ctx,
-                json!({}),
             )
             .await;
             let on_file = user.email.clone().unwrap_or(email);
@@ -131,14 +117,12 @@ impl Ciam {
         let signed_in = self
             .start_session(user, vec![AuthMethod::Pwd], Aal::Aal1, self.now(), ctx)
             .await?;
-        self.audit(
-            AuditAction::SignInPassword,
-            AuditOutcome::Success,
-            "password",
-            Some(signed_in.user.id),
-            Some(signed_in.session.id),
+        self.record(
+            Decision::success(AuditAction::SignInPassword, "password")
+                .user(signed_in.user.id)
+                .session(signed_in.session.id)
+                .detail(json!({"amr": ["pwd"]})),
             ctx,
-            json!({"amr": ["pwd"]}),
         )
         .await;
         Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
@@ -151,14 +135,9 @@ impl Ciam {
         ctx: &RequestContext,
     ) -> Result<T> {
         let user_id = user.map(|u| u.id);
-        self.audit(
-            AuditAction::SignInPassword,
-            AuditOutcome::Failure,
-            reason,
-            user_id,
-            None,
+        self.record(
+            Decision::failure(AuditAction::SignInPassword, reason).user(user_id),
             ctx,
-            json!({}),
         )
         .await;
         self.emit(Event::SignInFailed {
@@ -189,26 +168,18 @@ impl Ciam {
         updated.updated_at = self.now();
         match self.inner.credentials.update_credential(&updated).await {
             Ok(_) => {
-                self.audit(
-                    AuditAction::PasswordRehashed,
-                    AuditOutcome::Success,
-                    "parameters_upgraded",
-                    Some(credential.user_id),
-                    None,
+                self.record(
+                    Decision::success(AuditAction::PasswordRehashed, "parameters_upgraded")
+                        .user(credential.user_id),
                     ctx,
-                    json!({}),
                 )
                 .await;
             }
             Err(e) => {
-                self.audit(
-                    AuditAction::PasswordRehashed,
-                    AuditOutcome::Failure,
-                    "concurrent_change",
-                    Some(credential.user_id),
-                    None,
+                self.record(
+                    Decision::failure(AuditAction::PasswordRehashed, "concurrent_change")
+                        .user(credential.user_id),
                     ctx,
-                    json!({}),
                 )
                 .await;
                 tracing::info!(error = %e, "rehash not stored");
@@ -225,18 +196,8 @@ impl Ciam {
         auth_time: time::OffsetDateTime,
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
-        if let Some(old) = &ctx.session_token
-            && old.is_well_formed()
-            && let Some(old) = self
-                .inner
-                .sessions
-                .session_by_token(&old.hash(), self.now())
-                .await?
-        {
-            self.inner
-                .sessions
-                .delete_session(old.user_id, old.id)
-                .await?;
+        if let Some(old) = &ctx.session_token {
+            self.end_session(old).await?;
         }
         let (token, session) = self
             .create_session(user.id, amr, aal, auth_time, ctx)
@@ -302,27 +263,12 @@ impl Ciam {
     /// Signs out: deletes the session behind `token`. Signing out of an unknown or expired
     /// session succeeds (there is nothing left to end).
     pub async fn sign_out(&self, token: &OpaqueToken, ctx: &RequestContext) -> Result<()> {
-        if !token.is_well_formed() {
-            return Ok(());
-        }
-        if let Some(session) = self
-            .inner
-            .sessions
-            .session_by_token(&token.hash(), self.now())
-            .await?
-        {
-            self.inner
-                .sessions
-                .delete_session(session.user_id, session.id)
-                .await?;
-            self.audit(
-                AuditAction::SignOut,
-                AuditOutcome::Success,
-                "signed_out",
-                Some(session.user_id),
-                Some(session.id),
+        if let Some(session) = self.end_session(token).await? {
+            self.record(
+                Decision::success(AuditAction::SignOut, "signed_out")
+                    .user(session.user_id)
+                    .session(session.id),
                 ctx,
-                json!({}),
             )
             .await;
             self.emit(Event::SignedOut {
@@ -332,6 +278,19 @@ impl Ciam {
             .await;
         }
         Ok(())
+    }
+
+    /// Deletes the live session behind `token`, if any, and returns it.
+    async fn end_session(&self, token: &OpaqueToken) -> Result<Option<Session>> {
+        if !token.is_well_formed() {
+            return Ok(None);
+        }
+        let sessions = &self.inner.sessions;
+        let Some(session) = sessions.session_by_token(&token.hash(), self.now()).await? else {
+            return Ok(None);
+        };
+        sessions.delete_session(session.user_id, session.id).await?;
+        Ok(Some(session))
     }
 
     /// The caller's active sessions (devices), newest first, the current one marked.
@@ -357,14 +316,11 @@ impl Ciam {
     ) -> Result<bool> {
         let deleted = self.inner.sessions.delete_session(auth.user_id, id).await?;
         if deleted {
-            self.audit(
-                AuditAction::SessionRevoked,
-                AuditOutcome::Success,
-                "by_owner",
-                Some(auth.user_id),
-                Some(id),
+            self.record(
+                Decision::success(AuditAction::SessionRevoked, "by_owner")
+                    .user(auth.user_id)
+                    .session(id),
                 ctx,
-                json!({}),
             )
             .await;
             self.emit(Event::SessionRevoked {
@@ -387,14 +343,12 @@ impl Ciam {
             .sessions
             .delete_user_sessions(auth.user_id, Some(auth.session_id))
             .await?;
-        self.audit(
-            AuditAction::SessionRevoked,
-            AuditOutcome::Success,
-            "all_others",
-            Some(auth.user_id),
-            Some(auth.session_id),
+        self.record(
+            Decision::success(AuditAction::SessionRevoked, "all_others")
+                .user(auth.user_id)
+                .session(auth.session_id)
+                .detail(json!({"count": n})),
             ctx,
-            json!({"count": n}),
         )
         .await;
         Ok(n)
@@ -411,14 +365,11 @@ impl Ciam {
             .sessions
             .delete_user_sessions(auth.user_id, None)
             .await?;
-        self.audit(
-            AuditAction::SessionRevoked,
-            AuditOutcome::Success,
-            "all",
-            Some(auth.user_id),
-            None,
+        self.record(
+            Decision::success(AuditAction::SessionRevoked, "all")
+                .user(auth.user_id)
+                .detail(json!({"count": n})),
             ctx,
-            json!({"count": n}),
         )
         .await;
         Ok(n)

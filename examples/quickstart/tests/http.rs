@@ -5,6 +5,10 @@
 //! Every test starts its own server on a free port with its own SQLite file, and uses its own
 //! random addresses, so tests run in parallel against the one shared sink.
 
+// A test harness: its helpers fail the test by panicking, like the tests themselves (clippy's
+// in-test allowances cover only `#[test]` functions, not helpers of an integration-test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::hash::{BuildHasher, Hasher};
