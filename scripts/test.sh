@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: starts the peers the tests talk to (a real SMTP sink), then runs
+# Runs the whole test suite: starts the peers the tests talk to (real SMTP sinks, plain and
+# STARTTLS-required), then runs
 # every test of the workspace with cargo-nextest (or cargo test where nextest is missing),
 # then the doctests. Stops the peers on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/peers/lib.sh
 
-scripts/peers/smtp-start.sh >/dev/null
 trap 'scripts/peers/smtp-stop.sh' EXIT
-set -a; . "$PEERS_RUN/smtp/env"; set +a
+scripts/peers/smtp-start.sh >/dev/null
+SMTP_TLS=1 scripts/peers/smtp-start.sh >/dev/null
+set -a; . "$PEERS_RUN/smtp/env"; . "$PEERS_RUN/smtp-tls/env"; set +a
 
 # Published conformance vectors, read by path (a checkout of the shared vectors beside this repo).
 export CIAM_VECTORS_DIR="${CIAM_VECTORS_DIR:-$(cd .. && pwd)/shared/vectors}"

@@ -21,6 +21,58 @@ use crate::cookie::CookieConfig;
 use crate::csrf;
 use crate::rejection::{ApiError, CsrfRejection};
 
+/// Decides the client IP of a request, for sessions, rate limits and the audit log.
+///
+/// Implemented by [`TrustedProxies`] and by any
+/// `Fn(&HeaderMap, Option<IpAddr>) -> Option<IpAddr> + Send + Sync + 'static`, which receives
+/// the request headers and the TCP peer address:
+///
+/// ```
+/// use std::net::IpAddr;
+///
+/// use ciam_axum::CiamLayer;
+/// use http::HeaderMap;
+///
+/// // Behind a CDN that puts the client address in its own header (and strips it from
+/// // client requests).
+/// fn cdn_ip(headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+///     headers.get("cdn-client-ip").and_then(|v| v.to_str().ok()?.parse().ok()).or(peer)
+/// }
+///
+/// fn layer(ciam: ciam_core::Ciam) -> CiamLayer {
+///     CiamLayer::new(ciam).client_ip(cdn_ip)
+/// }
+/// ```
+pub trait ClientIp: Send + Sync + 'static {
+    /// The client IP, given the request headers and the TCP peer (when the app is served with
+    /// `ConnectInfo<SocketAddr>`).
+    fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr>;
+}
+
+impl<F> ClientIp for F
+where
+    F: Fn(&HeaderMap, Option<IpAddr>) -> Option<IpAddr> + Send + Sync + 'static,
+{
+    fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        self(headers, peer)
+    }
+}
+
+/// The client IP from `X-Forwarded-For` behind a known number of reverse proxies.
+///
+/// With `TrustedProxies(n)`, the `n`-th entry from the right is used: each proxy you run
+/// appends the address it received the request from, and entries further left were written
+/// by the client and are never trusted. `TrustedProxies(0)` (the default) uses the TCP peer.
+/// When the header has fewer entries than expected, the TCP peer is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrustedProxies(pub usize);
+
+impl ClientIp for TrustedProxies {
+    fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        forwarded_client_ip(headers, peer, self.0)
+    }
+}
+
 /// Configuration shared by every clone of the layer and its services.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -28,7 +80,8 @@ pub(crate) struct Shared {
     pub(crate) cookie: CookieConfig,
     origin: String,
     csrf: bool,
-    proxy_hops: usize,
+    client_ip: Arc<dyn ClientIp>,
+    client_ip_name: &'static str,
 }
 
 /// Marks a request as having passed through [`CiamService`]; carries its configuration to
@@ -55,7 +108,8 @@ pub(crate) struct Installed(pub(crate) Arc<Shared>);
 /// the app with `into_make_service_with_connect_info::<SocketAddr>()`. Behind reverse proxies
 /// the peer is the proxy: set [`CiamLayer::trusted_proxy_hops`] to the number of proxies you
 /// run, and the IP is read from `X-Forwarded-For`, counting that many entries from the right
-/// (entries further left are client-supplied and never trusted).
+/// (entries further left are client-supplied and never trusted), or give your own rule with
+/// [`CiamLayer::client_ip`].
 ///
 /// Cloning is cheap (one `Arc`).
 #[derive(Clone)]
@@ -75,7 +129,8 @@ impl CiamLayer {
                 cookie,
                 origin,
                 csrf: true,
-                proxy_hops: 0,
+                client_ip: Arc::new(TrustedProxies(0)),
+                client_ip_name: "peer",
             }),
         }
     }
@@ -90,8 +145,19 @@ impl CiamLayer {
 
     /// Reads the client IP from `X-Forwarded-For`, trusting the `hops` right-most entries
     /// (one per reverse proxy you operate). 0, the default, uses the TCP peer address.
+    /// Shorthand for `client_ip(TrustedProxies(hops))`.
     pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
-        Arc::make_mut(&mut self.shared).proxy_hops = hops;
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.client_ip = Arc::new(TrustedProxies(hops));
+        shared.client_ip_name = if hops == 0 { "peer" } else { "x-forwarded-for" };
+        self
+    }
+
+    /// Sets how the client IP is decided (see [`ClientIp`]).
+    pub fn client_ip(mut self, rule: impl ClientIp) -> Self {
+        let shared = Arc::make_mut(&mut self.shared);
+        shared.client_ip = Arc::new(rule);
+        shared.client_ip_name = "custom";
         self
     }
 
@@ -118,7 +184,7 @@ impl fmt::Debug for CiamLayer {
             .field("cookie", &self.shared.cookie)
             .field("origin", &self.shared.origin)
             .field("csrf", &self.shared.csrf)
-            .field("trusted_proxy_hops", &self.shared.proxy_hops)
+            .field("client_ip", &self.shared.client_ip_name)
             .finish_non_exhaustive()
     }
 }
@@ -212,7 +278,7 @@ where
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = client_ip(req.headers(), peer, shared.proxy_hops);
+    let ip = shared.client_ip.client_ip(req.headers(), peer);
     let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
     let token = shared.cookie.read(req.headers());
     let ctx = RequestContext::new(ip, user_agent).with_session_token(token.clone());
@@ -245,7 +311,7 @@ where
 
 /// The client IP: the TCP peer, or with `hops` trusted proxies the `hops`-th
 /// `X-Forwarded-For` entry from the right.
-fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
+fn forwarded_client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
     if hops == 0 {
         return peer;
     }
@@ -280,9 +346,20 @@ mod tests {
             http::HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.1"),
         );
         let peer = Some(IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(client_ip(&h, peer, 0), peer);
-        assert_eq!(client_ip(&h, peer, 1), Some(IpAddr::from([10, 0, 0, 1])));
-        assert_eq!(client_ip(&h, peer, 2), Some(IpAddr::from([1, 2, 3, 4])));
-        assert_eq!(client_ip(&h, peer, 9), peer);
+        assert_eq!(TrustedProxies(0).client_ip(&h, peer), peer);
+        assert_eq!(
+            TrustedProxies(1).client_ip(&h, peer),
+            Some(IpAddr::from([10, 0, 0, 1]))
+        );
+        assert_eq!(
+            TrustedProxies(2).client_ip(&h, peer),
+            Some(IpAddr::from([1, 2, 3, 4]))
+        );
+        assert_eq!(TrustedProxies(9).client_ip(&h, peer), peer);
+        let fixed = |_: &HeaderMap, _: Option<IpAddr>| Some(IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(
+            fixed.client_ip(&h, peer),
+            Some(IpAddr::from([192, 0, 2, 1]))
+        );
     }
 }

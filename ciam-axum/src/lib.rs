@@ -37,6 +37,7 @@
 //! | [`Json`] | JSON body extractor whose rejections are JSON (400 / 413 / 415) |
 //! | [`ApiError`] | Engine errors as HTTP responses (status by [`ErrorKind`](ciam_core::ErrorKind), `Retry-After`) |
 //! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
+//! | [`ClientIp`] / [`TrustedProxies`] | How the client IP is decided (TCP peer by default) |
 //! | [`router`] | The JSON endpoints below |
 //!
 //! # Endpoints
@@ -97,8 +98,9 @@
 //! ## Client IP
 //!
 //! The IP recorded in sessions and the audit log is the TCP peer unless
-//! [`CiamLayer::trusted_proxy_hops`] is set; behind a reverse proxy, set it, or every client
-//! appears as the proxy.
+//! [`CiamLayer::trusted_proxy_hops`] (or a custom [`ClientIp`] rule) is set; behind a reverse
+//! proxy, set it, or every client appears as the proxy. Never trust `X-Forwarded-For` without
+//! a proxy that overwrites or appends to it: clients can send any value.
 
 mod cookie;
 mod csrf;
@@ -112,6 +114,6 @@ mod tests;
 
 pub use cookie::{CookieConfig, PLAIN_COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated};
-pub use layer::{CiamLayer, CiamService, ResponseFuture};
+pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use routes::{BODY_LIMIT, router};

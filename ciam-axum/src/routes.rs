@@ -32,7 +32,12 @@ const DEFAULT_STAGE: &str = "signup";
 /// `Router::nest("/auth", ciam_axum::router(ciam))`). Needs [`CiamLayer`](crate::CiamLayer)
 /// around it (or around the whole app). See the [crate docs](crate#endpoints) for the
 /// endpoints.
-pub fn router(ciam: Ciam) -> Router {
+///
+/// The returned router fits into an application router of any state type `S`.
+pub fn router<S>(ciam: Ciam) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     Router::new()
         .route("/register", post(register))
         .route("/verify-email", post(verify_email))

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{MailError, Mailer, OutgoingMail};
@@ -19,6 +19,9 @@ pub enum SmtpUrlError {
     /// The sender address is malformed.
     #[error("invalid sender address")]
     InvalidSender,
+    /// A trusted-root PEM holds no certificate.
+    #[error("no certificate in the PEM data")]
+    NoCertificate,
     /// TLS could not be configured.
     #[error("TLS setup failed")]
     Tls(#[source] lettre::transport::smtp::Error),
@@ -51,7 +54,18 @@ impl std::fmt::Debug for SmtpMailer {
 
 impl SmtpMailer {
     /// Creates a mailer from an SMTP URL and a sender address (`Name <addr>` or `addr`).
+    /// Server certificates are checked against the Mozilla root store (webpki-roots).
     pub fn from_url(url: &str, from: &str) -> Result<Self, SmtpUrlError> {
+        Self::from_url_with_roots(url, from, &[])
+    }
+
+    /// Like [`SmtpMailer::from_url`], also trusting the given PEM certificates as roots (a
+    /// private CA, or a test server's self-signed certificate).
+    pub fn from_url_with_roots(
+        url: &str,
+        from: &str,
+        extra_roots_pem: &[&[u8]],
+    ) -> Result<Self, SmtpUrlError> {
         let from: Mailbox = from.parse().map_err(|_| SmtpUrlError::InvalidSender)?;
         let invalid = |m: &str| SmtpUrlError::Invalid(m.to_owned());
         let (scheme, rest) = url
@@ -81,7 +95,17 @@ impl SmtpMailer {
                 }
             }
         }
-        let tls_params = || TlsParameters::new(host.to_owned()).map_err(SmtpUrlError::Tls);
+        let tls_params = || {
+            let mut builder = TlsParameters::builder(host.to_owned());
+            for pem in extra_roots_pem {
+                if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                    return Err(SmtpUrlError::NoCertificate);
+                }
+                builder = builder
+                    .add_root_certificate(Certificate::from_pem(pem).map_err(SmtpUrlError::Tls)?);
+            }
+            builder.build_rustls().map_err(SmtpUrlError::Tls)
+        };
         let tls = match (scheme, tls_mode) {
             ("smtps", _) => Tls::Wrapper(tls_params()?),
             ("smtp", "opportunistic") => Tls::Opportunistic(tls_params()?),
