@@ -55,7 +55,17 @@ where
         .route("/profile", patch(update_profile))
         .route("/audit", get(audit))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(no_store))
         .with_state(ciam)
+}
+
+/// Answers carry personal data and cookies: no shared or browser cache may keep them.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(http::header::CACHE_CONTROL)
+        .or_insert(http::HeaderValue::from_static("no-store"));
+    response
 }
 
 fn rfc3339(t: OffsetDateTime) -> Value {

@@ -173,6 +173,7 @@ async fn cookie_attributes_over_http() {
     let ciam = engine(HTTP_URL);
     let app = app(&ciam);
     let res = sign_in(&app, HTTP_URL, "alice@example.com").await;
+    assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     let cookies = set_cookies(&res);
     assert_eq!(cookies.len(), 1);
     let c = &cookies[0];

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use ciam_axum::CiamLayer;
-use ciam_core::Ciam;
-use ciam_core::mail::{ConsoleMailer, Mailer, SmtpMailer};
-use ciam_storage::sqlite::SqliteBackend;
+use ciam::Ciam;
+use ciam::axum::CiamLayer;
+use ciam::mail::{ConsoleMailer, Mailer, SmtpMailer};
+use ciam::storage::sqlite::SqliteBackend;
 use tracing_subscriber::EnvFilter;
 
 use config::Config;
@@ -95,7 +95,7 @@ async fn run() -> Result<(), String> {
         .route("/healthz", get(|| async { "ok" }))
         .merge(pages::routes())
         .with_state(ciam.clone())
-        .nest("/auth", ciam_axum::router(ciam.clone()))
+        .nest("/auth", ciam::axum::router(ciam.clone()))
         .layer(CiamLayer::new(ciam));
 
     let listener = tokio::net::TcpListener::bind(config.bind)

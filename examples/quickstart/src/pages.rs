@@ -9,9 +9,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use ciam_axum::MaybeAuthenticated;
-use ciam_core::Ciam;
-use ciam_core::session::SessionInfo;
+use ciam::Ciam;
+use ciam::axum::MaybeAuthenticated;
+use ciam::session::SessionInfo;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -348,8 +348,8 @@ async fn account(
     page("Your account", true, &body)
 }
 
-fn error_page(e: &ciam_core::Error) -> Response {
-    let status = ciam_axum::status_for(e.kind());
+fn error_page(e: &ciam::Error) -> Response {
+    let status = ciam::axum::status_for(e.kind());
     if status.is_server_error() {
         tracing::error!(error = %e, "page failed");
     }
