@@ -298,7 +298,7 @@ mod tests {
             "a@b-.com",
             "a\u{0}@b.com",
             "<a@b.com>",
-            "a@b.com\n",
+            "a@b\n.com",
         ] {
             assert_eq!(
                 Email::parse(bad),
