@@ -23,20 +23,34 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     // `cargo bench` passes libtest-style flags; this harness has none of its own.
-    let pairs: usize = std::env::var("SIGNIN_PAIRS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let pairs: usize = std::env::var("SIGNIN_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let backend = Arc::new(rt.block_on(SqliteBackend::connect(&url)).unwrap());
     let ciam = Ciam::builder()
         .backend(backend)
-        .password_config(PasswordConfig::default().pool(PoolConfig { workers: 1, queue: 8 }))
+        .password_config(PasswordConfig::default().pool(PoolConfig {
+            workers: 1,
+            queue: 8,
+        }))
         .policy(Policy::default())
         .build()
         .unwrap();
     let ctx = RequestContext::new(None, None);
     let password = SecretString::new("correct horse battery staple");
-    rt.block_on(ciam.register(Registration::new("known@example.com", Some(password)), &ctx)).unwrap();
+    rt.block_on(ciam.register(Registration::new("known@example.com", Some(password)), &ctx))
+        .unwrap();
     let wrong = SecretString::new("not the right password at all");
 
     let mut known = Vec::with_capacity(pairs);
@@ -44,19 +58,30 @@ fn main() {
     // Warm up both paths.
     for email in ["known@example.com", "unknown@example.com"] {
         for _ in 0..5 {
-            rt.block_on(ciam.sign_in_password(email, &wrong, &ctx)).unwrap_err();
+            rt.block_on(ciam.sign_in_password(email, &wrong, &ctx))
+                .unwrap_err();
         }
     }
     for i in 0..pairs * 2 {
-        let (email, out) = if i % 2 == 0 { ("known@example.com", &mut known) } else { ("unknown@example.com", &mut unknown) };
+        let (email, out) = if i % 2 == 0 {
+            ("known@example.com", &mut known)
+        } else {
+            ("unknown@example.com", &mut unknown)
+        };
         let t = Instant::now();
-        rt.block_on(ciam.sign_in_password(email, &wrong, &ctx)).unwrap_err();
+        rt.block_on(ciam.sign_in_password(email, &wrong, &ctx))
+            .unwrap_err();
         out.push(t.elapsed());
     }
     known.sort();
     unknown.sort();
-    println!("sign-in failure at OWASP argon2id (m=19456 KiB, t=2, p=1), SQLite, {pairs} interleaved pairs");
-    println!("{:<24} {:>10} {:>10} {:>10}", "case", "median", "p90", "p99");
+    println!(
+        "sign-in failure at OWASP argon2id (m=19456 KiB, t=2, p=1), SQLite, {pairs} interleaved pairs"
+    );
+    println!(
+        "{:<24} {:>10} {:>10} {:>10}",
+        "case", "median", "p90", "p99"
+    );
     for (name, v) in [("wrong password", &known), ("unknown account", &unknown)] {
         println!(
             "{name:<24} {:>10.2?} {:>10.2?} {:>10.2?}",
