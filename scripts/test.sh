@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: starts the peers the tests talk to (real SMTP sinks, plain and
-# STARTTLS-required), then runs
+# STARTTLS-required; PostgreSQL and Redis if they are down), then runs
 # every test of the workspace with cargo-nextest (or cargo test where nextest is missing),
 # then the doctests. Stops the peers on exit.
 set -euo pipefail
@@ -11,6 +11,11 @@ trap 'scripts/peers/smtp-stop.sh' EXIT
 scripts/peers/smtp-start.sh >/dev/null
 SMTP_TLS=1 scripts/peers/smtp-start.sh >/dev/null
 set -a; . "$PEERS_RUN/smtp/env"; . "$PEERS_RUN/smtp-tls/env"; set +a
+# PostgreSQL and Redis: the machine's own services (started if down). A URL already set in the
+# environment wins, so the suite can run against other servers.
+services="$(scripts/peers/services-up.sh)"
+export CIAM_TEST_POSTGRES_URL="${CIAM_TEST_POSTGRES_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_POSTGRES_URL=//p')}"
+export CIAM_TEST_REDIS_URL="${CIAM_TEST_REDIS_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_REDIS_URL=//p')}"
 
 # Published conformance vectors, read by path (a checkout of the shared vectors beside this repo).
 export CIAM_VECTORS_DIR="${CIAM_VECTORS_DIR:-$(cd .. && pwd)/shared/vectors}"
