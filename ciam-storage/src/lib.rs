@@ -9,6 +9,7 @@
 //! | `sqlite::SqliteBackend` | `sqlite` (default) | production on one machine: an embedded SQLite file (WAL, pooled, migrated on connect) |
 //! | `memory::MemoryBackend` | `memory` (default) | tests and prototypes: the reference implementation, lost on exit |
 //! | `conformance` module | `conformance` | testing a backend, this crate's or your own |
+//! | [`cache::SessionCache`] | always | a bounded read-through session cache in front of any session store, with a grace period when the store is down |
 //!
 //! [`IdentityStore`]: ciam_core::store::IdentityStore
 //! [`CredentialStore`]: ciam_core::store::CredentialStore
@@ -30,6 +31,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Caching sessions
+//!
+//! Validating a session is a store read on every request. [`cache::SessionCache`] wraps any
+//! [`SessionStore`] and answers repeated validations from memory for up to a second (the
+//! bound on how stale a revocation made by another process can be), evicting at once on
+//! revocations made through it; give it to `CiamBuilder::session_store`.
 //!
 //! # Writing your own backend
 //!
@@ -74,6 +82,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "memory")]
