@@ -12,8 +12,8 @@
 //!   entries first and then write to the store, so this process never serves a revoked
 //!   session.
 //! - Revocations made by **other processes** reach this cache within `ttl` at the latest (the
-//!   default is 1 s), or at once when the application forwards them to [`SessionCache::evict`]
-//!   from its revocation channel (PostgreSQL `LISTEN/NOTIFY`, Redis pub/sub).
+//!   default is 1 s), or at once when a [`RevocationChannel`] carries them between processes
+//!   (see [`crate::revocation`]: Redis pub/sub, PostgreSQL `LISTEN/NOTIFY`).
 //! - Expiry is checked against the caller's `now` on every hit, so a cached session never
 //!   outlives its idle or absolute expiry.
 //!
@@ -38,6 +38,8 @@ use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{SessionStore, StoreError, StoreResult};
 use time::OffsetDateTime;
+
+use crate::revocation::RevocationChannel;
 
 /// Sizing and timing of a [`SessionCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +178,7 @@ pub struct SessionCache {
     inner: Arc<dyn SessionStore>,
     state: Arc<Mutex<State>>,
     options: CacheOptions,
+    channel: Option<Arc<dyn RevocationChannel>>,
 }
 
 impl SessionCache {
@@ -185,6 +188,28 @@ impl SessionCache {
             inner,
             state: Arc::default(),
             options,
+            channel: None,
+        }
+    }
+
+    /// Announces every revocation made through this cache on `channel`, so that the caches
+    /// of other processes listening on it evict at once instead of within the TTL.
+    pub fn with_channel(mut self, channel: Arc<dyn RevocationChannel>) -> Self {
+        self.channel = Some(channel);
+        self
+    }
+
+    /// Drops every cached session (after a revocation channel lost messages).
+    pub fn clear(&self) {
+        *self.state() = State::default();
+    }
+
+    async fn announce(&self, revocation: Revocation) {
+        if let Some(channel) = &self.channel
+            && let Err(e) = channel.publish(revocation).await
+        {
+            // Other processes still drop it within the TTL.
+            tracing::warn!(error = %e, "revocation not announced");
         }
     }
 
@@ -306,7 +331,11 @@ impl SessionStore for SessionCache {
                 state.remove_id(id);
             }
         }
-        self.inner.delete_session(user, id).await
+        let deleted = self.inner.delete_session(user, id).await?;
+        if deleted {
+            self.announce(Revocation::Session(id)).await;
+        }
+        Ok(deleted)
     }
 
     async fn delete_user_sessions(
@@ -314,8 +343,11 @@ impl SessionStore for SessionCache {
         user: UserId,
         keep: Option<SessionId>,
     ) -> StoreResult<u64> {
-        self.state().revoke(Revocation::User { user, keep });
-        self.inner.delete_user_sessions(user, keep).await
+        let revocation = Revocation::User { user, keep };
+        self.state().revoke(revocation);
+        let deleted = self.inner.delete_user_sessions(user, keep).await?;
+        self.announce(revocation).await;
+        Ok(deleted)
     }
 
     async fn purge_expired_sessions(&self, now: OffsetDateTime) -> StoreResult<u64> {

@@ -7,7 +7,10 @@
 //! | Backend | Feature | Use it for |
 //! |---|---|---|
 //! | `sqlite::SqliteBackend` | `sqlite` (default) | production on one machine: an embedded SQLite file (WAL, pooled, migrated on connect) |
+//! | `postgres::PostgresBackend` | `postgres` | production on a PostgreSQL server: pooled, one schema, migrated on connect under an advisory lock |
 //! | `memory::MemoryBackend` | `memory` (default) | tests and prototypes: the reference implementation, lost on exit |
+//! | `redis::RedisStore` | `redis` | sessions and one-time challenges only, in Redis; combine with another backend through `compose` |
+//! | `compose::ComposedBackend` | (always) | a `Backend` assembled from parts, e.g. SQL for accounts, credentials and audit plus Redis for sessions and challenges |
 //! | `conformance` module | `conformance` | testing a backend, this crate's or your own |
 //! | [`cache::SessionCache`] | always | a bounded read-through session cache in front of any session store, with a grace period when the store is down |
 //!
@@ -38,6 +41,36 @@
 //! [`SessionStore`] and answers repeated validations from memory for up to a second (the
 //! bound on how stale a revocation made by another process can be), evicting at once on
 //! revocations made through it; give it to `CiamBuilder::session_store`.
+//!
+//! # Composing a backend from parts
+//!
+//! [`compose::ComposedBackend`] holds one `Arc<dyn …>` per store trait and delegates to it, so
+//! each part can live where it fits best. Start from a complete backend and replace parts:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "sqlite", feature = "redis"))]
+//! # async fn open() -> Result<(), ciam_core::store::StoreError> {
+//! use std::sync::Arc;
+//!
+//! use ciam_storage::compose::ComposedBackend;
+//! use ciam_storage::redis::RedisStore;
+//! use ciam_storage::sqlite::SqliteBackend;
+//!
+//! let sql = Arc::new(SqliteBackend::connect("sqlite://ciam.db?mode=rwc").await?);
+//! let redis = Arc::new(RedisStore::connect("redis://127.0.0.1:6379/").await?);
+//! // Accounts, credentials and the audit log in SQLite; sessions and challenges in Redis.
+//! let backend = ComposedBackend::from_backend(sql)
+//!     .with_sessions(redis.clone())
+//!     .with_challenges(redis);
+//! # let _ = backend;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The composed value is a `Backend` like any other (the conformance kit runs against it).
+//! Each trait's rules hold within its own store; none of the rules spans two stores, except
+//! that a session or challenge store that cannot see accounts does not check that the user
+//! exists.
 //!
 //! # Writing your own backend
 //!
@@ -83,9 +116,15 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod compose;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "memory")]
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+pub mod revocation;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -18,12 +18,13 @@ pub(crate) struct Config {
     pub(crate) public_url: String,
     pub(crate) database_url: String,
     pub(crate) smtp_url: Option<String>,
+    pub(crate) redis_url: Option<String>,
     pub(crate) mail_from: String,
 }
 
 impl Config {
-    /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_SMTP_URL` and
-    /// `CIAM_MAIL_FROM`.
+    /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_REDIS_URL`,
+    /// `CIAM_SMTP_URL` and `CIAM_MAIL_FROM`.
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -36,6 +37,7 @@ impl Config {
             database_url: var("CIAM_DATABASE_URL")
                 .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             smtp_url: var("CIAM_SMTP_URL").map(|u| normalize_smtp_url(&u)),
+            redis_url: var("CIAM_REDIS_URL"),
             mail_from: var("CIAM_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
         })
     }
@@ -79,14 +81,39 @@ pub(crate) fn normalize_smtp_url(url: &str) -> String {
     }
 }
 
-/// The database URL without its query string, for messages.
-pub(crate) fn redact_database_url(url: &str) -> &str {
-    url.split_once('?').map_or(url, |(path, _)| path)
+/// A connection URL fit for messages: no query string and no password.
+pub(crate) fn redact_url(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(path, _)| path);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::normalize_smtp_url as n;
+
+    #[test]
+    fn urls_in_messages_carry_no_password() {
+        use super::redact_url as r;
+        assert_eq!(
+            r("postgres://app:s3cret@db:5432/ciam?sslmode=require"),
+            "postgres://app:***@db:5432/ciam"
+        );
+        assert_eq!(r("sqlite://x.db?mode=rwc"), "sqlite://x.db");
+        assert_eq!(
+            r("redis://default:pw@127.0.0.1:6379/0"),
+            "redis://default:***@127.0.0.1:6379/0"
+        );
+        assert_eq!(r("plain/path.db"), "plain/path.db");
+    }
 
     #[test]
     fn loopback_smtp_urls_get_tls_none() {

@@ -3,6 +3,7 @@
 
 mod config;
 mod pages;
+mod storage;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -13,10 +14,10 @@ use axum::routing::get;
 use ciam::Ciam;
 use ciam::axum::CiamLayer;
 use ciam::mail::{ConsoleMailer, Mailer, SmtpMailer};
-use ciam::storage::sqlite::SqliteBackend;
 use tracing_subscriber::EnvFilter;
 
 use config::Config;
+use storage::Storage;
 
 /// The application name used in mail (and refused inside passwords).
 const APP_NAME: &str = "ciam quickstart";
@@ -54,15 +55,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 async fn run() -> Result<(), String> {
     let config = Config::from_env()?;
 
-    let backend = SqliteBackend::connect(&config.database_url).await.map_err(|e| {
-        format!(
-            "cannot open the database {}: {}\n  (check that the directory exists and is writable, that the file is an \
-             SQLite database, and that no other process holds it locked; set CIAM_DATABASE_URL to choose another)",
-            config::redact_database_url(&config.database_url),
-            chain(&e)
-        )
-    })?;
-    let backend = Arc::new(backend);
+    let storage = Storage::open(&config.database_url, config.redis_url.as_deref()).await?;
 
     let mailer: Arc<dyn Mailer> = match &config.smtp_url {
         Some(url) => {
@@ -84,7 +77,7 @@ async fn run() -> Result<(), String> {
     };
 
     let ciam = Ciam::builder()
-        .backend(Arc::clone(&backend))
+        .backend(Arc::clone(&storage.backend))
         .app_name(APP_NAME)
         .public_url(config.public_url.clone())
         .mailer(mailer)
@@ -111,7 +104,7 @@ async fn run() -> Result<(), String> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(|e| format!("server error: {e}"))?;
-    backend.close().await;
+    storage.close().await;
     tracing::info!("quickstart stopped");
     Ok(())
 }

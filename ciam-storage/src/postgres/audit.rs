@@ -1,0 +1,98 @@
+//! The audit log.
+
+use async_trait::async_trait;
+use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::id::{AuditId, SessionId, UserId};
+use ciam_core::store::{AuditStore, StoreResult};
+use sqlx::postgres::PgRow;
+
+use super::PostgresBackend;
+use super::codec::{self, corrupt};
+use super::error::{self, retry};
+
+const AUDIT_COLUMNS: &str =
+    "id, at, action, outcome, reason, user_id, session_id, ip, user_agent, detail";
+
+fn decode_entry(row: &PgRow) -> StoreResult<AuditEntry> {
+    let ip: Option<String> = codec::get(row, "ip")?;
+    Ok(AuditEntry {
+        id: AuditId::from_bytes(codec::bytes(row, "id")?),
+        at: codec::time(row, "at")?,
+        action: codec::parsed(row, "action", AuditAction::parse)?,
+        outcome: codec::parsed(row, "outcome", AuditOutcome::parse)?,
+        reason: codec::get(row, "reason")?,
+        user_id: codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
+        session_id: codec::opt_bytes(row, "session_id")?.map(SessionId::from_bytes),
+        ip: ip
+            .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
+            .transpose()?,
+        user_agent: codec::get(row, "user_agent")?,
+        detail: codec::json(row, "detail")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for PostgresBackend {
+    async fn append_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO {} (id, at, action, outcome, reason, user_id, session_id, ip, user_agent, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            self.table("audit")
+        );
+        let sql = sql.as_str();
+        let at = codec::time_to_db(e.at)?;
+        retry(move || async move {
+            sqlx::query(sql)
+                .bind(e.id.to_bytes().to_vec())
+                .bind(at)
+                .bind(e.action.as_str())
+                .bind(e.outcome.as_str())
+                .bind(e.reason.as_str())
+                .bind(e.user_id.map(|u| u.to_bytes().to_vec()))
+                .bind(e.session_id.map(|s| s.to_bytes().to_vec()))
+                .bind(e.ip.map(|ip| ip.to_string()))
+                .bind(e.user_agent.as_deref())
+                .bind(codec::json_to_db(&e.detail))
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM {} WHERE user_id = $1 ORDER BY at DESC, seq DESC LIMIT $2",
+            self.table("audit")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let rows = sqlx::query(sql)
+                .bind(user.to_bytes().to_vec())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::map)?;
+            rows.iter().map(decode_entry).collect()
+        })
+        .await
+    }
+
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM {} ORDER BY at DESC, seq DESC LIMIT $1",
+            self.table("audit")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let rows = sqlx::query(sql)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::map)?;
+            rows.iter().map(decode_entry).collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,347 @@
+//! Accounts and credentials.
+
+use async_trait::async_trait;
+use ciam_core::credential::{Credential, CredentialKind};
+use ciam_core::id::{CredentialId, TenantId, UserId};
+use ciam_core::identifier::{Email, Phone, Username};
+use ciam_core::store::{CredentialStore, IdentityStore, StoreError, StoreResult};
+use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Executor, Postgres};
+use time::OffsetDateTime;
+
+use super::PostgresBackend;
+use super::codec::{self, corrupt};
+use super::error::{self, retry};
+
+const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
+                            username, profile, region, created_at, updated_at, version";
+const CREDENTIAL_COLUMNS: &str =
+    "id, user_id, kind, secret, created_at, updated_at, last_used_at, version";
+
+/// The column values of a user, encoded for binding.
+struct UserRow {
+    id: Vec<u8>,
+    tenant_id: Option<Vec<u8>>,
+    status: &'static str,
+    email: Option<String>,
+    email_canonical: Option<String>,
+    email_verified_at: Option<i64>,
+    phone: Option<String>,
+    phone_verified_at: Option<i64>,
+    username: Option<String>,
+    username_canonical: Option<String>,
+    profile: String,
+    region: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl UserRow {
+    fn encode(u: &User) -> StoreResult<Self> {
+        Ok(Self {
+            id: u.id.to_bytes().to_vec(),
+            tenant_id: u.tenant.map(|t| t.to_bytes().to_vec()),
+            status: u.status.as_str(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_canonical: u.email.as_ref().map(|e| e.canonical().to_owned()),
+            email_verified_at: codec::opt_time_to_db(u.email_verified_at)?,
+            phone: u.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified_at: codec::opt_time_to_db(u.phone_verified_at)?,
+            username: u.username.as_ref().map(|n| n.as_str().to_owned()),
+            username_canonical: u.username.as_ref().map(|n| n.canonical().to_owned()),
+            profile: serde_json::to_string(&u.profile)
+                .map_err(|e| StoreError::Other(Box::new(e)))?,
+            region: u.region.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: codec::time_to_db(u.created_at)?,
+            updated_at: codec::time_to_db(u.updated_at)?,
+        })
+    }
+}
+
+fn decode_user(row: &PgRow) -> StoreResult<User> {
+    let id = UserId::from_bytes(codec::bytes(row, "id")?);
+    let mut user = User::new(id, codec::time(row, "created_at")?);
+    user.tenant = codec::opt_bytes(row, "tenant_id")?.map(TenantId::from_bytes);
+    user.status = codec::parsed(row, "status", UserStatus::parse)?;
+    let email: Option<String> = codec::get(row, "email")?;
+    user.email = email
+        .map(|e| Email::parse(&e).map_err(|err| corrupt("email", err)))
+        .transpose()?;
+    user.email_verified_at = codec::opt_time(row, "email_verified_at")?;
+    let phone: Option<String> = codec::get(row, "phone")?;
+    user.phone = phone
+        .map(|p| Phone::parse(&p).map_err(|err| corrupt("phone", err)))
+        .transpose()?;
+    user.phone_verified_at = codec::opt_time(row, "phone_verified_at")?;
+    let username: Option<String> = codec::get(row, "username")?;
+    user.username = username
+        .map(|n| Username::parse(&n).map_err(|err| corrupt("username", err)))
+        .transpose()?;
+    user.profile = match codec::json(row, "profile")? {
+        serde_json::Value::Object(map) => map.into_iter().collect::<ProfileAttributes>(),
+        other => {
+            return Err(corrupt(
+                "profile",
+                format!("expected a JSON object, found {other}"),
+            ));
+        }
+    };
+    let region: Option<String> = codec::get(row, "region")?;
+    user.region = region
+        .map(|r| Region::new(&r).ok_or_else(|| corrupt("region", "malformed tag")))
+        .transpose()?;
+    user.updated_at = codec::time(row, "updated_at")?;
+    user.version = codec::version(row, "version")?;
+    Ok(user)
+}
+
+fn decode_credential(row: &PgRow) -> StoreResult<Credential> {
+    let mut c = Credential::new(
+        CredentialId::from_bytes(codec::bytes(row, "id")?),
+        UserId::from_bytes(codec::bytes(row, "user_id")?),
+        codec::parsed(row, "kind", CredentialKind::parse)?,
+        codec::get(row, "secret")?,
+        codec::time(row, "created_at")?,
+    );
+    c.updated_at = codec::time(row, "updated_at")?;
+    c.last_used_at = codec::opt_time(row, "last_used_at")?;
+    c.version = codec::version(row, "version")?;
+    Ok(c)
+}
+
+impl PostgresBackend {
+    async fn insert_credential_with<'c, E>(&self, executor: E, c: &Credential) -> StoreResult<()>
+    where
+        E: Executor<'c, Database = Postgres>,
+    {
+        let sql = format!(
+            "INSERT INTO {} (id, user_id, kind, secret, created_at, updated_at, last_used_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            self.table("credentials")
+        );
+        sqlx::query(&sql)
+            .bind(c.id.to_bytes().to_vec())
+            .bind(c.user_id.to_bytes().to_vec())
+            .bind(c.kind.as_str())
+            .bind(c.secret.as_str())
+            .bind(codec::time_to_db(c.created_at)?)
+            .bind(codec::time_to_db(c.updated_at)?)
+            .bind(codec::opt_time_to_db(c.last_used_at)?)
+            .bind(codec::version_to_db(c.version)?)
+            .execute(executor)
+            .await
+            .map_err(error::map)?;
+        Ok(())
+    }
+
+    /// After an `UPDATE … WHERE id = $1 AND version = $2` matched nothing: tells a missing
+    /// record from a stale version.
+    async fn missing_or_stale(&self, table: &str, id: Vec<u8>) -> StoreError {
+        let sql = format!("SELECT 1 FROM {} WHERE id = $1", self.table(table));
+        match sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await {
+            Ok(Some(_)) => StoreError::VersionConflict,
+            Ok(None) => StoreError::NotFound,
+            Err(e) => error::map(e),
+        }
+    }
+
+    async fn create_user_once(&self, user: &User, credentials: &[Credential]) -> StoreResult<()> {
+        let row = UserRow::encode(user)?;
+        let sql = format!(
+            "INSERT INTO {} (id, tenant_id, status, email, email_canonical, email_verified_at, phone,
+                             phone_verified_at, username, username_canonical, profile, region,
+                             created_at, updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            self.table("users")
+        );
+        let mut tx = self.pool.begin().await.map_err(error::map)?;
+        bind_user(sqlx::query(&sql), row)
+            .bind(codec::version_to_db(user.version)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(error::map)?;
+        for c in credentials {
+            self.insert_credential_with(&mut *tx, c).await?;
+        }
+        // Dropping `tx` on an early return rolls everything back.
+        tx.commit().await.map_err(error::map)
+    }
+
+    async fn update_user_once(&self, user: &User) -> StoreResult<User> {
+        let row = UserRow::encode(user)?;
+        let id = row.id.clone();
+        let sql = format!(
+            "UPDATE {} SET tenant_id = $2, status = $3, email = $4, email_canonical = $5,
+                           email_verified_at = $6, phone = $7, phone_verified_at = $8, username = $9,
+                           username_canonical = $10, profile = $11, region = $12, created_at = $13,
+                           updated_at = $14, version = version + 1
+             WHERE id = $1 AND version = $15",
+            self.table("users")
+        );
+        let done = bind_user(sqlx::query(&sql), row)
+            .bind(codec::version_to_db(user.version)?)
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        if done.rows_affected() == 0 {
+            return Err(self.missing_or_stale("users", id).await);
+        }
+        let mut stored = user.clone();
+        stored.version = user.version.saturating_add(1);
+        Ok(stored)
+    }
+
+    async fn user_where(&self, column: &str, value: Vec<u8>) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM {} WHERE {column} = $1",
+            self.table("users")
+        );
+        let row = sqlx::query(&sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_user).transpose()
+    }
+
+    async fn update_credential_once(&self, credential: &Credential) -> StoreResult<Credential> {
+        let id = credential.id.to_bytes().to_vec();
+        let sql = format!(
+            "UPDATE {} SET secret = $1, updated_at = $2, version = version + 1
+             WHERE id = $3 AND version = $4 RETURNING {CREDENTIAL_COLUMNS}",
+            self.table("credentials")
+        );
+        let row = sqlx::query(&sql)
+            .bind(credential.secret.as_str())
+            .bind(codec::time_to_db(credential.updated_at)?)
+            .bind(id.clone())
+            .bind(codec::version_to_db(credential.version)?)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        match row {
+            Some(row) => decode_credential(&row),
+            None => Err(self.missing_or_stale("credentials", id).await),
+        }
+    }
+}
+
+/// Binds the fourteen user columns in table order (everything but `version`) as `$1`–`$14`.
+fn bind_user<'q>(
+    q: sqlx::query::Query<'q, Postgres, PgArguments>,
+    r: UserRow,
+) -> sqlx::query::Query<'q, Postgres, PgArguments> {
+    q.bind(r.id)
+        .bind(r.tenant_id)
+        .bind(r.status)
+        .bind(r.email)
+        .bind(r.email_canonical)
+        .bind(r.email_verified_at)
+        .bind(r.phone)
+        .bind(r.phone_verified_at)
+        .bind(r.username)
+        .bind(r.username_canonical)
+        .bind(r.profile)
+        .bind(r.region)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+}
+
+#[async_trait]
+impl IdentityStore for PostgresBackend {
+    async fn create_user(&self, user: &User, credentials: &[Credential]) -> StoreResult<()> {
+        retry(move || self.create_user_once(user, credentials)).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        retry(move || self.user_where("id", id.to_bytes().to_vec())).await
+    }
+
+    async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM {} WHERE email_canonical = $1",
+            self.table("users")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let row = sqlx::query(sql)
+                .bind(email.canonical())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)?;
+            row.as_ref().map(decode_user).transpose()
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<User> {
+        retry(move || self.update_user_once(user)).await
+    }
+}
+
+#[async_trait]
+impl CredentialStore for PostgresBackend {
+    async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
+        retry(move || self.insert_credential_with(&self.pool, credential)).await
+    }
+
+    async fn credentials_for_user(
+        &self,
+        user: UserId,
+        kind: CredentialKind,
+    ) -> StoreResult<Vec<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM {} WHERE user_id = $1 AND kind = $2 ORDER BY created_at, id",
+            self.table("credentials")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let rows = sqlx::query(sql)
+                .bind(user.to_bytes().to_vec())
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::map)?;
+            rows.iter().map(decode_credential).collect()
+        })
+        .await
+    }
+
+    async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential> {
+        retry(move || self.update_credential_once(credential)).await
+    }
+
+    async fn touch_credential(&self, id: CredentialId, at: OffsetDateTime) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE {} SET last_used_at = $1 WHERE id = $2",
+            self.table("credentials")
+        );
+        let sql = sql.as_str();
+        let at = codec::time_to_db(at)?;
+        retry(move || async move {
+            sqlx::query(sql)
+                .bind(at)
+                .bind(id.to_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_credential(&self, id: CredentialId) -> StoreResult<bool> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.table("credentials"));
+        let sql = sql.as_str();
+        retry(move || async move {
+            let done = sqlx::query(sql)
+                .bind(id.to_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+}
