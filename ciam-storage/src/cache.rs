@@ -22,7 +22,9 @@
 //! When the store answers [`StoreError::Unavailable`], a session that was validated within
 //! [`CacheOptions::grace`] keeps validating from the cache (and the event is logged), so a
 //! database blip does not sign everybody out. Everything that needs the store still fails
-//! fast with `Unavailable`. A grace of zero turns this off.
+//! fast with `Unavailable`. A grace of zero turns this off. After the store answers
+//! `Unavailable`, validations skip it for [`CacheOptions::outage_backoff`] (1 s), so requests
+//! do not each wait out the store's timeout during an outage.
 //!
 //! ## Memory
 //!
@@ -53,6 +55,10 @@ pub struct CacheOptions {
     /// How long after its last successful read from the store an entry may still be served
     /// while the store is unavailable. Default 5 minutes; zero disables it.
     pub grace: Duration,
+    /// After the store answered `Unavailable`, how long validations skip it: cached sessions
+    /// are served (within the grace period) and misses fail at once, instead of every request
+    /// waiting out the store's timeout. Default 1 s; zero disables it.
+    pub outage_backoff: Duration,
 }
 
 impl Default for CacheOptions {
@@ -61,6 +67,7 @@ impl Default for CacheOptions {
             capacity: 100_000,
             ttl: Duration::from_secs(1),
             grace: Duration::from_secs(300),
+            outage_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -72,9 +79,22 @@ impl CacheOptions {
             capacity: capacity.max(1),
             ttl,
             grace,
+            outage_backoff: Duration::from_secs(1),
         }
     }
+
+    /// Sets how long validations skip a store that just answered `Unavailable`.
+    pub fn with_outage_backoff(mut self, backoff: Duration) -> Self {
+        self.outage_backoff = backoff;
+        self
+    }
 }
+
+/// The store answered `Unavailable` moments ago; it is not asked again until the back-off
+/// passes.
+#[derive(Debug, thiserror::Error)]
+#[error("session store unavailable moments ago; backing off")]
+pub struct BackingOff;
 
 /// Which cached sessions to drop, as carried by a revocation channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +125,8 @@ struct State {
     by_user: HashMap<UserId, HashSet<SessionId>>,
     /// Insertion order for eviction; may hold hashes already removed (skipped lazily).
     order: VecDeque<TokenHash>,
+    /// Set when the store answered `Unavailable`: validations skip it until then.
+    store_down_until: Option<Instant>,
 }
 
 impl State {
@@ -259,6 +281,20 @@ impl SessionStore for SessionCache {
                 }
             }
         }
+        {
+            let mut state = self.state();
+            if let Some(until) = state.store_down_until {
+                if Instant::now() < until {
+                    return match state.by_hash.get(hash) {
+                        Some(e) if e.confirmed.elapsed() < self.options.grace => {
+                            Ok(Some(e.session.clone()))
+                        }
+                        _ => Err(StoreError::Unavailable(Box::new(BackingOff))),
+                    };
+                }
+                state.store_down_until = None;
+            }
+        }
         match self.inner.session_by_token(hash, now).await {
             Ok(Some(session)) => {
                 self.state().insert(session.clone(), self.options.capacity);
@@ -269,7 +305,10 @@ impl SessionStore for SessionCache {
                 Ok(None)
             }
             Err(StoreError::Unavailable(source)) => {
-                let state = self.state();
+                let mut state = self.state();
+                if !self.options.outage_backoff.is_zero() {
+                    state.store_down_until = Some(Instant::now() + self.options.outage_backoff);
+                }
                 match state.by_hash.get(hash) {
                     Some(e) if e.confirmed.elapsed() < self.options.grace => {
                         tracing::warn!(error = %source, "session store unavailable; serving a cached session within the grace period");

@@ -18,7 +18,9 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use ciam_core::store::StoreResult;
 
-use crate::cache::{Revocation, SessionCache};
+use crate::cache::Revocation;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+use crate::cache::SessionCache;
 
 /// Publishes revocations to the other processes.
 #[async_trait]
@@ -54,6 +56,7 @@ pub fn decode(text: &str) -> Option<Revocation> {
 }
 
 /// Applies one received message to a cache.
+#[cfg(any(feature = "redis", feature = "postgres"))]
 fn apply(cache: &SessionCache, payload: &str) {
     match decode(payload) {
         Some(r) => cache.evict(r),

@@ -280,7 +280,9 @@ async fn revocations_elsewhere_arrive_within_the_ttl_or_at_once_by_evict() {
 #[tokio::test]
 async fn an_outage_is_bridged_for_cached_sessions_within_the_grace_period() {
     let store = Arc::new(Flaky::default());
-    let c = cache(&store, 0, 400);
+    let options = CacheOptions::new(1000, Duration::ZERO, Duration::from_millis(400))
+        .with_outage_backoff(Duration::ZERO);
+    let c = SessionCache::new(store.clone(), options);
     let u = user(&store).await;
     let (cached, uncached) = (session(u), session(u));
     c.insert_session(&cached).await.unwrap();
@@ -363,4 +365,49 @@ async fn touch_updates_the_cached_copy_and_a_vanished_session_is_dropped() {
     store.inner.delete_session(s.user_id, s.id).await.unwrap();
     assert!(!c.touch_session(s.id, later, later, &device).await.unwrap());
     assert!(c.is_empty());
+}
+
+#[tokio::test]
+async fn during_an_outage_validations_back_off_instead_of_waiting_on_the_store() {
+    let store = Arc::new(Flaky::default());
+    let options = CacheOptions::new(1000, Duration::ZERO, Duration::from_secs(60))
+        .with_outage_backoff(Duration::from_millis(300));
+    let c = SessionCache::new(store.clone(), options);
+    let u = user(&store).await;
+    let (cached, uncached) = (session(u), session(u));
+    c.insert_session(&cached).await.unwrap();
+    store.inner.insert_session(&uncached).await.unwrap();
+    store.down.store(true, Ordering::SeqCst);
+    // The first failure is seen by asking the store...
+    assert!(
+        c.session_by_token(&cached.token_hash, T0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let asked = store.reads.load(Ordering::SeqCst);
+    // ...then, within the back-off, the store is not asked at all.
+    for _ in 0..5 {
+        assert!(
+            c.session_by_token(&cached.token_hash, T0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(matches!(
+            c.session_by_token(&uncached.token_hash, T0).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+    assert_eq!(store.reads.load(Ordering::SeqCst), asked);
+    // After it, the store is asked again and, being back, answers.
+    store.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        c.session_by_token(&uncached.token_hash, T0)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.reads.load(Ordering::SeqCst), asked + 1);
 }
