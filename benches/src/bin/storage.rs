@@ -132,7 +132,8 @@ async fn ops_for<B: Backend>(label: &str, backend: Arc<B>, n: usize) {
     let mut users = Vec::new();
     for i in 0..100 {
         let mut u = User::new(UserId::generate(&rng).unwrap(), now);
-        u.email = Some(Email::parse(&format!("ops{i}@bench.example")).unwrap());
+        let slug: String = label.chars().filter(char::is_ascii_alphanumeric).collect();
+        u.email = Some(Email::parse(&format!("ops{i}.{slug}@bench.example")).unwrap());
         backend.create_user(&u, &[]).await.unwrap();
         users.push(u);
     }
