@@ -10,6 +10,8 @@
 
 use std::fmt::Debug;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -180,14 +182,42 @@ pub trait AuditStore: Send + Sync + Debug + 'static {
     async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// Rate-limit counters in fixed windows, keyed by an opaque string (for example
+/// `signin:acct:<user id>` or `signin:ip:<subnet>`).
+///
+/// Windows are `window` long and aligned to the Unix epoch; the window containing `now` is
+/// counted. A sliding window is the caller's combination of the current and the previous
+/// window (`count` at `now - window`). Counters of windows older than the previous one may be
+/// forgotten by the store.
+#[async_trait]
+pub trait CounterStore: Send + Sync + Debug + 'static {
+    /// Adds one to `key` in the window containing `now` and returns the window's count,
+    /// this hit included. Atomic: `n` concurrent hits return `1..=n`, each once.
+    async fn hit(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// The count of `key` in the window containing `now` (0 when none), without adding.
+    async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Forgets every window of `key` (for example after a successful sign-in).
+    async fn reset(&self, key: &str) -> StoreResult<()>;
+}
+
+/// The index of the window of length `window` containing `now`, counted from the Unix epoch.
+/// A window shorter than a millisecond counts as one millisecond.
+pub fn window_index(window: Duration, now: OffsetDateTime) -> i64 {
+    let len = i128::try_from(window.as_millis()).unwrap_or(i128::MAX).max(1);
+    let millis = now.unix_timestamp_nanos().div_euclid(1_000_000);
+    i64::try_from(millis.div_euclid(len)).unwrap_or(i64::MAX)
+}
+
 /// A complete backend: every store in one value. Implemented automatically for any type that
 /// implements all of the store traits.
 pub trait Backend:
-    IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore
+    IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore + CounterStore
 {
 }
 
 impl<T> Backend for T where
-    T: IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore
+    T: IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore + CounterStore,
 {
 }

@@ -32,6 +32,7 @@
 //! a single SQL backend would give [`StoreError::NotFound`](ciam_core::store::StoreError).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ciam_core::audit::AuditEntry;
@@ -42,7 +43,8 @@ use ciam_core::identifier::Email;
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{
-    AuditStore, Backend, ChallengeStore, CredentialStore, IdentityStore, SessionStore, StoreResult,
+    AuditStore, Backend, ChallengeStore, CounterStore, CredentialStore, IdentityStore,
+    SessionStore, StoreResult,
 };
 use ciam_core::user::User;
 use time::OffsetDateTime;
@@ -56,16 +58,18 @@ pub struct ComposedBackend {
     sessions: Arc<dyn SessionStore>,
     challenges: Arc<dyn ChallengeStore>,
     audit: Arc<dyn AuditStore>,
+    counters: Arc<dyn CounterStore>,
 }
 
 impl ComposedBackend {
-    /// A backend made of the five given stores.
+    /// A backend made of the six given stores.
     pub fn new(
         identities: Arc<dyn IdentityStore>,
         credentials: Arc<dyn CredentialStore>,
         sessions: Arc<dyn SessionStore>,
         challenges: Arc<dyn ChallengeStore>,
         audit: Arc<dyn AuditStore>,
+        counters: Arc<dyn CounterStore>,
     ) -> Self {
         Self {
             identities,
@@ -73,6 +77,7 @@ impl ComposedBackend {
             sessions,
             challenges,
             audit,
+            counters,
         }
     }
 
@@ -83,8 +88,21 @@ impl ComposedBackend {
             credentials: backend.clone(),
             sessions: backend.clone(),
             challenges: backend.clone(),
-            audit: backend,
+            audit: backend.clone(),
+            counters: backend,
         }
+    }
+
+    /// Uses `store` for rate-limit counters.
+    #[must_use]
+    pub fn with_counters(mut self, store: Arc<dyn CounterStore>) -> Self {
+        self.counters = store;
+        self
+    }
+
+    /// The rate-limit counter store.
+    pub fn counters(&self) -> &Arc<dyn CounterStore> {
+        &self.counters
     }
 
     /// Uses `store` for accounts.
@@ -289,5 +307,20 @@ impl AuditStore for ComposedBackend {
 
     async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
         self.audit.recent_audit(limit).await
+    }
+}
+
+#[async_trait]
+impl CounterStore for ComposedBackend {
+    async fn hit(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
+        self.counters.hit(key, window, now).await
+    }
+
+    async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
+        self.counters.count(key, window, now).await
+    }
+
+    async fn reset(&self, key: &str) -> StoreResult<()> {
+        self.counters.reset(key).await
     }
 }

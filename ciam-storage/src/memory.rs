@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ciam_core::audit::AuditEntry;
@@ -16,8 +17,8 @@ use ciam_core::identifier::Email;
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{
-    AuditStore, ChallengeStore, CredentialStore, IdentityStore, SessionStore, StoreError,
-    StoreResult,
+    AuditStore, ChallengeStore, CounterStore, CredentialStore, IdentityStore, SessionStore,
+    StoreError, StoreResult, window_index,
 };
 use ciam_core::user::User;
 use time::OffsetDateTime;
@@ -41,6 +42,9 @@ struct State {
     challenges: HashMap<[u8; 32], Challenge>,
     audit: Vec<AuditEntry>,
     audit_ids: HashSet<AuditId>,
+    /// Rate-limit counters: key -> (window index -> count); windows before the previous one
+    /// are dropped on every hit.
+    counters: HashMap<String, HashMap<i64, u64>>,
 }
 
 impl MemoryBackend {
@@ -452,4 +456,33 @@ fn newest_first(log: &[AuditEntry], user: Option<UserId>, limit: u32) -> Vec<Aud
     out.sort_by_key(|e| std::cmp::Reverse(e.at));
     out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     out
+}
+
+#[async_trait]
+impl CounterStore for MemoryBackend {
+    async fn hit(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
+        let index = window_index(window, now);
+        let mut st = self.lock();
+        let windows = st.counters.entry(key.to_owned()).or_default();
+        windows.retain(|w, _| *w >= index - 1);
+        let count = windows.entry(index).or_insert(0);
+        *count += 1;
+        Ok(*count)
+    }
+
+    async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
+        let index = window_index(window, now);
+        Ok(self
+            .lock()
+            .counters
+            .get(key)
+            .and_then(|w| w.get(&index))
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn reset(&self, key: &str) -> StoreResult<()> {
+        self.lock().counters.remove(key);
+        Ok(())
+    }
 }

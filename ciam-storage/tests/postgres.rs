@@ -142,6 +142,7 @@ conformance_tests! {
     sessions => conformance::run_sessions,
     challenges => conformance::run_challenges,
     audit => conformance::run_audit,
+    counters => conformance::run_counters,
     all => conformance::run_all,
 }
 

@@ -80,12 +80,14 @@ impl Harness {
             .unwrap_or_else(|e| panic!("cannot connect to CIAM_TEST_REDIS_URL: {e:?}"))
     }
 
-    /// Memory for accounts, credentials and audit; Redis for sessions and challenges.
+    /// Memory for accounts, credentials and audit; Redis for sessions, challenges and
+    /// rate-limit counters.
     async fn backend(&self) -> ComposedBackend {
         let redis = Arc::new(self.store().await);
         ComposedBackend::from_backend(Arc::new(MemoryBackend::new()))
             .with_sessions(redis.clone())
-            .with_challenges(redis)
+            .with_challenges(redis.clone())
+            .with_counters(redis)
     }
 
     async fn raw(&self) -> redis::aio::MultiplexedConnection {

@@ -26,6 +26,7 @@ use ciam_core::store::Backend;
 
 pub mod audit;
 pub mod challenges;
+pub mod counters;
 pub mod credentials;
 mod fixtures;
 pub mod identity;
@@ -43,6 +44,7 @@ where
     run_sessions(&make).await;
     run_challenges(&make).await;
     run_audit(&make).await;
+    run_counters(&make).await;
 }
 
 /// Runs the [`identity`] checks (accounts: round trip, canonical e-mail, uniqueness,
@@ -108,4 +110,15 @@ where
     Fut: Future<Output = B>,
 {
     audit::newest_first_with_limit(make().await).await;
+}
+
+/// Runs the [`counters`] checks (rate-limit windows, reset, atomic hits).
+pub async fn run_counters<B, F, Fut>(make: F)
+where
+    B: Backend,
+    F: Fn() -> Fut,
+    Fut: Future<Output = B>,
+{
+    counters::windows_counts_and_reset(make().await).await;
+    counters::hits_are_atomic_under_concurrency(make().await).await;
 }

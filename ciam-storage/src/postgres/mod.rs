@@ -118,6 +118,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 mod audit;
 mod challenges;
 mod codec;
+mod counters;
 mod error;
 mod identity;
 mod schema;
@@ -146,6 +147,7 @@ pub struct PostgresOptions {
     max_connections: u32,
     acquire_timeout: Duration,
     statement_timeout: Duration,
+    migrate_to: i64,
 }
 
 impl PostgresOptions {
@@ -158,7 +160,16 @@ impl PostgresOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            migrate_to: SCHEMA_VERSION,
         }
+    }
+
+    /// Migrates only up to schema `version`, as an older release of this library would. For
+    /// migration tests; applications leave it at the current version.
+    #[doc(hidden)]
+    pub fn migrate_to_version(mut self, version: i64) -> Self {
+        self.migrate_to = version;
+        self
     }
 
     /// Keeps every table in schema `name` (created on connect if missing) instead of the
@@ -278,7 +289,7 @@ impl PostgresBackend {
                 }
             },
         };
-        if let Err(e) = schema::migrate(&pool, &schema).await {
+        if let Err(e) = schema::migrate_to(&pool, &schema, options.migrate_to).await {
             pool.close().await;
             return Err(e);
         }

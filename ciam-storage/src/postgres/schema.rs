@@ -7,7 +7,10 @@ use sqlx::{Executor, PgConnection, Postgres, Transaction};
 use super::{codec, error, quote_identifier};
 
 /// The migrations, in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_initial.sql"),
+    include_str!("../../migrations/postgres/0002_rate_counters.sql"),
+];
 
 /// The schema version this library writes (the number of embedded migrations). A database
 /// recording a higher version is refused.
@@ -19,14 +22,16 @@ const LOCK_CLASS: i32 = 0x6369_616d;
 
 /// Creates `schema` if missing and brings it up to [`SCHEMA_VERSION`], all in one transaction
 /// holding a transaction-scoped advisory lock for the schema.
-pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
+/// It stops at version `target` (at most [`SCHEMA_VERSION`]); older targets are for tests
+/// that play an older library.
+pub(super) async fn migrate_to(pool: &PgPool, schema: &str, target: i64) -> Result<(), StoreError> {
     // A transaction dropped on an early return is rolled back, releasing the lock.
     let mut tx: Transaction<'_, Postgres> = pool.begin().await.map_err(error::map)?;
-    apply(&mut tx, schema).await?;
+    apply(&mut tx, schema, target).await?;
     tx.commit().await.map_err(error::map)
 }
 
-async fn apply(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+async fn apply(conn: &mut PgConnection, schema: &str, target: i64) -> Result<(), StoreError> {
     // Taken before anything else: even `CREATE SCHEMA IF NOT EXISTS` races with itself.
     sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
         .bind(LOCK_CLASS)
@@ -84,6 +89,9 @@ async fn apply(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> 
     for (version, sql) in (1_i64..).zip(MIGRATIONS) {
         if version <= current {
             continue;
+        }
+        if version > target {
+            break;
         }
         tracing::info!(version, schema, "applying ciam schema migration");
         conn.execute(*sql).await.map_err(error::map)?;

@@ -97,6 +97,7 @@ use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind};
 
 mod challenges;
 mod codec;
+mod counters;
 mod scripts;
 mod sessions;
 

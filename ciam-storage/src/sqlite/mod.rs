@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 mod audit;
 mod challenges;
 mod codec;
+mod counters;
 mod error;
 mod identity;
 mod schema;
@@ -63,6 +64,13 @@ impl SqliteBackend {
     /// [`StoreError::Corrupt`] when it is not an SQLite database or its schema is newer than
     /// this library, and [`StoreError::Other`] for a malformed URL.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_at_version(url, SCHEMA_VERSION).await
+    }
+
+    /// Opens the database migrating it only up to schema `version`, as an older release of
+    /// this library would. For migration tests; applications use [`SqliteBackend::connect`].
+    #[doc(hidden)]
+    pub async fn connect_at_version(url: &str, version: i64) -> Result<Self, StoreError> {
         let (options, in_memory) = parse_url(url)?;
         let options = options
             .create_if_missing(true)
@@ -86,7 +94,7 @@ impl SqliteBackend {
             .connect_with(options)
             .await
             .map_err(error::map)?;
-        schema::migrate(&pool).await?;
+        schema::migrate_to(&pool, version).await?;
         tracing::debug!(url = %redact(url), "sqlite backend ready");
         Ok(Self { pool })
     }

@@ -14,19 +14,24 @@ use super::codec;
 use super::error;
 
 /// The migrations, in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_rate_counters.sql"),
+];
 
 /// The schema version this library writes (the number of embedded migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database at `pool` up to [`SCHEMA_VERSION`].
-pub(super) async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+/// It stops at version `target` (at most [`SCHEMA_VERSION`]); older targets are for tests
+/// that play an older library.
+pub(super) async fn migrate_to(pool: &SqlitePool, target: i64) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await.map_err(error::map)?;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *conn)
         .await
         .map_err(error::map)?;
-    match apply(&mut conn).await {
+    match apply(&mut conn, target).await {
         Ok(()) => match sqlx::query("COMMIT").execute(&mut *conn).await {
             Ok(_) => Ok(()),
             Err(e) => Err(abandon(conn, error::map(e)).await),
@@ -44,7 +49,7 @@ async fn abandon(mut conn: PoolConnection<Sqlite>, err: StoreError) -> StoreErro
     err
 }
 
-async fn apply(conn: &mut PoolConnection<Sqlite>) -> Result<(), StoreError> {
+async fn apply(conn: &mut PoolConnection<Sqlite>, target: i64) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS ciam_schema_version (
              version    INTEGER NOT NULL PRIMARY KEY,
@@ -68,6 +73,9 @@ async fn apply(conn: &mut PoolConnection<Sqlite>) -> Result<(), StoreError> {
     for (version, sql) in (1_i64..).zip(MIGRATIONS) {
         if version <= current {
             continue;
+        }
+        if version > target {
+            break;
         }
         tracing::info!(version, "applying ciam schema migration");
         sqlx::raw_sql(sql)

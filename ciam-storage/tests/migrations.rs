@@ -1,0 +1,204 @@
+//! Upgrading a database made by the oldest schema (version 1, before rate-limit counters),
+//! holding data, to the newest: the data survives and the new tables work. SQLite, and
+//! PostgreSQL at `CIAM_TEST_POSTGRES_URL`.
+#![cfg(all(feature = "sqlite", feature = "postgres"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::challenge::{Challenge, ChallengePurpose};
+use ciam_core::credential::{Credential, CredentialKind};
+use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
+use ciam_core::identifier::Email;
+use ciam_core::rng::{SecureRandom, SystemRandom};
+use ciam_core::secret::OpaqueToken;
+use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
+use ciam_core::store::Backend;
+use ciam_core::user::User;
+use ciam_storage::postgres::{PostgresBackend, PostgresOptions, SCHEMA_VERSION as PG_VERSION};
+use ciam_storage::sqlite::{SCHEMA_VERSION as SQLITE_VERSION, SqliteBackend};
+use time::macros::datetime;
+
+const OLDEST: i64 = 1;
+const MINUTE: Duration = Duration::from_secs(60);
+
+struct Data {
+    user: User,
+    credential: Credential,
+    session: Session,
+    challenge_secret: OpaqueToken,
+    audit: AuditEntry,
+}
+
+fn data() -> Data {
+    let rng = SystemRandom::new();
+    let now = datetime!(2026-04-01 08:00 UTC);
+    let mut user = User::new(UserId::generate(&rng).unwrap(), now);
+    user.email = Some(Email::parse("old.timer@example.com").unwrap());
+    user.email_verified_at = Some(now);
+    let credential = Credential::new(
+        CredentialId::generate(&rng).unwrap(),
+        user.id,
+        CredentialKind::Password,
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$8bQVmbQ0pEmZuwq9FoMgtHAFTR0WypGjEDMXE5XbkZs".into(),
+        now,
+    );
+    let token = OpaqueToken::generate(&rng).unwrap();
+    let session = Session {
+        id: SessionId::generate(&rng).unwrap(),
+        user_id: user.id,
+        token_hash: token.hash(),
+        created_at: now,
+        last_seen_at: now,
+        idle_expires_at: now + time::Duration::days(7),
+        absolute_expires_at: now + time::Duration::days(30),
+        auth_time: now,
+        amr: vec![AuthMethod::Pwd],
+        aal: Aal::Aal1,
+        device: DeviceInfo {
+            user_agent: Some("old browser".into()),
+            ip: Some("192.0.2.1".parse().unwrap()),
+        },
+    };
+    let audit = AuditEntry {
+        id: AuditId::generate(&rng).unwrap(),
+        at: now,
+        action: AuditAction::SignInPassword,
+        outcome: AuditOutcome::Success,
+        reason: "password".into(),
+        user_id: Some(user.id),
+        session_id: Some(session.id),
+        ip: None,
+        user_agent: None,
+        detail: serde_json::json!({"amr": ["pwd"]}),
+    };
+    Data {
+        user,
+        credential,
+        session,
+        challenge_secret: OpaqueToken::generate(&rng).unwrap(),
+        audit,
+    }
+}
+
+async fn write(store: &impl Backend, d: &Data) {
+    store
+        .create_user(&d.user, std::slice::from_ref(&d.credential))
+        .await
+        .unwrap();
+    store.insert_session(&d.session).await.unwrap();
+    let now = d.session.created_at;
+    let challenge = Challenge::new(
+        d.challenge_secret.hash(),
+        ChallengePurpose::ResetPassword,
+        Some(d.user.id),
+        serde_json::json!({"email": "old.timer@example.com"}),
+        now,
+        now + time::Duration::hours(1),
+    );
+    store.insert_challenge(&challenge).await.unwrap();
+    store.append_audit(&d.audit).await.unwrap();
+    // The oldest schema has no counters: a typed error, not a panic.
+    assert!(store.hit("k", MINUTE, now).await.is_err());
+}
+
+async fn check(store: &impl Backend, d: &Data) {
+    let now = d.session.created_at;
+    assert_eq!(
+        store
+            .user_by_email(d.user.email.as_ref().unwrap())
+            .await
+            .unwrap(),
+        Some(d.user.clone())
+    );
+    assert_eq!(
+        store
+            .credentials_for_user(d.user.id, CredentialKind::Password)
+            .await
+            .unwrap(),
+        vec![d.credential.clone()]
+    );
+    assert_eq!(
+        store
+            .session_by_token(&d.session.token_hash, now)
+            .await
+            .unwrap(),
+        Some(d.session.clone())
+    );
+    assert_eq!(
+        store.audit_for_user(d.user.id, 10).await.unwrap(),
+        vec![d.audit.clone()]
+    );
+    let consumed = store
+        .consume_challenge(
+            ChallengePurpose::ResetPassword,
+            &d.challenge_secret.hash(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(consumed.and_then(|c| c.user_id), Some(d.user.id));
+    // The new table works.
+    assert_eq!(store.hit("signin:acct", MINUTE, now).await.unwrap(), 1);
+    assert_eq!(store.hit("signin:acct", MINUTE, now).await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_oldest_schema_with_data_upgrades_to_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let d = data();
+    let old = SqliteBackend::connect_at_version(&url, OLDEST)
+        .await
+        .unwrap();
+    write(&old, &d).await;
+    old.close().await;
+    let new = SqliteBackend::connect(&url).await.unwrap();
+    check(&new, &d).await;
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM ciam_schema_version")
+        .fetch_one(new.pool())
+        .await
+        .unwrap();
+    assert_eq!(version, SQLITE_VERSION);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_oldest_schema_with_data_upgrades_to_newest() {
+    let url = std::env::var("CIAM_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!("CIAM_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh")
+    });
+    let mut b = [0u8; 6];
+    SystemRandom::new().fill(&mut b).unwrap();
+    let schema = format!(
+        "ciam_migrate_{}_{}",
+        std::process::id(),
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    );
+    let d = data();
+    let old = PostgresBackend::connect_with(
+        PostgresOptions::new(&url)
+            .schema(&schema)
+            .migrate_to_version(OLDEST),
+    )
+    .await
+    .unwrap();
+    write(&old, &d).await;
+    old.close().await;
+    let new = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
+        .await
+        .unwrap();
+    check(&new, &d).await;
+    let version: i64 = sqlx::query_scalar(&format!(
+        "SELECT MAX(version) FROM \"{schema}\".ciam_schema_version"
+    ))
+    .fetch_one(new.pool())
+    .await
+    .unwrap();
+    assert_eq!(version, PG_VERSION);
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(new.pool())
+        .await
+        .unwrap();
+    new.close().await;
+}
