@@ -1,6 +1,6 @@
 //! A backend assembled from parts.
 //!
-//! [`ComposedBackend`] holds one `Arc<dyn …>` per store trait and implements all five by
+//! [`ComposedBackend`] holds one `Arc<dyn …>` per store trait and implements all six by
 //! delegation, so it is a [`Backend`] that the rest of ciam (and the conformance kit) can use
 //! like any other. Start from a complete backend and swap the parts that should live elsewhere,
 //! for example sessions and one-time challenges in Redis while accounts, credentials and the
@@ -49,7 +49,7 @@ use ciam_core::store::{
 use ciam_core::user::User;
 use time::OffsetDateTime;
 
-/// A [`Backend`] whose five stores may each live in a different place. Cheap to clone (clones
+/// A [`Backend`] whose six stores may each live in a different place. Cheap to clone (clones
 /// share the parts).
 #[derive(Clone, Debug)]
 pub struct ComposedBackend {

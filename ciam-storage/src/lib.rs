@@ -1,15 +1,16 @@
 //! Storage backends for ciam, and the conformance kit every backend passes.
 //!
 //! `ciam-core` defines the storage traits ([`IdentityStore`], [`CredentialStore`],
-//! [`SessionStore`], [`ChallengeStore`], [`AuditStore`]) and the blanket [`Backend`] for a type
-//! implementing all five. This crate provides two implementations and the kit that checks them.
+//! [`SessionStore`], [`ChallengeStore`], [`AuditStore`], [`CounterStore`]) and the blanket
+//! [`Backend`] for a type implementing all six. This crate provides the implementations below
+//! and the kit that checks them.
 //!
 //! | Backend | Feature | Use it for |
 //! |---|---|---|
 //! | `sqlite::SqliteBackend` | `sqlite` (default) | production on one machine: an embedded SQLite file (WAL, pooled, migrated on connect) |
 //! | `postgres::PostgresBackend` | `postgres` | production on a PostgreSQL server: pooled, one schema, migrated on connect under an advisory lock |
 //! | `memory::MemoryBackend` | `memory` (default) | tests and prototypes: the reference implementation, lost on exit |
-//! | `redis::RedisStore` | `redis` | sessions and one-time challenges only, in Redis; combine with another backend through `compose` |
+//! | `redis::RedisStore` | `redis` | sessions, one-time challenges and rate-limit counters only, in Redis; combine with another backend through `compose` |
 //! | `compose::ComposedBackend` | (always) | a `Backend` assembled from parts, e.g. SQL for accounts, credentials and audit plus Redis for sessions and challenges |
 //! | `conformance` module | `conformance` | testing a backend, this crate's or your own |
 //! | [`cache::SessionCache`] | always | a bounded read-through session cache in front of any session store, with a grace period when the store is down |
@@ -19,6 +20,7 @@
 //! [`SessionStore`]: ciam_core::store::SessionStore
 //! [`ChallengeStore`]: ciam_core::store::ChallengeStore
 //! [`AuditStore`]: ciam_core::store::AuditStore
+//! [`CounterStore`]: ciam_core::store::CounterStore
 //! [`Backend`]: ciam_core::store::Backend
 //!
 //! # Opening a backend
@@ -74,7 +76,7 @@
 //!
 //! # Writing your own backend
 //!
-//! Implement the five traits from `ciam_core::store` on one type (it then is a `Backend`), with
+//! Implement the six traits from `ciam_core::store` on one type (it then is a `Backend`), with
 //! the semantics written on each trait method: uniqueness of the canonical e-mail, username
 //! and phone even under concurrent writes, optimistic-concurrency versions, atomic one-time
 //! challenge consumption. Then run the kit against it from your test suite, giving it a

@@ -1,8 +1,8 @@
 //! The PostgreSQL backend.
 //!
-//! [`PostgresBackend`] stores identities, credentials, sessions, one-time challenges and the
-//! audit log in one PostgreSQL schema through an `sqlx` connection pool. It implements all five
-//! storage traits, so it is a [`Backend`](ciam_core::store::Backend), and passes the
+//! [`PostgresBackend`] stores identities, credentials, sessions, one-time challenges, the
+//! audit log and rate-limit counters in one PostgreSQL schema through an `sqlx` connection
+//! pool. It implements all six storage traits, so it is a [`Backend`](ciam_core::store::Backend), and passes the
 //! conformance kit.
 //!
 //! ```no_run
