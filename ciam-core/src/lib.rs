@@ -67,6 +67,7 @@ pub mod event;
 pub mod id;
 pub mod identifier;
 pub mod mail;
+pub mod otp;
 pub mod password;
 pub mod profile;
 pub mod rng;

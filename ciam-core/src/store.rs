@@ -205,7 +205,9 @@ pub trait CounterStore: Send + Sync + Debug + 'static {
 /// The index of the window of length `window` containing `now`, counted from the Unix epoch.
 /// A window shorter than a millisecond counts as one millisecond.
 pub fn window_index(window: Duration, now: OffsetDateTime) -> i64 {
-    let len = i128::try_from(window.as_millis()).unwrap_or(i128::MAX).max(1);
+    let len = i128::try_from(window.as_millis())
+        .unwrap_or(i128::MAX)
+        .max(1);
     let millis = now.unix_timestamp_nanos().div_euclid(1_000_000);
     i64::try_from(millis.div_euclid(len)).unwrap_or(i64::MAX)
 }
@@ -218,6 +220,6 @@ pub trait Backend:
 }
 
 impl<T> Backend for T where
-    T: IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore + CounterStore,
+    T: IdentityStore + CredentialStore + SessionStore + ChallengeStore + AuditStore + CounterStore
 {
 }

@@ -44,6 +44,9 @@
 //! | `axum` | yes | `ciam::axum`: tower layer, extractors, CSRF defence, JSON auth routes |
 //! | `memory` | no | [`storage::memory::MemoryBackend`]: in-process reference backend |
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
+//! | `postgres` | no | `storage::postgres::PostgresBackend`, revocations over `LISTEN/NOTIFY` |
+//! | `redis` | no | `storage::redis::RedisStore` for sessions, challenges and counters |
+//! | `passkeys` | no | `ciam::webauthn`: WebAuthn L3 registration and authentication verification |
 //!
 //! ## Security properties
 //!
@@ -66,6 +69,10 @@ pub use ciam_core::*;
 
 /// Storage backends and the conformance kit (re-export of `ciam-storage`).
 pub use ciam_storage as storage;
+
+/// Passkeys: WebAuthn ceremony verification (re-export of `ciam-webauthn`).
+#[cfg(feature = "passkeys")]
+pub use ciam_webauthn as webauthn;
 
 /// axum integration (re-export of `ciam-axum`).
 #[cfg(feature = "axum")]

@@ -1,0 +1,227 @@
+//! Relying-party configuration.
+
+use crate::Error;
+
+/// A COSE signature algorithm supported by this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum CoseAlgorithm {
+    /// ECDSA with P-256 and SHA-256 (COSE -7).
+    Es256,
+    /// EdDSA with Ed25519 (COSE -8).
+    EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (COSE -257), modulus of 2048 to 8192 bits.
+    Rs256,
+}
+
+impl CoseAlgorithm {
+    /// The COSE algorithm identifier.
+    pub fn cose_id(self) -> i64 {
+        match self {
+            Self::Es256 => -7,
+            Self::EdDsa => -8,
+            Self::Rs256 => -257,
+        }
+    }
+
+    /// Maps a COSE algorithm identifier to a supported algorithm.
+    pub fn from_cose_id(id: i64) -> Option<Self> {
+        match id {
+            -7 => Some(Self::Es256),
+            -8 => Some(Self::EdDsa),
+            -257 => Some(Self::Rs256),
+            _ => None,
+        }
+    }
+}
+
+/// User-verification requirement of the relying party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserVerificationPolicy {
+    /// The UV flag must be set.
+    Required,
+    /// UV is requested but not enforced.
+    #[default]
+    Preferred,
+    /// UV is not requested (and not enforced).
+    Discouraged,
+}
+
+/// Whether ceremonies run inside cross-origin iframes are accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CrossOriginPolicy {
+    /// Refuse `crossOrigin: true` and any `topOrigin` (default).
+    #[default]
+    Deny,
+    /// Accept cross-origin use when framed by one of `top_origins`.
+    Allow {
+        /// Exact top-level origins allowed to frame the RP.
+        top_origins: Vec<String>,
+        /// Accept `crossOrigin: true` without `topOrigin` (older browsers do not send it).
+        allow_missing_top_origin: bool,
+    },
+}
+
+/// What to do when the signature counter did not increase (possible clone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CounterPolicy {
+    /// Refuse the assertion with [`Error::CounterRegression`] (default).
+    #[default]
+    Refuse,
+    /// Accept, but set [`crate::AuthenticationResult::counter_regression`].
+    Flag,
+}
+
+/// Validated relying-party configuration. Build it with [`RelyingParty::builder`].
+#[derive(Debug, Clone)]
+pub struct RelyingParty {
+    pub(crate) rp_id: String,
+    pub(crate) rp_id_hash: [u8; 32],
+    pub(crate) origins: Vec<String>,
+    pub(crate) algorithms: Vec<CoseAlgorithm>,
+    pub(crate) user_verification: UserVerificationPolicy,
+    pub(crate) cross_origin: CrossOriginPolicy,
+    pub(crate) counter_policy: CounterPolicy,
+}
+
+impl RelyingParty {
+    /// Starts a builder for the given RP ID (a registrable domain, e.g. `example.org`).
+    pub fn builder(rp_id: impl Into<String>) -> RelyingPartyBuilder {
+        RelyingPartyBuilder {
+            rp_id: rp_id.into(),
+            origins: Vec::new(),
+            algorithms: vec![
+                CoseAlgorithm::Es256,
+                CoseAlgorithm::EdDsa,
+                CoseAlgorithm::Rs256,
+            ],
+            user_verification: UserVerificationPolicy::default(),
+            cross_origin: CrossOriginPolicy::default(),
+            counter_policy: CounterPolicy::default(),
+        }
+    }
+
+    /// The RP ID.
+    pub fn rp_id(&self) -> &str {
+        &self.rp_id
+    }
+
+    /// The allowed origins.
+    pub fn origins(&self) -> &[String] {
+        &self.origins
+    }
+
+    /// The allowed algorithms, in preference order (use them for `pubKeyCredParams`).
+    pub fn algorithms(&self) -> &[CoseAlgorithm] {
+        &self.algorithms
+    }
+
+    /// The user-verification policy.
+    pub fn user_verification(&self) -> UserVerificationPolicy {
+        self.user_verification
+    }
+}
+
+/// Builder for [`RelyingParty`]; [`RelyingPartyBuilder::build`] validates it.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RelyingPartyBuilder {
+    rp_id: String,
+    origins: Vec<String>,
+    algorithms: Vec<CoseAlgorithm>,
+    user_verification: UserVerificationPolicy,
+    cross_origin: CrossOriginPolicy,
+    counter_policy: CounterPolicy,
+}
+
+impl RelyingPartyBuilder {
+    /// Adds an allowed origin, compared exactly with `clientDataJSON.origin`
+    /// (e.g. `https://example.org`, `https://login.example.org:8443`,
+    /// `android:apk-key-hash:...`, `ios:bundle-id:...`).
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Replaces the allowed algorithms (default: ES256, EdDSA, RS256).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = CoseAlgorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// Sets the user-verification policy (default: preferred).
+    pub fn user_verification(mut self, policy: UserVerificationPolicy) -> Self {
+        self.user_verification = policy;
+        self
+    }
+
+    /// Sets the cross-origin policy (default: deny).
+    pub fn cross_origin(mut self, policy: CrossOriginPolicy) -> Self {
+        self.cross_origin = policy;
+        self
+    }
+
+    /// Sets the counter-regression policy (default: refuse).
+    pub fn counter_policy(mut self, policy: CounterPolicy) -> Self {
+        self.counter_policy = policy;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the RP ID is empty or not lower-case ASCII, no
+    /// origin is given, an origin is empty or ends with `/`, no algorithm is allowed,
+    /// or an allowed top origin is empty.
+    pub fn build(self) -> Result<RelyingParty, Error> {
+        let id = &self.rp_id;
+        if id.is_empty()
+            || id.len() > 253
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            || id.starts_with('.')
+            || id.ends_with('.')
+        {
+            return Err(Error::InvalidConfig(
+                "rp_id must be a lower-case ASCII domain (use punycode)",
+            ));
+        }
+        if self.origins.is_empty() {
+            return Err(Error::InvalidConfig("at least one origin is required"));
+        }
+        for origin in &self.origins {
+            if origin.is_empty() || origin.ends_with('/') || !origin.contains(':') {
+                return Err(Error::InvalidConfig(
+                    "origins must be serialized origins like https://example.org (no trailing slash)",
+                ));
+            }
+        }
+        if self.algorithms.is_empty() {
+            return Err(Error::InvalidConfig("at least one algorithm is required"));
+        }
+        if let CrossOriginPolicy::Allow { top_origins, .. } = &self.cross_origin
+            && top_origins.iter().any(|o| o.is_empty())
+        {
+            return Err(Error::InvalidConfig("empty top origin"));
+        }
+        let digest = ring::digest::digest(&ring::digest::SHA256, self.rp_id.as_bytes());
+        let mut rp_id_hash = [0u8; 32];
+        rp_id_hash.copy_from_slice(digest.as_ref());
+        let mut algorithms = Vec::with_capacity(self.algorithms.len());
+        for alg in self.algorithms {
+            if !algorithms.contains(&alg) {
+                algorithms.push(alg);
+            }
+        }
+        Ok(RelyingParty {
+            rp_id: self.rp_id,
+            rp_id_hash,
+            origins: self.origins,
+            algorithms,
+            user_verification: self.user_verification,
+            cross_origin: self.cross_origin,
+            counter_policy: self.counter_policy,
+        })
+    }
+}

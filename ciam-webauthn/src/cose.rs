@@ -1,0 +1,200 @@
+//! COSE credential public keys: parsing, validation and signature verification.
+
+use coset::iana;
+use coset::{AsCborValue as _, KeyType, Label};
+
+use crate::Error;
+use crate::config::CoseAlgorithm;
+
+/// A validated credential public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PublicKey {
+    Es256 { x: [u8; 32], y: [u8; 32] },
+    Ed25519([u8; 32]),
+    Rs256 { n: Vec<u8>, e: Vec<u8> },
+}
+
+fn param(key: &coset::CoseKey, label: i64) -> Option<&ciborium::Value> {
+    key.params
+        .iter()
+        .find(|(l, _)| *l == Label::Int(label))
+        .map(|(_, v)| v)
+}
+
+fn bytes_param(key: &coset::CoseKey, label: i64) -> Result<&[u8], Error> {
+    match param(key, label) {
+        Some(ciborium::Value::Bytes(b)) => Ok(b),
+        _ => Err(Error::InvalidKey("missing or non-bytes key parameter")),
+    }
+}
+
+fn int_param(key: &coset::CoseKey, label: i64) -> Result<i128, Error> {
+    match param(key, label) {
+        Some(ciborium::Value::Integer(i)) => Ok(i128::from(*i)),
+        _ => Err(Error::InvalidKey("missing or non-integer key parameter")),
+    }
+}
+
+fn to32(b: &[u8], what: &'static str) -> Result<[u8; 32], Error> {
+    <[u8; 32]>::try_from(b).map_err(|_| Error::InvalidKey(what))
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b.get(start..).unwrap_or(&[])
+}
+
+impl PublicKey {
+    /// Parses a COSE_Key CBOR value, returning the key and its COSE `alg`.
+    /// Unsupported algorithms give [`Error::Algorithm`]; an algorithm outside
+    /// `allowed` also gives [`Error::Algorithm`].
+    pub(crate) fn from_cose(
+        value: ciborium::Value,
+        allowed: &[CoseAlgorithm],
+    ) -> Result<(Self, CoseAlgorithm), Error> {
+        // Read `alg` (label 3) before handing the map to coset, so that an
+        // unregistered algorithm is reported as such rather than as a bad key.
+        let alg_id = match &value {
+            ciborium::Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_integer() == Some(3.into()))
+                .and_then(|(_, v)| v.as_integer())
+                .and_then(|i| i64::try_from(i).ok())
+                .ok_or(Error::InvalidKey("COSE_Key without integer alg"))?,
+            _ => return Err(Error::InvalidKey("COSE_Key is not a map")),
+        };
+        let alg = CoseAlgorithm::from_cose_id(alg_id).ok_or(Error::Algorithm(alg_id))?;
+        if !allowed.contains(&alg) {
+            return Err(Error::Algorithm(alg_id));
+        }
+        let key = coset::CoseKey::from_cbor_value(value)
+            .map_err(|_| Error::InvalidKey("not a COSE_Key"))?;
+        let kty = match &key.kty {
+            KeyType::Assigned(k) => *k,
+            KeyType::Text(_) => return Err(Error::InvalidKey("unknown key type")),
+        };
+        let pk = match alg {
+            CoseAlgorithm::Es256 => {
+                if kty != iana::KeyType::EC2 {
+                    return Err(Error::InvalidKey("ES256 needs an EC2 key"));
+                }
+                if int_param(&key, iana::Ec2KeyParameter::Crv as i64)?
+                    != iana::EllipticCurve::P_256 as i128
+                {
+                    return Err(Error::InvalidKey("ES256 needs curve P-256"));
+                }
+                let x = to32(
+                    bytes_param(&key, iana::Ec2KeyParameter::X as i64)?,
+                    "x is not 32 bytes",
+                )?;
+                let y = match param(&key, iana::Ec2KeyParameter::Y as i64) {
+                    Some(ciborium::Value::Bytes(y)) => to32(y, "y is not 32 bytes")?,
+                    _ => return Err(Error::InvalidKey("compressed or missing y")),
+                };
+                if !crate::p256::is_on_curve(&x, &y) {
+                    return Err(Error::InvalidKey("point not on P-256"));
+                }
+                Self::Es256 { x, y }
+            }
+            CoseAlgorithm::EdDsa => {
+                if kty != iana::KeyType::OKP {
+                    return Err(Error::InvalidKey("EdDSA needs an OKP key"));
+                }
+                let crv = int_param(&key, iana::OkpKeyParameter::Crv as i64)?;
+                if crv != iana::EllipticCurve::Ed25519 as i128 {
+                    // Ed448 and others: unsupported algorithm.
+                    return Err(Error::Algorithm(alg_id));
+                }
+                Self::Ed25519(to32(
+                    bytes_param(&key, iana::OkpKeyParameter::X as i64)?,
+                    "Ed25519 key is not 32 bytes",
+                )?)
+            }
+            CoseAlgorithm::Rs256 => {
+                if kty != iana::KeyType::RSA {
+                    return Err(Error::InvalidKey("RS256 needs an RSA key"));
+                }
+                let n = strip_zeros(bytes_param(&key, iana::RsaKeyParameter::N as i64)?);
+                let e = strip_zeros(bytes_param(&key, iana::RsaKeyParameter::E as i64)?);
+                let n_bits = match n.first() {
+                    Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+                    None => return Err(Error::InvalidKey("empty RSA modulus")),
+                };
+                if n_bits < 2048 {
+                    return Err(Error::InvalidKey("RSA modulus below 2048 bits"));
+                }
+                if n_bits > 8192 {
+                    return Err(Error::InvalidKey("RSA modulus above 8192 bits"));
+                }
+                if n.last().is_none_or(|b| b & 1 == 0) {
+                    return Err(Error::InvalidKey("RSA modulus is even"));
+                }
+                if e.is_empty() || e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) {
+                    return Err(Error::InvalidKey("bad RSA exponent"));
+                }
+                let mut e_val = 0u64;
+                for b in e {
+                    e_val = (e_val << 8) | u64::from(*b);
+                }
+                if e_val < 3 {
+                    return Err(Error::InvalidKey("bad RSA exponent"));
+                }
+                Self::Rs256 {
+                    n: n.to_vec(),
+                    e: e.to_vec(),
+                }
+            }
+        };
+        Ok((pk, alg))
+    }
+
+    /// Parses stored COSE bytes (exactly one CBOR item).
+    pub(crate) fn from_cose_bytes(
+        bytes: &[u8],
+        allowed: &[CoseAlgorithm],
+    ) -> Result<(Self, CoseAlgorithm), Error> {
+        let (value, used) = crate::auth_data::read_cbor_item(bytes)?;
+        if used != bytes.len() {
+            return Err(Error::InvalidKey("trailing bytes after COSE_Key"));
+        }
+        Self::from_cose(value, allowed)
+    }
+
+    /// Verifies `sig` over `msg` (ES256 signatures are ASN.1 DER).
+    pub(crate) fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+        use ring::signature;
+        let res = match self {
+            Self::Es256 { x, y } => {
+                let mut point = [0u8; 65];
+                point[0] = 0x04;
+                point[1..33].copy_from_slice(x);
+                point[33..].copy_from_slice(y);
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, point)
+                    .verify(msg, sig)
+            }
+            Self::Ed25519(k) => {
+                signature::UnparsedPublicKey::new(&signature::ED25519, k).verify(msg, sig)
+            }
+            Self::Rs256 { n, e } => signature::RsaPublicKeyComponents { n, e }.verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                msg,
+                sig,
+            ),
+        };
+        res.map_err(|_| Error::Signature)
+    }
+
+    /// Uncompressed SEC1 point for an ES256 key.
+    pub(crate) fn sec1_uncompressed(&self) -> Option<[u8; 65]> {
+        match self {
+            Self::Es256 { x, y } => {
+                let mut point = [0u8; 65];
+                point[0] = 0x04;
+                point[1..33].copy_from_slice(x);
+                point[33..].copy_from_slice(y);
+                Some(point)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Passkeys for ciam: the verification core of a WebAuthn Level 3 relying party.
+//!
+//! Given what the RP stored for a ceremony and what the client sent, this crate
+//! performs the relying-party steps of L3 §7.1 (registration) and §7.2
+//! (authentication) and returns a typed result or an [`Error`] naming the failed
+//! step. It never panics on any input. There is no I/O, storage or HTTP here.
+//!
+//! # What is verified
+//!
+//! | step | registration | authentication |
+//! |---|---|---|
+//! | `clientDataJSON` parsed as JSON (extra members accepted) | yes | yes |
+//! | `type` (`webauthn.create` / `webauthn.get`) | yes | yes |
+//! | challenge (decoded bytes, constant-time compare) | yes | yes |
+//! | origin in the configured list (exact match, native-app origins allowed) | yes | yes |
+//! | `crossOrigin` / `topOrigin` per [`CrossOriginPolicy`] (deny by default) | yes | yes |
+//! | authenticator data fully parsed; truncation, trailing bytes, ED without extensions refused | yes | yes |
+//! | `rpIdHash == SHA-256(rp_id)` | yes | yes |
+//! | UP set; UV set when [`UserVerificationPolicy::Required`] | yes | yes |
+//! | BS implies BE | yes | yes |
+//! | BE equals the stored BE | - | yes |
+//! | credential id <= 1023 bytes and equal to `rawId` | yes | - |
+//! | key parses (coset), alg allowed, ES256 point on P-256, Ed25519 32 bytes, RSA 2048..8192 bits | yes | yes |
+//! | attestation `none` (empty attStmt), `packed` self, `packed` x5c, `fido-u2f` | yes | - |
+//! | credential in `allowCredentials`, owned by the identified user, `userHandle` matches | - | yes |
+//! | signature over `authenticatorData || SHA-256(clientDataJSON)` | - | yes |
+//! | sign counter regression refused (or flagged, [`CounterPolicy`]) | - | yes |
+//!
+//! Attestation: `packed` with `x5c` and `fido-u2f` signatures are verified with the
+//! leaf certificate (which must not be a CA, and whose FIDO AAGUID extension, if
+//! any, must match). The chain is **not** validated against trust anchors yet:
+//! the result is [`AttestationType::BasicUnverified`]. `tpm`, `android-key`,
+//! `apple`, packed ECDAA and unknown formats are refused with
+//! [`Error::UnsupportedFormat`]. Algorithms other than ES256, EdDSA (Ed25519) and
+//! RS256 are refused with [`Error::Algorithm`].
+//!
+//! # What the caller must do
+//!
+//! - Generate a [`Challenge`] per ceremony, store it server-side bound to the
+//!   session, **single-use** (delete it before verifying, so a replay finds
+//!   nothing) and with a short TTL. Replay protection is the caller's job.
+//! - After registration, refuse the credential if its id is already registered
+//!   to **any** user, then store the [`CredentialRecord`].
+//! - For authentication, look up the record by `rawId`, pass the identified user
+//!   (if any) and `allowCredentials`, and on success store the updated record
+//!   ([`AuthenticationResult::apply_to`]); record `backup_state_changed` and,
+//!   under [`CounterPolicy::Flag`], `counter_regression`.
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | (none yet) | | |
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ciam_webauthn::{
+//!     AuthenticationResponse, AuthenticationState, Challenge, RegistrationResponse,
+//!     RegistrationState, RelyingParty,
+//! };
+//!
+//! # fn main() -> Result<(), ciam_webauthn::Error> {
+//! let rp = RelyingParty::builder("example.org")
+//!     .origin("https://example.org")
+//!     .origin("android:apk-key-hash:xT5ZucZJ9N7oq3j3awG8J-7Ssbd28sxhsMlBAMMsQjA")
+//!     .build()?;
+//!
+//! // Registration: send `challenge.to_base64url()` in the options, keep it server-side.
+//! let challenge = Challenge::generate()?;
+//! # let json_from_browser = "";
+//! let response = RegistrationResponse::from_json(json_from_browser)?;
+//! let registered = rp.verify_registration(
+//!     &response,
+//!     &RegistrationState { challenge, user_handle: b"user-42".to_vec() },
+//! )?;
+//! let mut record = registered.record; // check id uniqueness, then store
+//!
+//! // Authentication.
+//! let challenge = Challenge::generate()?;
+//! # let assertion_json = "";
+//! let response = AuthenticationResponse::from_json(assertion_json)?;
+//! let result = rp.verify_authentication(
+//!     &response,
+//!     &AuthenticationState { challenge, allow_credentials: None, user_handle: None },
+//!     &record,
+//! )?;
+//! result.apply_to(&mut record); // store it
+//! # Ok(())
+//! # }
+//! ```
+
+mod attestation;
+mod auth_data;
+mod ceremony;
+mod client_data;
+mod config;
+mod cose;
+mod der;
+mod error;
+mod p256;
+mod types;
+
+pub use auth_data::MAX_CREDENTIAL_ID_LEN;
+pub use ceremony::{
+    AuthenticationResult, AuthenticationState, RegisteredCredential, RegistrationState,
+};
+pub use config::{
+    CoseAlgorithm, CounterPolicy, CrossOriginPolicy, RelyingParty, RelyingPartyBuilder,
+    UserVerificationPolicy,
+};
+pub use error::Error;
+pub use types::{
+    AttestationType, AuthenticationResponse, Challenge, CredentialRecord, MIN_CHALLENGE_LEN,
+    RegistrationResponse, base64url_encode,
+};

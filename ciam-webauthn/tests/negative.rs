@@ -1,0 +1,1061 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Negative tests: one per RP check class (L3 §7.1 / §7.2, SECURITY-CHECKLIST §4).
+//!
+//! Cases are built by mutating a valid W3C L3 test vector (provenance: see
+//! `tests/vectors.rs`) or, where a signature must still verify after the
+//! mutation, from our own Ed25519 / P-256 keys generated with ring.
+
+mod common;
+
+use ciam_webauthn::{
+    AuthenticationResponse, AuthenticationState, Challenge, CoseAlgorithm, CounterPolicy,
+    CredentialRecord, CrossOriginPolicy, Error, RegistrationResponse, RegistrationState,
+    RelyingParty, UserVerificationPolicy,
+};
+use ciborium::Value;
+use common::{b64, hex, load_vectors, str_of};
+use ring::rand::SystemRandom;
+use ring::signature::{self, KeyPair as _};
+
+const RP_ID: &str = "example.org";
+const ORIGIN: &str = "https://example.org";
+const USER: &[u8] = b"user-1";
+
+const UP: u8 = 0x01;
+const UV: u8 = 0x04;
+const BE: u8 = 0x08;
+const BS: u8 = 0x10;
+const AT: u8 = 0x40;
+const ED: u8 = 0x80;
+
+fn rp() -> RelyingParty {
+    RelyingParty::builder(RP_ID).origin(ORIGIN).build().unwrap()
+}
+
+fn challenge() -> Challenge {
+    Challenge::from_bytes([7u8; 32].to_vec()).unwrap()
+}
+
+fn sha256(b: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .to_vec()
+}
+
+fn cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(v, &mut out).unwrap();
+    out
+}
+
+fn client_data(type_: &str, challenge: &Challenge, origin: &str, extra: &str) -> Vec<u8> {
+    format!(
+        r#"{{"type":"{type_}","challenge":"{}","origin":"{origin}","crossOrigin":false{extra}}}"#,
+        challenge.to_base64url()
+    )
+    .into_bytes()
+}
+
+/// authData = rpIdHash || flags || counter || [attested credential data] || [extensions].
+fn auth_data(
+    rp_id: &str,
+    flags: u8,
+    count: u32,
+    attested: Option<(&[u8], &[u8])>,
+    ext: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut out = sha256(rp_id.as_bytes());
+    out.push(flags);
+    out.extend_from_slice(&count.to_be_bytes());
+    if let Some((cred_id, cose)) = attested {
+        out.extend_from_slice(&[0x11; 16]);
+        out.extend_from_slice(&u16::try_from(cred_id.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(cred_id);
+        out.extend_from_slice(cose);
+    }
+    if let Some(ext) = ext {
+        out.extend_from_slice(ext);
+    }
+    out
+}
+
+fn attestation_object(fmt: &str, stmt: Vec<(Value, Value)>, auth_data: &[u8]) -> Vec<u8> {
+    cbor(&Value::Map(vec![
+        (Value::Text("fmt".into()), Value::Text(fmt.into())),
+        (Value::Text("attStmt".into()), Value::Map(stmt)),
+        (
+            Value::Text("authData".into()),
+            Value::Bytes(auth_data.to_vec()),
+        ),
+    ]))
+}
+
+/// Our own Ed25519 credential.
+struct Ed {
+    key: signature::Ed25519KeyPair,
+    id: Vec<u8>,
+}
+
+impl Ed {
+    fn new() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        Self {
+            key: signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap(),
+            id: vec![0xc0; 32],
+        }
+    }
+
+    fn cose(&self) -> Vec<u8> {
+        cbor(&Value::Map(vec![
+            (Value::Integer(1.into()), Value::Integer(1.into())),
+            (Value::Integer(3.into()), Value::Integer((-8).into())),
+            (Value::Integer((-1).into()), Value::Integer(6.into())),
+            (
+                Value::Integer((-2).into()),
+                Value::Bytes(self.key.public_key().as_ref().to_vec()),
+            ),
+        ]))
+    }
+
+    fn record(&self, flags: u8, sign_count: u32) -> CredentialRecord {
+        CredentialRecord {
+            id: self.id.clone(),
+            user_handle: USER.to_vec(),
+            public_key_cose: self.cose(),
+            alg: -8,
+            sign_count,
+            transports: Vec::new(),
+            backup_eligible: flags & BE != 0,
+            backup_state: flags & BS != 0,
+            uv_initialized: false,
+            attestation_format: "none".into(),
+            aaguid: [0x11; 16],
+        }
+    }
+
+    /// A signed assertion over the given authenticator data and client data.
+    fn assertion(&self, auth_data: &[u8], client_data: &[u8]) -> AuthenticationResponse {
+        let mut msg = auth_data.to_vec();
+        msg.extend_from_slice(&sha256(client_data));
+        let sig = self.key.sign(&msg);
+        AuthenticationResponse {
+            raw_id: self.id.clone(),
+            client_data_json: client_data.to_vec(),
+            authenticator_data: auth_data.to_vec(),
+            signature: sig.as_ref().to_vec(),
+            user_handle: Some(USER.to_vec()),
+        }
+    }
+
+    /// A `none` registration with the given flags.
+    fn registration(&self, flags: u8, cd: &[u8]) -> RegistrationResponse {
+        let ad = auth_data(RP_ID, flags | AT, 0, Some((&self.id, &self.cose())), None);
+        RegistrationResponse {
+            raw_id: self.id.clone(),
+            client_data_json: cd.to_vec(),
+            attestation_object: attestation_object("none", vec![], &ad),
+            transports: vec![],
+        }
+    }
+}
+
+fn auth_state() -> AuthenticationState {
+    AuthenticationState {
+        challenge: challenge(),
+        allow_credentials: None,
+        user_handle: Some(USER.to_vec()),
+    }
+}
+
+fn reg_state() -> RegistrationState {
+    RegistrationState {
+        challenge: challenge(),
+        user_handle: USER.to_vec(),
+    }
+}
+
+fn get_cd() -> Vec<u8> {
+    client_data("webauthn.get", &challenge(), ORIGIN, "")
+}
+
+fn create_cd() -> Vec<u8> {
+    client_data("webauthn.create", &challenge(), ORIGIN, "")
+}
+
+/// Authentication with our own key, arbitrary authData, against record flags.
+fn own_assertion(flags: u8, count: u32, stored: u32, ext: Option<&[u8]>) -> Result<u32, Error> {
+    own_assertion_with(&rp(), flags, count, stored, ext).map(|r| r.new_sign_count)
+}
+
+fn own_assertion_with(
+    rp: &RelyingParty,
+    flags: u8,
+    count: u32,
+    stored: u32,
+    ext: Option<&[u8]>,
+) -> Result<ciam_webauthn::AuthenticationResult, Error> {
+    let ed = Ed::new();
+    let ad = auth_data(RP_ID, flags, count, None, ext);
+    rp.verify_authentication(
+        &ed.assertion(&ad, &get_cd()),
+        &auth_state(),
+        &ed.record(flags, stored),
+    )
+}
+
+// W3C vector helpers (provenance: W3C L3 "Test Vectors", vector w3c-l3-none-es256).
+
+fn w3c_vector(id: &str) -> serde_json::Value {
+    load_vectors()["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("vector {id} missing"))
+}
+
+fn w3c_registration(v: &serde_json::Value) -> (RegistrationResponse, RegistrationState) {
+    let reg = &v["registration"];
+    (
+        RegistrationResponse {
+            raw_id: b64(str_of(reg, "credential_id_b64url")),
+            client_data_json: b64(str_of(reg, "clientDataJSON_b64url")),
+            attestation_object: b64(str_of(reg, "attestationObject_b64url")),
+            transports: vec![],
+        },
+        RegistrationState {
+            challenge: Challenge::from_bytes(hex(str_of(reg, "challenge_hex"))).unwrap(),
+            user_handle: USER.to_vec(),
+        },
+    )
+}
+
+fn w3c_assertion(v: &serde_json::Value) -> (AuthenticationResponse, AuthenticationState) {
+    let auth = &v["authentication"];
+    (
+        AuthenticationResponse {
+            raw_id: b64(str_of(auth, "credential_id_b64url")),
+            client_data_json: b64(str_of(auth, "clientDataJSON_b64url")),
+            authenticator_data: b64(str_of(auth, "authenticatorData_b64url")),
+            signature: b64(str_of(auth, "signature_b64url")),
+            user_handle: None,
+        },
+        AuthenticationState {
+            challenge: Challenge::from_bytes(hex(str_of(auth, "challenge_hex"))).unwrap(),
+            allow_credentials: None,
+            user_handle: Some(USER.to_vec()),
+        },
+    )
+}
+
+fn w3c_record(v: &serde_json::Value) -> CredentialRecord {
+    let (resp, state) = w3c_registration(v);
+    rp().verify_registration(&resp, &state).unwrap().record
+}
+
+// ---------------------------------------------------------------- client data
+
+#[test]
+fn wrong_type_refused() {
+    let ed = Ed::new();
+    let reg = ed.registration(UP, &get_cd());
+    assert_eq!(
+        rp().verify_registration(&reg, &reg_state()).map(|_| ()),
+        Err(Error::ClientDataType)
+    );
+    let ad = auth_data(RP_ID, UP, 0, None, None);
+    let resp = ed.assertion(&ad, &create_cd());
+    assert_eq!(
+        rp().verify_authentication(&resp, &auth_state(), &ed.record(UP, 0)),
+        Err(Error::ClientDataType)
+    );
+}
+
+#[test]
+fn wrong_challenge_refused() {
+    // W3C vector with a different expected challenge.
+    let v = w3c_vector("w3c-l3-none-es256");
+    let (resp, mut state) = w3c_registration(&v);
+    state.challenge = Challenge::from_bytes(vec![0u8; 32]).unwrap();
+    assert_eq!(
+        rp().verify_registration(&resp, &state).map(|_| ()),
+        Err(Error::Challenge)
+    );
+    let record = w3c_record(&v);
+    let (resp, mut state) = w3c_assertion(&v);
+    state.challenge = Challenge::from_bytes(vec![0u8; 32]).unwrap();
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &record)
+            .map(|_| ()),
+        Err(Error::Challenge)
+    );
+}
+
+/// Replay protection is the caller's job: the library is stateless, so the same
+/// response verifies twice. The caller must delete the stored challenge before
+/// verifying (single use, with a TTL), so a replay finds no challenge to pass.
+#[test]
+fn replayed_challenge_is_the_callers_job() {
+    let v = w3c_vector("w3c-l3-none-es256");
+    let record = w3c_record(&v);
+    let (resp, state) = w3c_assertion(&v);
+    assert!(rp().verify_authentication(&resp, &state, &record).is_ok());
+    assert!(rp().verify_authentication(&resp, &state, &record).is_ok());
+}
+
+#[test]
+fn short_challenge_refused() {
+    assert_eq!(
+        Challenge::from_bytes(vec![1u8; 15]),
+        Err(Error::ChallengeTooShort)
+    );
+    let c = Challenge::generate().unwrap();
+    assert_eq!(c.as_bytes().len(), 32);
+    assert_ne!(c, Challenge::generate().unwrap());
+}
+
+#[test]
+fn wrong_origin_refused() {
+    let v = w3c_vector("w3c-l3-none-es256");
+    let (resp, state) = w3c_registration(&v);
+    // The W3C vector's origin (https://example.org) against RPs configured otherwise.
+    for origin in [
+        "https://example.com",
+        "https://example.org:443",
+        "http://example.org",
+        "https://www.example.org",
+    ] {
+        let rp = RelyingParty::builder(RP_ID).origin(origin).build().unwrap();
+        assert_eq!(
+            rp.verify_registration(&resp, &state).map(|_| ()),
+            Err(Error::Origin),
+            "{origin}"
+        );
+    }
+    // Client origins that differ only in form from the configured one.
+    let ed = Ed::new();
+    for origin in [
+        "https://example.org/",
+        "https://example.org:443",
+        "HTTPS://EXAMPLE.ORG",
+    ] {
+        let cd = client_data("webauthn.create", &challenge(), origin, "");
+        assert_eq!(
+            rp().verify_registration(&ed.registration(UP, &cd), &reg_state())
+                .map(|_| ()),
+            Err(Error::Origin),
+            "{origin}"
+        );
+    }
+    assert!(
+        RelyingParty::builder(RP_ID)
+            .origin("https://example.org/")
+            .build()
+            .is_err()
+    );
+    // Several origins, including a native-app one, are accepted when configured.
+    let android = "android:apk-key-hash:xT5ZucZJ9N7oq3j3awG8J-7Ssbd28sxhsMlBAMMsQjA";
+    let rp = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .origin(android)
+        .build()
+        .unwrap();
+    let cd = client_data("webauthn.create", &challenge(), android, "");
+    assert!(
+        rp.verify_registration(&ed.registration(UP, &cd), &reg_state())
+            .is_ok()
+    );
+    let cd = client_data(
+        "webauthn.create",
+        &challenge(),
+        "android:apk-key-hash:other",
+        "",
+    );
+    assert_eq!(
+        rp.verify_registration(&ed.registration(UP, &cd), &reg_state())
+            .map(|_| ()),
+        Err(Error::Origin)
+    );
+}
+
+#[test]
+fn cross_origin_refused_by_default_and_top_origin_checked() {
+    // W3C vectors with crossOrigin:true (and topOrigin https://example.com).
+    for id in [
+        "w3c-l3-none-es256-crossOrigin",
+        "w3c-l3-none-es256-topOrigin",
+    ] {
+        let v = w3c_vector(id);
+        let (resp, state) = w3c_registration(&v);
+        assert_eq!(
+            rp().verify_registration(&resp, &state).map(|_| ()),
+            Err(Error::CrossOrigin),
+            "{id}"
+        );
+        // Allowed, but with a different top-origin list and no missing topOrigin.
+        let strict = RelyingParty::builder(RP_ID)
+            .origin(ORIGIN)
+            .cross_origin(CrossOriginPolicy::Allow {
+                top_origins: vec!["https://other.example".into()],
+                allow_missing_top_origin: false,
+            })
+            .build()
+            .unwrap();
+        assert_eq!(
+            strict.verify_registration(&resp, &state).map(|_| ()),
+            Err(Error::CrossOrigin),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn client_data_not_json_refused() {
+    let ed = Ed::new();
+    for cd in [
+        &b"not json"[..],
+        b"",
+        b"{\"type\":\"webauthn.create\"",
+        b"[1,2]",
+        b"\xff\xfe",
+    ] {
+        let reg = ed.registration(UP, cd);
+        assert!(
+            matches!(
+                rp().verify_registration(&reg, &reg_state()),
+                Err(Error::Malformed(_))
+            ),
+            "{cd:?}"
+        );
+    }
+}
+
+#[test]
+fn client_data_extra_member_accepted() {
+    let ed = Ed::new();
+    let cd = client_data(
+        "webauthn.create",
+        &challenge(),
+        ORIGIN,
+        r#","other_keys_can_be_added_here":"do not compare clientDataJSON against a template""#,
+    );
+    let reg = rp()
+        .verify_registration(&ed.registration(UP, &cd), &reg_state())
+        .unwrap();
+    let cd = client_data(
+        "webauthn.get",
+        &challenge(),
+        ORIGIN,
+        r#","other_keys_can_be_added_here":1"#,
+    );
+    let ad = auth_data(RP_ID, UP, 0, None, None);
+    assert!(
+        rp().verify_authentication(&ed.assertion(&ad, &cd), &auth_state(), &reg.record)
+            .is_ok()
+    );
+}
+
+// ---------------------------------------------------------------- authenticator data
+
+#[test]
+fn rp_id_hash_mismatch_refused() {
+    let ed = Ed::new();
+    let ad = auth_data("evil.example", UP, 0, None, None);
+    assert_eq!(
+        rp().verify_authentication(
+            &ed.assertion(&ad, &get_cd()),
+            &auth_state(),
+            &ed.record(UP, 0)
+        ),
+        Err(Error::RpIdHash)
+    );
+    let mut reg = ed.registration(UP, &create_cd());
+    let ad = auth_data("evil.example", UP | AT, 0, Some((&ed.id, &ed.cose())), None);
+    reg.attestation_object = attestation_object("none", vec![], &ad);
+    assert_eq!(
+        rp().verify_registration(&reg, &reg_state()).map(|_| ()),
+        Err(Error::RpIdHash)
+    );
+}
+
+#[test]
+fn user_presence_clear_refused() {
+    assert_eq!(own_assertion(UV, 0, 0, None), Err(Error::UserPresence));
+    let ed = Ed::new();
+    assert_eq!(
+        rp().verify_registration(&ed.registration(0, &create_cd()), &reg_state())
+            .map(|_| ()),
+        Err(Error::UserPresence)
+    );
+}
+
+#[test]
+fn user_verification_clear_when_required_refused() {
+    let strict = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .user_verification(UserVerificationPolicy::Required)
+        .build()
+        .unwrap();
+    assert_eq!(
+        own_assertion_with(&strict, UP, 0, 0, None).map(|_| ()),
+        Err(Error::UserVerification)
+    );
+    assert!(own_assertion_with(&strict, UP | UV, 0, 0, None).is_ok());
+    let ed = Ed::new();
+    assert_eq!(
+        strict
+            .verify_registration(&ed.registration(UP, &create_cd()), &reg_state())
+            .map(|_| ()),
+        Err(Error::UserVerification)
+    );
+    // Preferred: not enforced.
+    assert!(own_assertion(UP, 0, 0, None).is_ok());
+}
+
+#[test]
+fn backup_state_without_eligibility_refused() {
+    assert_eq!(own_assertion(UP | BS, 0, 0, None), Err(Error::BackupFlags));
+    let ed = Ed::new();
+    assert_eq!(
+        rp().verify_registration(&ed.registration(UP | BS, &create_cd()), &reg_state())
+            .map(|_| ()),
+        Err(Error::BackupFlags)
+    );
+    // BE must equal the stored BE.
+    let ad = auth_data(RP_ID, UP | BE, 0, None, None);
+    assert_eq!(
+        rp().verify_authentication(
+            &ed.assertion(&ad, &get_cd()),
+            &auth_state(),
+            &ed.record(UP, 0)
+        )
+        .map(|_| ()),
+        Err(Error::BackupFlags)
+    );
+    // BS drift is reported, not refused.
+    let ad = auth_data(RP_ID, UP | BE | BS, 0, None, None);
+    let r = rp()
+        .verify_authentication(
+            &ed.assertion(&ad, &get_cd()),
+            &auth_state(),
+            &ed.record(UP | BE, 0),
+        )
+        .unwrap();
+    assert!(r.backup_state && r.backup_state_changed);
+}
+
+#[test]
+fn truncated_auth_data_refused() {
+    let ed = Ed::new();
+    let full = auth_data(RP_ID, UP | AT, 0, Some((&ed.id, &ed.cose())), None);
+    for len in 0..full.len() {
+        let mut reg = ed.registration(UP, &create_cd());
+        reg.attestation_object = attestation_object("none", vec![], &full[..len]);
+        assert!(
+            matches!(
+                rp().verify_registration(&reg, &reg_state()),
+                Err(Error::Malformed(_))
+            ),
+            "len {len}"
+        );
+    }
+    let full = auth_data(RP_ID, UP, 0, None, None);
+    for len in 0..full.len() {
+        let resp = ed.assertion(&full[..len], &get_cd());
+        assert!(matches!(
+            rp().verify_authentication(&resp, &auth_state(), &ed.record(UP, 0)),
+            Err(Error::Malformed(_))
+        ));
+    }
+}
+
+#[test]
+fn trailing_bytes_refused() {
+    assert!(matches!(
+        own_assertion(UP, 0, 0, Some(&[0x00])),
+        Err(Error::Malformed(_))
+    ));
+    let ed = Ed::new();
+    let mut ad = auth_data(RP_ID, UP | AT, 0, Some((&ed.id, &ed.cose())), None);
+    ad.push(0xa0);
+    let mut reg = ed.registration(UP, &create_cd());
+    reg.attestation_object = attestation_object("none", vec![], &ad);
+    assert!(matches!(
+        rp().verify_registration(&reg, &reg_state()),
+        Err(Error::Malformed(_))
+    ));
+    // Trailing bytes after the attestation object itself.
+    let mut reg = ed.registration(UP, &create_cd());
+    reg.attestation_object.push(0x00);
+    assert!(matches!(
+        rp().verify_registration(&reg, &reg_state()),
+        Err(Error::Malformed(_))
+    ));
+}
+
+#[test]
+fn extension_flag_without_extensions_refused() {
+    assert!(matches!(
+        own_assertion(UP | ED, 0, 0, None),
+        Err(Error::Malformed(_))
+    ));
+    // With a real extensions map it is accepted.
+    let ext = cbor(&Value::Map(vec![(
+        Value::Text("credProtect".into()),
+        Value::Integer(1.into()),
+    )]));
+    assert!(own_assertion(UP | ED, 0, 0, Some(&ext)).is_ok());
+}
+
+// ---------------------------------------------------------------- keys and attestation
+
+#[test]
+fn algorithm_not_allowed_refused() {
+    let ed = Ed::new();
+    let es_only = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .algorithms([CoseAlgorithm::Es256])
+        .build()
+        .unwrap();
+    assert_eq!(
+        es_only
+            .verify_registration(&ed.registration(UP, &create_cd()), &reg_state())
+            .map(|_| ()),
+        Err(Error::Algorithm(-8))
+    );
+    let ad = auth_data(RP_ID, UP, 0, None, None);
+    assert_eq!(
+        es_only
+            .verify_authentication(
+                &ed.assertion(&ad, &get_cd()),
+                &auth_state(),
+                &ed.record(UP, 0)
+            )
+            .map(|_| ()),
+        Err(Error::Algorithm(-8))
+    );
+}
+
+#[test]
+fn credential_id_too_long_refused() {
+    let mut ed = Ed::new();
+    ed.id = vec![0x42; 1024];
+    assert_eq!(
+        rp().verify_registration(&ed.registration(UP, &create_cd()), &reg_state())
+            .map(|_| ()),
+        Err(Error::CredentialIdTooLong(1024))
+    );
+    ed.id = vec![0x42; 1023];
+    assert!(
+        rp().verify_registration(&ed.registration(UP, &create_cd()), &reg_state())
+            .is_ok()
+    );
+}
+
+#[test]
+fn es256_point_not_on_curve_refused() {
+    let rng = SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let kp = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = kp.public_key().as_ref().to_vec();
+    let cose = |y_flip: u8| {
+        let mut y = point[33..].to_vec();
+        y[31] ^= y_flip;
+        cbor(&Value::Map(vec![
+            (Value::Integer(1.into()), Value::Integer(2.into())),
+            (Value::Integer(3.into()), Value::Integer((-7).into())),
+            (Value::Integer((-1).into()), Value::Integer(1.into())),
+            (
+                Value::Integer((-2).into()),
+                Value::Bytes(point[1..33].to_vec()),
+            ),
+            (Value::Integer((-3).into()), Value::Bytes(y)),
+        ]))
+    };
+    let id = vec![9u8; 16];
+    let reg = |cose: Vec<u8>| RegistrationResponse {
+        raw_id: id.clone(),
+        client_data_json: create_cd(),
+        attestation_object: attestation_object(
+            "none",
+            vec![],
+            &auth_data(RP_ID, UP | AT, 0, Some((&id, &cose)), None),
+        ),
+        transports: vec![],
+    };
+    let ok = rp()
+        .verify_registration(&reg(cose(0)), &reg_state())
+        .unwrap();
+    assert!(matches!(
+        rp().verify_registration(&reg(cose(1)), &reg_state()),
+        Err(Error::InvalidKey(_))
+    ));
+    // And that key verifies ES256 (DER) assertions; one flipped bit does not.
+    let ad = auth_data(RP_ID, UP, 1, None, None);
+    let mut msg = ad.clone();
+    msg.extend_from_slice(&sha256(&get_cd()));
+    let sig = kp.sign(&rng, &msg).unwrap().as_ref().to_vec();
+    let resp = AuthenticationResponse {
+        raw_id: id.clone(),
+        client_data_json: get_cd(),
+        authenticator_data: ad,
+        signature: sig,
+        user_handle: None,
+    };
+    assert_eq!(
+        rp().verify_authentication(&resp, &auth_state(), &ok.record)
+            .unwrap()
+            .new_sign_count,
+        1
+    );
+}
+
+#[test]
+fn rsa_key_below_2048_bits_refused() {
+    let v = w3c_vector("w3c-l3-packed-rs256");
+    let cose = hex(str_of(
+        &v["registration"]["expected"],
+        "credential_public_key_cose_hex",
+    ));
+    let Value::Map(mut entries) = ciborium::de::from_reader::<Value, _>(&cose[..]).unwrap() else {
+        panic!("map")
+    };
+    for (k, val) in &mut entries {
+        if *k == Value::Integer((-1).into()) {
+            let Value::Bytes(n) = val else { panic!("n") };
+            n.truncate(128); // 1024-bit modulus
+            *n.last_mut().unwrap() |= 1;
+        }
+    }
+    let small = cbor(&Value::Map(entries));
+    let ed = Ed::new();
+    let resp = RegistrationResponse {
+        raw_id: ed.id.clone(),
+        client_data_json: create_cd(),
+        attestation_object: attestation_object(
+            "none",
+            vec![],
+            &auth_data(RP_ID, UP | AT, 0, Some((&ed.id, &small)), None),
+        ),
+        transports: vec![],
+    };
+    assert!(matches!(
+        rp().verify_registration(&resp, &reg_state()),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn attestation_statement_checks() {
+    let ed = Ed::new();
+    let ad = auth_data(RP_ID, UP | AT, 0, Some((&ed.id, &ed.cose())), None);
+    let mut msg = ad.clone();
+    msg.extend_from_slice(&sha256(&create_cd()));
+    let sig = ed.key.sign(&msg).as_ref().to_vec();
+    let reg = |fmt: &str, stmt: Vec<(Value, Value)>| RegistrationResponse {
+        raw_id: ed.id.clone(),
+        client_data_json: create_cd(),
+        attestation_object: attestation_object(fmt, stmt, &ad),
+        transports: vec![],
+    };
+    let packed = |alg: i64, sig: Vec<u8>| {
+        vec![
+            (Value::Text("alg".into()), Value::Integer(alg.into())),
+            (Value::Text("sig".into()), Value::Bytes(sig)),
+        ]
+    };
+    // packed self attestation with our Ed25519 key: accepted.
+    let ok = rp()
+        .verify_registration(&reg("packed", packed(-8, sig.clone())), &reg_state())
+        .unwrap();
+    assert_eq!(
+        ok.attestation_type,
+        ciam_webauthn::AttestationType::SelfAttestation
+    );
+    // alg differs from the credential alg.
+    assert!(matches!(
+        rp().verify_registration(&reg("packed", packed(-7, sig.clone())), &reg_state()),
+        Err(Error::AttestationStatement(_))
+    ));
+    // One flipped bit in the self-attestation signature.
+    let mut bad = sig.clone();
+    bad[10] ^= 0x01;
+    assert!(matches!(
+        rp().verify_registration(&reg("packed", packed(-8, bad)), &reg_state()),
+        Err(Error::AttestationStatement(_))
+    ));
+    // none with a non-empty attStmt.
+    assert!(matches!(
+        rp().verify_registration(&reg("none", packed(-8, sig.clone())), &reg_state()),
+        Err(Error::AttestationStatement(_))
+    ));
+    // Unknown and case-mismatched formats.
+    for fmt in [
+        "Packed",
+        "NONE",
+        "made-up",
+        "tpm",
+        "android-key",
+        "apple",
+        "android-safetynet",
+    ] {
+        assert_eq!(
+            rp().verify_registration(&reg(fmt, vec![]), &reg_state())
+                .map(|_| ()),
+            Err(Error::UnsupportedFormat(fmt.into()))
+        );
+    }
+}
+
+#[test]
+fn packed_x5c_bad_signature_refused() {
+    // W3C packed ES256 (x5c) registration with one bit of attStmt.sig flipped.
+    let v = w3c_vector("w3c-l3-packed-es256");
+    let (mut resp, state) = w3c_registration(&v);
+    let Value::Map(mut entries) =
+        ciborium::de::from_reader::<Value, _>(&resp.attestation_object[..]).unwrap()
+    else {
+        panic!("map")
+    };
+    for (k, val) in &mut entries {
+        if k.as_text() == Some("attStmt") {
+            let Value::Map(stmt) = val else {
+                panic!("stmt")
+            };
+            for (sk, sv) in stmt {
+                if sk.as_text() == Some("sig") {
+                    let Value::Bytes(s) = sv else { panic!("sig") };
+                    let last = s.len() - 1;
+                    s[last] ^= 0x01;
+                }
+            }
+        }
+    }
+    resp.attestation_object = cbor(&Value::Map(entries));
+    assert!(matches!(
+        rp().verify_registration(&resp, &state),
+        Err(Error::AttestationStatement(_))
+    ));
+}
+
+// ---------------------------------------------------------------- assertion
+
+#[test]
+fn bad_signature_refused() {
+    // W3C vector assertion with one flipped bit in the signature, for each supported alg.
+    for id in [
+        "w3c-l3-none-es256",
+        "w3c-l3-packed-rs256",
+        "w3c-l3-packed-eddsa",
+    ] {
+        let v = w3c_vector(id);
+        let record = w3c_record(&v);
+        let (resp, state) = w3c_assertion(&v);
+        for bit in [0usize, 9, 100, resp.signature.len() * 8 - 1] {
+            let mut r = resp.clone();
+            r.signature[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                rp().verify_authentication(&r, &state, &record).map(|_| ()),
+                Err(Error::Signature),
+                "{id} bit {bit}"
+            );
+        }
+        // Flipped bit in the signed data too.
+        let mut r = resp.clone();
+        r.authenticator_data[36] ^= 0x01;
+        assert!(
+            rp().verify_authentication(&r, &state, &record).is_err(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn counter_regression_refused_or_flagged() {
+    assert_eq!(own_assertion(UP, 5, 4, None), Ok(5));
+    assert_eq!(own_assertion(UP, 0, 0, None), Ok(0));
+    assert_eq!(
+        own_assertion(UP, 5, 5, None),
+        Err(Error::CounterRegression {
+            stored: 5,
+            received: 5
+        })
+    );
+    assert_eq!(
+        own_assertion(UP, 3, 5, None),
+        Err(Error::CounterRegression {
+            stored: 5,
+            received: 3
+        })
+    );
+    assert_eq!(
+        own_assertion(UP, 0, 5, None),
+        Err(Error::CounterRegression {
+            stored: 5,
+            received: 0
+        })
+    );
+    let flag = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .counter_policy(CounterPolicy::Flag)
+        .build()
+        .unwrap();
+    let r = own_assertion_with(&flag, UP, 3, 5, None).unwrap();
+    assert!(r.counter_regression);
+    assert_eq!(r.new_sign_count, 5);
+}
+
+#[test]
+fn allow_credentials_mismatch_refused() {
+    let v = w3c_vector("w3c-l3-none-es256");
+    let record = w3c_record(&v);
+    let (resp, mut state) = w3c_assertion(&v);
+    state.allow_credentials = Some(vec![vec![1, 2, 3]]);
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &record)
+            .map(|_| ()),
+        Err(Error::NotAllowed)
+    );
+    state.allow_credentials = Some(vec![vec![1, 2, 3], record.id.clone()]);
+    assert!(rp().verify_authentication(&resp, &state, &record).is_ok());
+    // Record of another credential, or owned by another user.
+    let mut other = record.clone();
+    other.id = vec![5; 16];
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &other)
+            .map(|_| ()),
+        Err(Error::NotAllowed)
+    );
+    state.user_handle = Some(b"someone-else".to_vec());
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &record)
+            .map(|_| ()),
+        Err(Error::NotAllowed)
+    );
+}
+
+#[test]
+fn user_handle_mismatch_refused() {
+    let v = w3c_vector("w3c-l3-none-es256");
+    let record = w3c_record(&v);
+    let (mut resp, mut state) = w3c_assertion(&v);
+    resp.user_handle = Some(b"someone-else".to_vec());
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &record)
+            .map(|_| ()),
+        Err(Error::UserHandle)
+    );
+    // Discoverable flow (no identified user): userHandle is required.
+    state.user_handle = None;
+    resp.user_handle = None;
+    assert_eq!(
+        rp().verify_authentication(&resp, &state, &record)
+            .map(|_| ()),
+        Err(Error::UserHandle)
+    );
+    resp.user_handle = Some(USER.to_vec());
+    assert!(rp().verify_authentication(&resp, &state, &record).is_ok());
+}
+
+// ---------------------------------------------------------------- parsing and config
+
+#[test]
+fn json_envelope_checks() {
+    let v = w3c_vector("w3c-l3-none-es256");
+    let reg = &v["registration"];
+    let id = b64(str_of(reg, "credential_id_b64url"));
+    let good = common::registration_json(
+        &id,
+        &b64(str_of(reg, "clientDataJSON_b64url")),
+        &b64(str_of(reg, "attestationObject_b64url")),
+    );
+    assert!(RegistrationResponse::from_json(&good).is_ok());
+    let wrong_type = good.replace("\"public-key\"", "\"private-key\"");
+    assert_eq!(
+        RegistrationResponse::from_json(&wrong_type),
+        Err(Error::CredentialType)
+    );
+    assert!(matches!(
+        RegistrationResponse::from_json("{"),
+        Err(Error::Malformed(_))
+    ));
+    assert!(matches!(
+        AuthenticationResponse::from_json(
+            r#"{"id":"AA","rawId":"AA","type":"public-key","response":{}}"#
+        ),
+        Err(Error::Malformed(_))
+    ));
+    // rawId that is not the registered credential id in authData.
+    let mut resp = RegistrationResponse::from_json(&good).unwrap();
+    resp.raw_id[0] ^= 1;
+    let (_, state) = w3c_registration(&v);
+    assert_eq!(
+        rp().verify_registration(&resp, &state).map(|_| ()),
+        Err(Error::CredentialType)
+    );
+}
+
+#[test]
+fn builder_validation() {
+    assert!(RelyingParty::builder("").origin(ORIGIN).build().is_err());
+    assert!(
+        RelyingParty::builder("Example.org")
+            .origin(ORIGIN)
+            .build()
+            .is_err()
+    );
+    assert!(RelyingParty::builder(RP_ID).build().is_err());
+    assert!(
+        RelyingParty::builder(RP_ID)
+            .origin(ORIGIN)
+            .algorithms([])
+            .build()
+            .is_err()
+    );
+    let rp = rp();
+    assert_eq!(rp.rp_id(), RP_ID);
+    assert_eq!(
+        rp.algorithms(),
+        [
+            CoseAlgorithm::Es256,
+            CoseAlgorithm::EdDsa,
+            CoseAlgorithm::Rs256
+        ]
+    );
+}
+
+/// Every single-byte corruption of W3C registrations and assertions is either
+/// refused or (when it hits an unchecked byte) accepted, but never panics.
+#[test]
+fn byte_flips_never_panic() {
+    for id in [
+        "w3c-l3-packed-es256",
+        "w3c-l3-packed-rs256",
+        "w3c-l3-fido-u2f-es256",
+    ] {
+        let v = w3c_vector(id);
+        let record = w3c_record(&v);
+        let (resp, state) = w3c_registration(&v);
+        for i in 0..resp.attestation_object.len() {
+            let mut r = resp.clone();
+            r.attestation_object[i] ^= 0x5a;
+            let _ = rp().verify_registration(&r, &state);
+            r.attestation_object.truncate(i);
+            let _ = rp().verify_registration(&r, &state);
+        }
+        let (aresp, astate) = w3c_assertion(&v);
+        for i in 0..aresp.authenticator_data.len() {
+            let mut r = aresp.clone();
+            r.authenticator_data[i] ^= 0x5a;
+            assert!(rp().verify_authentication(&r, &astate, &record).is_err());
+        }
+        for i in 0..aresp.client_data_json.len() {
+            let mut r = aresp.clone();
+            r.client_data_json[i] ^= 0x5a;
+            assert!(rp().verify_authentication(&r, &astate, &record).is_err());
+        }
+    }
+}
