@@ -42,6 +42,11 @@
 //! |---|---|---|
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery through lettre (STARTTLS, AUTH) |
 //!
+//! ## Building blocks for later flows
+//!
+//! [`otp`] holds the one-time-password primitives (TOTP/HOTP, otpauth URIs, sealed secrets,
+//! recovery codes, enrolment QR codes) that the MFA flows will use.
+//!
 //! ## Extension points
 //!
 //! Each is an object-safe trait with a doctest implementation on its page:
