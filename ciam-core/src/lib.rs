@@ -40,7 +40,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery through lettre (STARTTLS, AUTH) |
+//! | `smtp` | no | `mail::SmtpMailer`: SMTP delivery through lettre (STARTTLS, AUTH) |
 //!
 //! ## Building blocks for later flows
 //!
