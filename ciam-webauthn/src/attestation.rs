@@ -1,11 +1,11 @@
 //! Attestation statement verification (L3 §8): `none`, `packed`, `fido-u2f`.
 
 use ciborium::Value;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime};
 
 use crate::Error;
 use crate::auth_data::{AttestedCredential, AuthData};
-use crate::config::CoseAlgorithm;
+use crate::config::{CoseAlgorithm, TrustPolicy};
 use crate::cose::PublicKey;
 use crate::types::AttestationType;
 
@@ -13,6 +13,114 @@ use crate::types::AttestationType;
 pub(crate) struct Verified {
     pub(crate) kind: AttestationType,
     pub(crate) chain: Vec<Vec<u8>>,
+    /// DER of the configured anchor the chain verified to (trusted attestation only).
+    pub(crate) anchor: Option<Vec<u8>>,
+}
+
+/// Signature algorithms accepted on attestation certificate chains.
+static CHAIN_ALGS: &[&dyn SignatureVerificationAlgorithm] = &[
+    webpki::ring::ECDSA_P256_SHA256,
+    webpki::ring::ECDSA_P256_SHA384,
+    webpki::ring::ECDSA_P384_SHA256,
+    webpki::ring::ECDSA_P384_SHA384,
+    webpki::ring::ED25519,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA384,
+    webpki::ring::RSA_PKCS1_2048_8192_SHA512,
+    webpki::ring::RSA_PKCS1_3072_8192_SHA384,
+];
+
+/// Extended key usage policy for attestation chains: any EKU (or none) is
+/// accepted, as long as the extension is well-formed. FIDO attestation
+/// certificates usually carry no EKU, and when they do it is not a TLS purpose,
+/// so `KeyUsage::server_auth()` / `client_auth()` would wrongly refuse them.
+struct AnyEku;
+
+impl webpki::ExtendedKeyUsageValidator for AnyEku {
+    fn validate(&self, iter: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        for purpose in iter {
+            purpose?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates `chain` (leaf first, then intermediates) to one of the configured
+/// anchors at `time` (WA-7.1), returning the anchor's DER.
+fn verify_chain(
+    chain: &[Vec<u8>],
+    anchors: &[(Vec<u8>, rustls_pki_types::TrustAnchor<'static>)],
+    time: UnixTime,
+) -> Result<Vec<u8>, Error> {
+    let (leaf, rest) = chain
+        .split_first()
+        .ok_or(Error::AttestationStatement("empty x5c"))?;
+    let leaf = CertificateDer::from(leaf.as_slice());
+    let cert = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|_| Error::AttestationStatement("x5c leaf is not a valid certificate"))?;
+    let intermediates: Vec<CertificateDer<'_>> = rest
+        .iter()
+        .map(|c| CertificateDer::from(c.as_slice()))
+        .collect();
+    let trust_anchors: Vec<rustls_pki_types::TrustAnchor<'static>> =
+        anchors.iter().map(|(_, a)| a.clone()).collect();
+    let path = cert
+        .verify_for_usage(
+            CHAIN_ALGS,
+            &trust_anchors,
+            &intermediates,
+            time,
+            AnyEku,
+            None,
+            None,
+        )
+        .map_err(|e| {
+            Error::UntrustedAttestation(match e {
+                webpki::Error::CertExpired { .. } => "attestation certificate expired",
+                webpki::Error::CertNotValidYet { .. } => "attestation certificate not yet valid",
+                webpki::Error::UnknownIssuer => "x5c chain does not reach a configured anchor",
+                _ => "x5c chain does not verify",
+            })
+        })?;
+    let used = path.anchor();
+    anchors
+        .iter()
+        .find(|(_, a)| a == used)
+        .map(|(der, _)| der.clone())
+        .ok_or(Error::UntrustedAttestation("anchor used is not configured"))
+}
+
+/// Classifies a verified certificate-based attestation under the trust policy.
+fn certified(chain: Vec<Vec<u8>>, trust: &TrustPolicy, time: UnixTime) -> Result<Verified, Error> {
+    match trust {
+        TrustPolicy::Any => Ok(Verified {
+            kind: AttestationType::BasicUnverified,
+            chain,
+            anchor: None,
+        }),
+        TrustPolicy::Required(anchors) => {
+            let anchor = verify_chain(&chain, anchors, time)?;
+            Ok(Verified {
+                kind: AttestationType::Basic,
+                chain,
+                anchor: Some(anchor),
+            })
+        }
+    }
+}
+
+/// Classifies a `none` or self attestation under the trust policy.
+fn uncertified(kind: AttestationType, trust: &TrustPolicy) -> Result<Verified, Error> {
+    match trust {
+        TrustPolicy::Any => Ok(Verified {
+            kind,
+            chain: Vec::new(),
+            anchor: None,
+        }),
+        TrustPolicy::Required(_) => Err(Error::UntrustedAttestation(
+            "trusted attestation required, got none or self attestation",
+        )),
+    }
 }
 
 fn stmt_get<'a>(stmt: &'a [(Value, Value)], key: &str) -> Option<&'a Value> {
@@ -53,9 +161,7 @@ fn sig(stmt: &[(Value, Value)]) -> Result<&[u8], Error> {
     }
 }
 
-fn webpki_alg(
-    alg: i64,
-) -> Result<&'static dyn rustls_pki_types::SignatureVerificationAlgorithm, Error> {
+fn webpki_alg(alg: i64) -> Result<&'static dyn SignatureVerificationAlgorithm, Error> {
     match alg {
         -7 => Ok(webpki::ring::ECDSA_P256_SHA256),
         -35 => Ok(webpki::ring::ECDSA_P384_SHA384),
@@ -69,7 +175,7 @@ fn webpki_alg(
 
 fn verify_with_leaf(
     leaf: &[u8],
-    alg: &'static dyn rustls_pki_types::SignatureVerificationAlgorithm,
+    alg: &'static dyn SignatureVerificationAlgorithm,
     msg: &[u8],
     signature: &[u8],
     aaguid: Option<&[u8; 16]>,
@@ -104,6 +210,8 @@ pub(crate) struct Input<'a> {
     pub(crate) key: &'a PublicKey,
     pub(crate) cred_alg: CoseAlgorithm,
     pub(crate) client_data_hash: &'a [u8; 32],
+    pub(crate) trust: &'a TrustPolicy,
+    pub(crate) time: UnixTime,
 }
 
 pub(crate) fn verify(
@@ -118,6 +226,8 @@ pub(crate) fn verify(
         key,
         cred_alg,
         client_data_hash,
+        trust,
+        time,
     } = *input;
     match fmt {
         "none" => {
@@ -126,10 +236,7 @@ pub(crate) fn verify(
                     "none requires an empty attStmt",
                 ));
             }
-            Ok(Verified {
-                kind: AttestationType::None,
-                chain: Vec::new(),
-            })
+            uncertified(AttestationType::None, trust)
         }
         "packed" => {
             if stmt_get(stmt, "ecdaaKeyId").is_some() {
@@ -155,20 +262,14 @@ pub(crate) fn verify(
                     key.verify(&msg, signature).map_err(|_| {
                         Error::AttestationStatement("self attestation signature does not verify")
                     })?;
-                    Ok(Verified {
-                        kind: AttestationType::SelfAttestation,
-                        chain: Vec::new(),
-                    })
+                    uncertified(AttestationType::SelfAttestation, trust)
                 }
                 Some(chain) => {
                     let leaf = chain
                         .first()
                         .ok_or(Error::AttestationStatement("empty x5c"))?;
                     verify_with_leaf(leaf, webpki_alg(alg)?, &msg, signature, Some(&cred.aaguid))?;
-                    Ok(Verified {
-                        kind: AttestationType::BasicUnverified,
-                        chain,
-                    })
+                    certified(chain, trust, time)
                 }
             }
         }
@@ -193,10 +294,7 @@ pub(crate) fn verify(
             // The L3 procedure does not check the AAGUID (U2F devices send zeros,
             // some send a real one), so neither do we.
             verify_with_leaf(leaf, webpki::ring::ECDSA_P256_SHA256, &msg, signature, None)?;
-            Ok(Verified {
-                kind: AttestationType::BasicUnverified,
-                chain,
-            })
+            certified(chain, trust, time)
         }
         other => Err(Error::UnsupportedFormat(other.to_owned())),
     }

@@ -1,6 +1,7 @@
 //! The two ceremonies: registration (L3 §7.1) and authentication (L3 §7.2).
 
 use ciborium::Value;
+use rustls_pki_types::UnixTime;
 
 use crate::Error;
 use crate::attestation;
@@ -29,8 +30,12 @@ pub struct RegisteredCredential {
     pub record: CredentialRecord,
     /// Attestation classification.
     pub attestation_type: AttestationType,
-    /// The `x5c` chain (leaf first), unvalidated; empty for `none` and self attestation.
+    /// The `x5c` chain (leaf first); empty for `none` and self attestation.
+    /// Validated only when `attestation_type` is [`AttestationType::Basic`].
     pub attestation_chain: Vec<Vec<u8>>,
+    /// DER of the configured trust anchor the chain verified to, under
+    /// [`crate::AttestationTrust::Required`]; `None` otherwise.
+    pub attestation_anchor: Option<Vec<u8>>,
     /// Whether UV was set.
     pub user_verified: bool,
 }
@@ -135,12 +140,36 @@ impl RelyingParty {
     /// (single use), and refuse the result if `record.id` is already registered
     /// to any user.
     ///
+    /// Under [`crate::AttestationTrust::Required`] the attestation chain is
+    /// validated at the current system time; use
+    /// [`RelyingParty::verify_registration_at`] to pass the time explicitly.
+    ///
     /// # Errors
     /// The [`Error`] variant naming the first failed step.
     pub fn verify_registration(
         &self,
         response: &RegistrationResponse,
         state: &RegistrationState,
+    ) -> Result<RegisteredCredential, Error> {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.verify_registration_at(response, state, UnixTime::since_unix_epoch(since_epoch))
+    }
+
+    /// [`RelyingParty::verify_registration`] with an explicit verification time
+    /// (the server's clock, never a client-supplied value): under
+    /// [`crate::AttestationTrust::Required`], every certificate of the attestation
+    /// chain must be valid at `time`. The time is unused under
+    /// [`crate::AttestationTrust::Any`].
+    ///
+    /// # Errors
+    /// The [`Error`] variant naming the first failed step.
+    pub fn verify_registration_at(
+        &self,
+        response: &RegistrationResponse,
+        state: &RegistrationState,
+        time: UnixTime,
     ) -> Result<RegisteredCredential, Error> {
         let client_data_hash = crate::client_data::verify_client_data(
             self,
@@ -169,6 +198,8 @@ impl RelyingParty {
                 key: &key,
                 cred_alg: alg,
                 client_data_hash: &client_data_hash,
+                trust: &self.attestation_trust,
+                time,
             },
         )?;
         Ok(RegisteredCredential {
@@ -187,6 +218,7 @@ impl RelyingParty {
             },
             attestation_type: verified.kind,
             attestation_chain: verified.chain,
+            attestation_anchor: verified.anchor,
             user_verified: data.flags.uv(),
         })
     }

@@ -8,6 +8,9 @@ use crate::Error;
 pub enum CoseAlgorithm {
     /// ECDSA with P-256 and SHA-256 (COSE -7).
     Es256,
+    /// ECDSA with P-384 and SHA-384 (COSE -35). Not in the default list: enable
+    /// it with [`RelyingPartyBuilder::algorithms`].
+    Es384,
     /// EdDSA with Ed25519 (COSE -8).
     EdDsa,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (COSE -257), modulus of 2048 to 8192 bits.
@@ -19,6 +22,7 @@ impl CoseAlgorithm {
     pub fn cose_id(self) -> i64 {
         match self {
             Self::Es256 => -7,
+            Self::Es384 => -35,
             Self::EdDsa => -8,
             Self::Rs256 => -257,
         }
@@ -28,6 +32,7 @@ impl CoseAlgorithm {
     pub fn from_cose_id(id: i64) -> Option<Self> {
         match id {
             -7 => Some(Self::Es256),
+            -35 => Some(Self::Es384),
             -8 => Some(Self::EdDsa),
             -257 => Some(Self::Rs256),
             _ => None,
@@ -72,6 +77,37 @@ pub enum CounterPolicy {
     Flag,
 }
 
+/// Attestation trust policy (SECURITY-CHECKLIST WA-7.1, ASVS 6.7.1).
+///
+/// Trust anchors come from the integrator's configuration only, never from the
+/// client. Certificates are given as DER bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AttestationTrust {
+    /// Accept any well-formed attestation (default). `packed` x5c and `fido-u2f`
+    /// signatures are still verified with the leaf certificate, but the chain is
+    /// not validated: the result is [`crate::AttestationType::BasicUnverified`].
+    /// `none` and self attestation are accepted as such.
+    #[default]
+    Any,
+    /// The `x5c` chain (leaf, then the intermediates from `attStmt`) must verify
+    /// to one of `anchors` at the verification time (see
+    /// [`RelyingParty::verify_registration_at`]); the result is
+    /// [`crate::AttestationType::Basic`]. `none` and self attestation are
+    /// refused with [`Error::UntrustedAttestation`].
+    Required {
+        /// Trust-anchor certificates (DER), e.g. vendor attestation roots.
+        anchors: Vec<Vec<u8>>,
+    },
+}
+
+/// Parsed form of [`AttestationTrust`] kept in a [`RelyingParty`].
+#[derive(Debug, Clone)]
+pub(crate) enum TrustPolicy {
+    Any,
+    Required(Vec<(Vec<u8>, rustls_pki_types::TrustAnchor<'static>)>),
+}
+
 /// Validated relying-party configuration. Build it with [`RelyingParty::builder`].
 #[derive(Debug, Clone)]
 pub struct RelyingParty {
@@ -82,6 +118,7 @@ pub struct RelyingParty {
     pub(crate) user_verification: UserVerificationPolicy,
     pub(crate) cross_origin: CrossOriginPolicy,
     pub(crate) counter_policy: CounterPolicy,
+    pub(crate) attestation_trust: TrustPolicy,
 }
 
 impl RelyingParty {
@@ -98,6 +135,7 @@ impl RelyingParty {
             user_verification: UserVerificationPolicy::default(),
             cross_origin: CrossOriginPolicy::default(),
             counter_policy: CounterPolicy::default(),
+            attestation_trust: AttestationTrust::default(),
         }
     }
 
@@ -132,6 +170,7 @@ pub struct RelyingPartyBuilder {
     user_verification: UserVerificationPolicy,
     cross_origin: CrossOriginPolicy,
     counter_policy: CounterPolicy,
+    attestation_trust: AttestationTrust,
 }
 
 impl RelyingPartyBuilder {
@@ -143,7 +182,8 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// Replaces the allowed algorithms (default: ES256, EdDSA, RS256).
+    /// Replaces the allowed algorithms (default: ES256, EdDSA, RS256; ES384 is
+    /// supported but must be listed here to be accepted).
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = CoseAlgorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
@@ -167,12 +207,19 @@ impl RelyingPartyBuilder {
         self
     }
 
+    /// Sets the attestation trust policy (default: [`AttestationTrust::Any`]).
+    pub fn attestation_trust(mut self, policy: AttestationTrust) -> Self {
+        self.attestation_trust = policy;
+        self
+    }
+
     /// Validates and builds the configuration.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] if the RP ID is empty or not lower-case ASCII, no
     /// origin is given, an origin is empty or ends with `/`, no algorithm is allowed,
-    /// or an allowed top origin is empty.
+    /// an allowed top origin is empty, or [`AttestationTrust::Required`] has no
+    /// anchor or an anchor that is not a parseable X.509 certificate.
     pub fn build(self) -> Result<RelyingParty, Error> {
         let id = &self.rp_id;
         if id.is_empty()
@@ -214,6 +261,27 @@ impl RelyingPartyBuilder {
                 algorithms.push(alg);
             }
         }
+        let attestation_trust = match self.attestation_trust {
+            AttestationTrust::Any => TrustPolicy::Any,
+            AttestationTrust::Required { anchors } => {
+                if anchors.is_empty() {
+                    return Err(Error::InvalidConfig(
+                        "attestation trust required but no anchor given",
+                    ));
+                }
+                let mut parsed = Vec::with_capacity(anchors.len());
+                for der in anchors {
+                    let cert = rustls_pki_types::CertificateDer::from(der.as_slice());
+                    let anchor = webpki::anchor_from_trusted_cert(&cert)
+                        .map_err(|_| {
+                            Error::InvalidConfig("attestation trust anchor is not a certificate")
+                        })?
+                        .to_owned();
+                    parsed.push((der, anchor));
+                }
+                TrustPolicy::Required(parsed)
+            }
+        };
         Ok(RelyingParty {
             rp_id: self.rp_id,
             rp_id_hash,
@@ -222,6 +290,7 @@ impl RelyingPartyBuilder {
             user_verification: self.user_verification,
             cross_origin: self.cross_origin,
             counter_policy: self.counter_policy,
+            attestation_trust,
         })
     }
 }

@@ -10,6 +10,7 @@ use crate::config::CoseAlgorithm;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PublicKey {
     Es256 { x: [u8; 32], y: [u8; 32] },
+    Es384 { x: [u8; 48], y: [u8; 48] },
     Ed25519([u8; 32]),
     Rs256 { n: Vec<u8>, e: Vec<u8> },
 }
@@ -37,6 +38,10 @@ fn int_param(key: &coset::CoseKey, label: i64) -> Result<i128, Error> {
 
 fn to32(b: &[u8], what: &'static str) -> Result<[u8; 32], Error> {
     <[u8; 32]>::try_from(b).map_err(|_| Error::InvalidKey(what))
+}
+
+fn to48(b: &[u8], what: &'static str) -> Result<[u8; 48], Error> {
+    <[u8; 48]>::try_from(b).map_err(|_| Error::InvalidKey(what))
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
@@ -91,10 +96,32 @@ impl PublicKey {
                     Some(ciborium::Value::Bytes(y)) => to32(y, "y is not 32 bytes")?,
                     _ => return Err(Error::InvalidKey("compressed or missing y")),
                 };
-                if !crate::p256::is_on_curve(&x, &y) {
+                if !crate::weierstrass::is_on_p256(&x, &y) {
                     return Err(Error::InvalidKey("point not on P-256"));
                 }
                 Self::Es256 { x, y }
+            }
+            CoseAlgorithm::Es384 => {
+                if kty != iana::KeyType::EC2 {
+                    return Err(Error::InvalidKey("ES384 needs an EC2 key"));
+                }
+                if int_param(&key, iana::Ec2KeyParameter::Crv as i64)?
+                    != iana::EllipticCurve::P_384 as i128
+                {
+                    return Err(Error::InvalidKey("ES384 needs curve P-384"));
+                }
+                let x = to48(
+                    bytes_param(&key, iana::Ec2KeyParameter::X as i64)?,
+                    "x is not 48 bytes",
+                )?;
+                let y = match param(&key, iana::Ec2KeyParameter::Y as i64) {
+                    Some(ciborium::Value::Bytes(y)) => to48(y, "y is not 48 bytes")?,
+                    _ => return Err(Error::InvalidKey("compressed or missing y")),
+                };
+                if !crate::weierstrass::is_on_p384(&x, &y) {
+                    return Err(Error::InvalidKey("point not on P-384"));
+                }
+                Self::Es384 { x, y }
             }
             CoseAlgorithm::EdDsa => {
                 if kty != iana::KeyType::OKP {
@@ -160,7 +187,7 @@ impl PublicKey {
         Self::from_cose(value, allowed)
     }
 
-    /// Verifies `sig` over `msg` (ES256 signatures are ASN.1 DER).
+    /// Verifies `sig` over `msg` (ES256 / ES384 signatures are ASN.1 DER).
     pub(crate) fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
         use ring::signature;
         let res = match self {
@@ -170,6 +197,14 @@ impl PublicKey {
                 point[1..33].copy_from_slice(x);
                 point[33..].copy_from_slice(y);
                 signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_ASN1, point)
+                    .verify(msg, sig)
+            }
+            Self::Es384 { x, y } => {
+                let mut point = [0u8; 97];
+                point[0] = 0x04;
+                point[1..49].copy_from_slice(x);
+                point[49..].copy_from_slice(y);
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_ASN1, point)
                     .verify(msg, sig)
             }
             Self::Ed25519(k) => {

@@ -62,6 +62,11 @@ pub enum Error {
     /// The attestation statement does not verify or is malformed for its format.
     #[error("invalid attestation statement: {0}")]
     AttestationStatement(&'static str),
+    /// The attestation policy requires a trusted attestation and this one is not:
+    /// `none` or self attestation, or an `x5c` chain that does not verify to a
+    /// configured anchor at the verification time.
+    #[error("attestation not trusted: {0}")]
+    UntrustedAttestation(&'static str),
     /// The assertion signature does not verify with the stored credential key.
     #[error("signature verification failed")]
     Signature,

@@ -20,19 +20,42 @@
 //! | BS implies BE | yes | yes |
 //! | BE equals the stored BE | - | yes |
 //! | credential id <= 1023 bytes and equal to `rawId` | yes | - |
-//! | key parses (coset), alg allowed, ES256 point on P-256, Ed25519 32 bytes, RSA 2048..8192 bits | yes | yes |
+//! | key parses (coset), alg allowed, ES256 point on P-256, ES384 point on P-384, Ed25519 32 bytes, RSA 2048..8192 bits | yes | yes |
 //! | attestation `none` (empty attStmt), `packed` self, `packed` x5c, `fido-u2f` | yes | - |
+//! | x5c chain to a configured anchor at a given time (under [`AttestationTrust::Required`]) | yes | - |
 //! | credential in `allowCredentials`, owned by the identified user, `userHandle` matches | - | yes |
 //! | signature over `authenticatorData || SHA-256(clientDataJSON)` | - | yes |
 //! | sign counter regression refused (or flagged, [`CounterPolicy`]) | - | yes |
 //!
 //! Attestation: `packed` with `x5c` and `fido-u2f` signatures are verified with the
 //! leaf certificate (which must not be a CA, and whose FIDO AAGUID extension, if
-//! any, must match). The chain is **not** validated against trust anchors yet:
-//! the result is [`AttestationType::BasicUnverified`]. `tpm`, `android-key`,
+//! any, must match). What happens next depends on the [`AttestationTrust`] policy
+//! (SECURITY-CHECKLIST WA-7.1, ASVS 6.7.1; anchors come from the integrator's
+//! configuration only):
+//!
+//! - [`AttestationTrust::Any`] (default): the chain is **not** validated; the
+//!   result is [`AttestationType::BasicUnverified`] (treat the AAGUID as a claim).
+//!   `none` and self attestation are accepted and recorded as such.
+//! - [`AttestationTrust::Required`]: the `x5c` chain (leaf, then the `attStmt`
+//!   intermediates) must verify with rustls-webpki to one of the configured
+//!   anchor certificates at the verification time (the server clock in
+//!   [`RelyingParty::verify_registration`], or an explicit [`UnixTime`] in
+//!   [`RelyingParty::verify_registration_at`]); any extended key usage (or none)
+//!   is accepted. The result is [`AttestationType::Basic`] with the anchor in
+//!   [`RegisteredCredential::attestation_anchor`]. `none` and self attestation
+//!   are refused with [`Error::UntrustedAttestation`], as is a chain that does
+//!   not reach an anchor, or a certificate outside its validity period.
+//!   Revocation is not checked.
+//!
+//! `tpm`, `android-key`,
 //! `apple`, packed ECDAA and unknown formats are refused with
-//! [`Error::UnsupportedFormat`]. Algorithms other than ES256, EdDSA (Ed25519) and
-//! RS256 are refused with [`Error::Algorithm`].
+//! [`Error::UnsupportedFormat`].
+//!
+//! Algorithms: the default list is ES256, EdDSA (Ed25519) and RS256. ES384
+//! (COSE -35, P-384 with SHA-384; point checked on the curve) is supported but
+//! accepted only when listed with [`RelyingPartyBuilder::algorithms`].
+//! Anything else, or a supported algorithm not in the configured list, is
+//! refused with [`Error::Algorithm`].
 //!
 //! # What the caller must do
 //!
@@ -98,18 +121,21 @@ mod config;
 mod cose;
 mod der;
 mod error;
-mod p256;
 mod types;
+mod weierstrass;
 
 pub use auth_data::MAX_CREDENTIAL_ID_LEN;
 pub use ceremony::{
     AuthenticationResult, AuthenticationState, RegisteredCredential, RegistrationState,
 };
 pub use config::{
-    CoseAlgorithm, CounterPolicy, CrossOriginPolicy, RelyingParty, RelyingPartyBuilder,
-    UserVerificationPolicy,
+    AttestationTrust, CoseAlgorithm, CounterPolicy, CrossOriginPolicy, RelyingParty,
+    RelyingPartyBuilder, UserVerificationPolicy,
 };
 pub use error::Error;
+/// Verification time for [`RelyingParty::verify_registration_at`] (re-exported
+/// from `rustls-pki-types`).
+pub use rustls_pki_types::UnixTime;
 pub use types::{
     AttestationType, AuthenticationResponse, Challenge, CredentialRecord, MIN_CHALLENGE_LEN,
     RegistrationResponse, base64url_encode,

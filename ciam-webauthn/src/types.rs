@@ -174,7 +174,7 @@ pub struct AuthenticationResponse {
     pub client_data_json: Vec<u8>,
     /// Authenticator data bytes.
     pub authenticator_data: Vec<u8>,
-    /// Signature bytes (DER for ES256).
+    /// Signature bytes (DER for ES256 / ES384).
     pub signature: Vec<u8>,
     /// `userHandle`, when the authenticator returned one.
     pub user_handle: Option<Vec<u8>>,
@@ -221,10 +221,15 @@ pub enum AttestationType {
     None,
     /// `packed` without `x5c`: signed by the credential key itself.
     SelfAttestation,
-    /// `packed` with `x5c` or `fido-u2f`: signed by an attestation certificate.
-    /// The chain was **not** validated against trust anchors in this version, so
-    /// this is "Basic or AttCA, uncertain": treat the AAGUID as a claim only.
+    /// `packed` with `x5c` or `fido-u2f`: signed by an attestation certificate,
+    /// under [`crate::AttestationTrust::Any`]. The chain was **not** validated
+    /// against trust anchors, so this is "Basic or AttCA, uncertain": treat the
+    /// AAGUID as a claim only.
     BasicUnverified,
+    /// `packed` with `x5c` or `fido-u2f`, under [`crate::AttestationTrust::Required`]:
+    /// the chain verified to a configured anchor (reported in
+    /// [`crate::RegisteredCredential::attestation_anchor`]) at the verification time.
+    Basic,
 }
 
 /// What the RP stores for a credential after registration (L3 §7.1 step "create credential record").

@@ -713,6 +713,111 @@ fn es256_point_not_on_curve_refused() {
     );
 }
 
+/// ES384 (COSE -35) with our own P-384 key (ring): accepted only when the RP
+/// lists ES384; off-curve points, the wrong curve and short coordinates refused.
+#[test]
+fn es384_key_checks_and_assertion() {
+    let rng = SystemRandom::new();
+    let alg = &signature::ECDSA_P384_SHA384_ASN1_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let kp = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = kp.public_key().as_ref().to_vec();
+    assert_eq!(point.len(), 97);
+    let cose = |crv: i64, x: Vec<u8>, y: Vec<u8>| {
+        cbor(&Value::Map(vec![
+            (Value::Integer(1.into()), Value::Integer(2.into())),
+            (Value::Integer(3.into()), Value::Integer((-35).into())),
+            (Value::Integer((-1).into()), Value::Integer(crv.into())),
+            (Value::Integer((-2).into()), Value::Bytes(x)),
+            (Value::Integer((-3).into()), Value::Bytes(y)),
+        ]))
+    };
+    let x = point[1..49].to_vec();
+    let y = point[49..].to_vec();
+    let id = vec![7u8; 16];
+    let reg = |cose: Vec<u8>| RegistrationResponse {
+        raw_id: id.clone(),
+        client_data_json: create_cd(),
+        attestation_object: attestation_object(
+            "none",
+            vec![],
+            &auth_data(RP_ID, UP | AT, 0, Some((&id, &cose)), None),
+        ),
+        transports: vec![],
+    };
+    let es384 = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .algorithms([CoseAlgorithm::Es256, CoseAlgorithm::Es384])
+        .build()
+        .unwrap();
+    // Default algorithm list: refused.
+    assert_eq!(
+        rp().verify_registration(&reg(cose(2, x.clone(), y.clone())), &reg_state())
+            .map(|_| ()),
+        Err(Error::Algorithm(-35))
+    );
+    let ok = es384
+        .verify_registration(&reg(cose(2, x.clone(), y.clone())), &reg_state())
+        .unwrap();
+    assert_eq!(ok.record.alg, -35);
+    let mut off_curve = y.clone();
+    off_curve[47] ^= 1;
+    assert_eq!(
+        es384
+            .verify_registration(&reg(cose(2, x.clone(), off_curve)), &reg_state())
+            .map(|_| ()),
+        Err(Error::InvalidKey("point not on P-384"))
+    );
+    assert_eq!(
+        es384
+            .verify_registration(&reg(cose(1, x.clone(), y.clone())), &reg_state())
+            .map(|_| ()),
+        Err(Error::InvalidKey("ES384 needs curve P-384"))
+    );
+    assert_eq!(
+        es384
+            .verify_registration(
+                &reg(cose(2, x[16..].to_vec(), y[16..].to_vec())),
+                &reg_state()
+            )
+            .map(|_| ()),
+        Err(Error::InvalidKey("x is not 48 bytes"))
+    );
+    // The key verifies ES384 (DER) assertions; one flipped bit does not; the
+    // default RP refuses the stored ES384 record.
+    let ad = auth_data(RP_ID, UP, 1, None, None);
+    let mut msg = ad.clone();
+    msg.extend_from_slice(&sha256(&get_cd()));
+    let sig = kp.sign(&rng, &msg).unwrap().as_ref().to_vec();
+    let mut resp = AuthenticationResponse {
+        raw_id: id.clone(),
+        client_data_json: get_cd(),
+        authenticator_data: ad,
+        signature: sig,
+        user_handle: None,
+    };
+    assert_eq!(
+        es384
+            .verify_authentication(&resp, &auth_state(), &ok.record)
+            .unwrap()
+            .new_sign_count,
+        1
+    );
+    assert_eq!(
+        rp().verify_authentication(&resp, &auth_state(), &ok.record)
+            .map(|_| ()),
+        Err(Error::Algorithm(-35))
+    );
+    let last = resp.signature.len() - 1;
+    resp.signature[last] ^= 1;
+    assert_eq!(
+        es384
+            .verify_authentication(&resp, &auth_state(), &ok.record)
+            .map(|_| ()),
+        Err(Error::Signature)
+    );
+}
+
 #[test]
 fn rsa_key_below_2048_bits_refused() {
     let v = w3c_vector("w3c-l3-packed-rs256");

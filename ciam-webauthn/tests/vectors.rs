@@ -11,8 +11,9 @@
 mod common;
 
 use ciam_webauthn::{
-    AttestationType, AuthenticationResponse, AuthenticationState, Challenge, CredentialRecord,
-    CrossOriginPolicy, Error, RegistrationResponse, RegistrationState, RelyingParty,
+    AttestationType, AuthenticationResponse, AuthenticationState, Challenge, CoseAlgorithm,
+    CredentialRecord, CrossOriginPolicy, Error, RegistrationResponse, RegistrationState,
+    RelyingParty,
 };
 use common::{b64, hex, load_vectors, str_of};
 
@@ -20,7 +21,8 @@ const USER: &[u8] = b"w3c-vector-user";
 
 /// Formats this crate verifies.
 const SUPPORTED_FORMATS: &[&str] = &["none", "packed", "fido-u2f"];
-/// Algorithms this crate verifies.
+/// Algorithms the default relying party accepts (ES384 is supported but opt-in:
+/// see `w3c_es384_vector_accepted_only_when_enabled`).
 const SUPPORTED_ALGS: &[i64] = &[-7, -8, -257];
 
 fn rp_for(v: &serde_json::Value) -> RelyingParty {
@@ -138,6 +140,8 @@ fn w3c_supported_vectors_register_and_authenticate() {
             _ => AttestationType::BasicUnverified,
         };
         assert_eq!(registered.attestation_type, expected_type, "{id}");
+        // Default trust policy (`AttestationTrust::Any`): no anchor is reported.
+        assert_eq!(registered.attestation_anchor, None, "{id}");
 
         let auth = &v["authentication"];
         let result = rp
@@ -171,8 +175,9 @@ fn w3c_supported_vectors_register_and_authenticate() {
     );
 }
 
-/// W3C L3 §"Test Vectors": formats and algorithms this crate does not implement
-/// yet must be refused with `UnsupportedFormat` / `Algorithm`, never accepted.
+/// W3C L3 §"Test Vectors": formats and algorithms the default relying party does
+/// not accept must be refused with `UnsupportedFormat` / `Algorithm`, never
+/// accepted (ES384 is refused here because it is not in the default list).
 #[test]
 fn w3c_unsupported_vectors_are_refused_not_accepted() {
     let file = load_vectors();
@@ -216,7 +221,8 @@ fn w3c_unsupported_vectors_are_refused_not_accepted() {
 /// W3C L3 §"Test Vectors", assertions of the vectors whose attestation format is
 /// unsupported (tpm, android-key, apple): the credentials are ES256, so the
 /// assertion verifies with the expected credential public key from the file.
-/// Assertions with unsupported algorithms (ES384, ES512, Ed448) are refused.
+/// Assertions with algorithms outside the default list (ES384, ES512, Ed448) are
+/// refused by the default relying party.
 #[test]
 fn w3c_assertions_with_expected_keys() {
     let file = load_vectors();
@@ -255,4 +261,79 @@ fn w3c_assertions_with_expected_keys() {
             assert_eq!(res, Err(Error::Algorithm(alg)), "{id}");
         }
     }
+}
+
+/// W3C L3 §"Test Vectors", `w3c-l3-packed-es384` (packed x5c attestation, ES384
+/// credential): refused by the default relying party (ES384 is not in the default
+/// algorithm list), accepted for registration and authentication when ES384 is
+/// configured.
+#[test]
+fn w3c_es384_vector_accepted_only_when_enabled() {
+    let file = load_vectors();
+    let v = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "w3c-l3-packed-es384")
+        .expect("packed-es384 vector");
+    assert_eq!(v["credential_alg"].as_i64(), Some(-35));
+    let reg = &v["registration"];
+    let expected = &reg["expected"];
+    let state = RegistrationState {
+        challenge: Challenge::from_bytes(hex(str_of(reg, "challenge_hex"))).unwrap(),
+        user_handle: USER.to_vec(),
+    };
+    let auth = &v["authentication"];
+
+    let default_rp = rp_for(v);
+    assert_eq!(
+        default_rp
+            .verify_registration(&registration_response(reg), &state)
+            .map(|r| r.attestation_type),
+        Err(Error::Algorithm(-35))
+    );
+
+    let rp = RelyingParty::builder(str_of(v, "rp_id"))
+        .origin(str_of(v, "origin"))
+        .algorithms([
+            CoseAlgorithm::Es256,
+            CoseAlgorithm::EdDsa,
+            CoseAlgorithm::Rs256,
+            CoseAlgorithm::Es384,
+        ])
+        .build()
+        .unwrap();
+    let registered = rp
+        .verify_registration(&registration_response(reg), &state)
+        .unwrap();
+    let record = &registered.record;
+    assert_eq!(record.alg, -35);
+    assert_eq!(record.attestation_format, "packed");
+    assert_eq!(
+        record.public_key_cose,
+        hex(str_of(expected, "credential_public_key_cose_hex"))
+    );
+    assert_eq!(record.aaguid.to_vec(), hex(str_of(expected, "aaguid_hex")));
+    let flags = &expected["flags"];
+    assert_eq!(record.backup_eligible, flags["BE"].as_bool().unwrap());
+    assert_eq!(record.backup_state, flags["BS"].as_bool().unwrap());
+    assert_eq!(record.uv_initialized, flags["UV"].as_bool().unwrap());
+    assert_eq!(
+        registered.attestation_type,
+        AttestationType::BasicUnverified
+    );
+
+    let result = rp
+        .verify_authentication(&authentication_response(auth), &auth_state(auth), record)
+        .unwrap();
+    assert_eq!(
+        u64::from(result.new_sign_count),
+        auth["expected"]["new_sign_count"].as_u64().unwrap()
+    );
+    assert_eq!(
+        default_rp
+            .verify_authentication(&authentication_response(auth), &auth_state(auth), record)
+            .map(|_| ()),
+        Err(Error::Algorithm(-35))
+    );
 }
