@@ -84,8 +84,9 @@ pub enum CounterPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AttestationTrust {
-    /// Accept any well-formed attestation (default). `packed` x5c and `fido-u2f`
-    /// signatures are still verified with the leaf certificate, but the chain is
+    /// Accept any well-formed attestation (default). `packed` x5c, `fido-u2f`,
+    /// `apple`, `android-key` and `tpm` statements are still verified with the
+    /// leaf certificate, but the chain is
     /// not validated: the result is [`crate::AttestationType::BasicUnverified`].
     /// `none` and self attestation are accepted as such.
     #[default]

@@ -232,4 +232,30 @@ impl PublicKey {
             _ => None,
         }
     }
+
+    /// Whether `key` (read from a certificate's SubjectPublicKeyInfo) is this key.
+    pub(crate) fn matches_spki(&self, key: &crate::der::SpkiKey<'_>) -> bool {
+        use crate::der::{OID_P256, OID_P384, SpkiKey};
+        match (self, key) {
+            (Self::Es256 { x, y }, SpkiKey::Ec(curve, point)) => {
+                *curve == OID_P256
+                    && point.len() == 65
+                    && point.first() == Some(&0x04)
+                    && point.get(1..33) == Some(x.as_slice())
+                    && point.get(33..) == Some(y.as_slice())
+            }
+            (Self::Es384 { x, y }, SpkiKey::Ec(curve, point)) => {
+                *curve == OID_P384
+                    && point.len() == 97
+                    && point.first() == Some(&0x04)
+                    && point.get(1..49) == Some(x.as_slice())
+                    && point.get(49..) == Some(y.as_slice())
+            }
+            (Self::Ed25519(k), SpkiKey::Ed25519(other)) => k.as_slice() == *other,
+            (Self::Rs256 { n, e }, SpkiKey::Rsa(other_n, other_e)) => {
+                n.as_slice() == *other_n && e.as_slice() == *other_e
+            }
+            _ => false,
+        }
+    }
 }

@@ -22,14 +22,20 @@
 //! | credential id <= 1023 bytes and equal to `rawId` | yes | - |
 //! | key parses (coset), alg allowed, ES256 point on P-256, ES384 point on P-384, Ed25519 32 bytes, RSA 2048..8192 bits | yes | yes |
 //! | attestation `none` (empty attStmt), `packed` self, `packed` x5c, `fido-u2f` | yes | - |
+//! | attestation `apple` (§8.8): nonce extension = SHA-256(authData \|\| clientDataHash), leaf key = credential key | yes | - |
+//! | attestation `android-key` (§8.4): signature, leaf key = credential key, attestationChallenge, no allApplications, `teeEnforced` origin GENERATED and purpose SIGN | yes | - |
+//! | attestation `tpm` (§8.3): ver 2.0, pubArea key = credential key, certInfo magic/type/extraData/attested name, AIK signature (incl. RS1), AIK certificate requirements | yes | - |
 //! | x5c chain to a configured anchor at a given time (under [`AttestationTrust::Required`]) | yes | - |
 //! | credential in `allowCredentials`, owned by the identified user, `userHandle` matches | - | yes |
 //! | signature over `authenticatorData || SHA-256(clientDataJSON)` | - | yes |
 //! | sign counter regression refused (or flagged, [`CounterPolicy`]) | - | yes |
 //!
-//! Attestation: `packed` with `x5c` and `fido-u2f` signatures are verified with the
-//! leaf certificate (which must not be a CA, and whose FIDO AAGUID extension, if
-//! any, must match). What happens next depends on the [`AttestationTrust`] policy
+//! Attestation: `packed` with `x5c`, `fido-u2f`, `android-key` and `tpm`
+//! signatures are verified with the leaf certificate (which must not be a CA, and
+//! for `packed` and `tpm` whose FIDO AAGUID extension, if any, must match);
+//! `apple` is checked through its nonce extension and leaf key. All five
+//! certificate formats (including `apple`, an anonymization CA) are then
+//! classified the same way, according to the [`AttestationTrust`] policy
 //! (SECURITY-CHECKLIST WA-7.1, ASVS 6.7.1; anchors come from the integrator's
 //! configuration only):
 //!
@@ -47,8 +53,23 @@
 //!   not reach an anchor, or a certificate outside its validity period.
 //!   Revocation is not checked.
 //!
-//! `tpm`, `android-key`,
-//! `apple`, packed ECDAA and unknown formats are refused with
+//! Format notes:
+//!
+//! - `android-key`: `origin` (`KM_ORIGIN_GENERATED`) and `purpose`
+//!   (`KM_PURPOSE_SIGN`) are read from the `teeEnforced` authorization list only,
+//!   the L3 choice for an RP that accepts only keys from a trusted execution
+//!   environment; keys whose properties are only software-enforced are refused
+//!   with [`Error::AttestationStatement`]. `allApplications` is refused in either
+//!   list.
+//! - `tpm`: the AIK certificate must be version 3 with an empty subject, a
+//!   subject alternative name whose directoryName holds the TPM manufacturer,
+//!   model and version attributes, the `tcg-kp-AIKCertificate` (2.23.133.8.3)
+//!   extended key usage, and no CA basic constraint. The manufacturer value is
+//!   not compared with a vendor list. Statement algorithms: ES256, ES384,
+//!   EdDSA, RS256 and RS1 (-65535, RSASSA-PKCS1-v1_5 with SHA-1, still sent by
+//!   Windows Hello TPMs; accepted for the statement signature only).
+//!
+//! `android-safetynet`, packed ECDAA and unknown formats are refused with
 //! [`Error::UnsupportedFormat`].
 //!
 //! Algorithms: the default list is ES256, EdDSA (Ed25519) and RS256. ES384
@@ -121,6 +142,7 @@ mod config;
 mod cose;
 mod der;
 mod error;
+mod tpm;
 mod types;
 mod weierstrass;
 

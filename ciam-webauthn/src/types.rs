@@ -221,12 +221,13 @@ pub enum AttestationType {
     None,
     /// `packed` without `x5c`: signed by the credential key itself.
     SelfAttestation,
-    /// `packed` with `x5c` or `fido-u2f`: signed by an attestation certificate,
-    /// under [`crate::AttestationTrust::Any`]. The chain was **not** validated
+    /// `packed` with `x5c`, `fido-u2f`, `android-key`, `tpm` or `apple` (an
+    /// anonymization CA, recorded here too): certified by an attestation
+    /// certificate, under [`crate::AttestationTrust::Any`]. The chain was **not** validated
     /// against trust anchors, so this is "Basic or AttCA, uncertain": treat the
     /// AAGUID as a claim only.
     BasicUnverified,
-    /// `packed` with `x5c` or `fido-u2f`, under [`crate::AttestationTrust::Required`]:
+    /// A certificate format (as for `BasicUnverified`), under [`crate::AttestationTrust::Required`]:
     /// the chain verified to a configured anchor (reported in
     /// [`crate::RegisteredCredential::attestation_anchor`]) at the verification time.
     Basic,

@@ -33,6 +33,8 @@ const X5C_VECTORS: &[&str] = &[
     "w3c-l3-packed-rs256",
     "w3c-l3-packed-eddsa",
     "w3c-l3-fido-u2f-es256",
+    "w3c-l3-apple-es256",
+    "w3c-l3-tpm-es256",
 ];
 
 fn at(secs: u64) -> UnixTime {

@@ -898,19 +898,24 @@ fn attestation_statement_checks() {
         Err(Error::AttestationStatement(_))
     ));
     // Unknown and case-mismatched formats.
-    for fmt in [
-        "Packed",
-        "NONE",
-        "made-up",
-        "tpm",
-        "android-key",
-        "apple",
-        "android-safetynet",
-    ] {
+    for fmt in ["Packed", "NONE", "made-up", "TPM", "android-safetynet"] {
         assert_eq!(
             rp().verify_registration(&reg(fmt, vec![]), &reg_state())
                 .map(|_| ()),
             Err(Error::UnsupportedFormat(fmt.into()))
+        );
+    }
+    // Supported certificate formats with an empty attStmt.
+    for (fmt, err) in [
+        ("tpm", "tpm: ver is not \"2.0\""),
+        ("android-key", "missing alg"),
+        ("apple", "missing x5c"),
+    ] {
+        assert_eq!(
+            rp().verify_registration(&reg(fmt, vec![]), &reg_state())
+                .map(|_| ()),
+            Err(Error::AttestationStatement(err)),
+            "{fmt}"
         );
     }
 }

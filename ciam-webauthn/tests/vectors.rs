@@ -20,7 +20,13 @@ use common::{b64, hex, load_vectors, str_of};
 const USER: &[u8] = b"w3c-vector-user";
 
 /// Formats this crate verifies.
-const SUPPORTED_FORMATS: &[&str] = &["none", "packed", "fido-u2f"];
+const SUPPORTED_FORMATS: &[&str] = &["none", "packed", "fido-u2f", "apple", "android-key", "tpm"];
+/// Vectors in a supported format that the L3 procedure refuses: the W3C
+/// android-key vector's key description has empty `softwareEnforced` and
+/// `teeEnforced` authorization lists, so it has no `origin` =
+/// `KM_ORIGIN_GENERATED` nor `purpose` = `KM_PURPOSE_SIGN` (L3 §8.4 step 4).
+/// See `w3c_android_key_vector_refused_by_l3_authorization_list_check`.
+const SPEC_REFUSED: &[&str] = &["w3c-l3-android-key-es256"];
 /// Algorithms the default relying party accepts (ES384 is supported but opt-in:
 /// see `w3c_es384_vector_accepted_only_when_enabled`).
 const SUPPORTED_ALGS: &[i64] = &[-7, -8, -257];
@@ -78,7 +84,10 @@ fn w3c_supported_vectors_register_and_authenticate() {
         let id = str_of(v, "id");
         let fmt = str_of(v, "attestation_format");
         let alg = v["credential_alg"].as_i64().unwrap();
-        if !SUPPORTED_FORMATS.contains(&fmt) || !SUPPORTED_ALGS.contains(&alg) {
+        if !SUPPORTED_FORMATS.contains(&fmt)
+            || !SUPPORTED_ALGS.contains(&alg)
+            || SPEC_REFUSED.contains(&id)
+        {
             continue;
         }
         let rp = rp_for(v);
@@ -170,6 +179,8 @@ fn w3c_supported_vectors_register_and_authenticate() {
             "w3c-l3-packed-es256",
             "w3c-l3-packed-rs256",
             "w3c-l3-packed-eddsa",
+            "w3c-l3-tpm-es256",
+            "w3c-l3-apple-es256",
             "w3c-l3-fido-u2f-es256",
         ]
     );
@@ -211,15 +222,12 @@ fn w3c_unsupported_vectors_are_refused_not_accepted() {
             "w3c-l3-packed-es384",
             "w3c-l3-packed-es512",
             "w3c-l3-packed-ed448",
-            "w3c-l3-tpm-es256",
-            "w3c-l3-android-key-es256",
-            "w3c-l3-apple-es256",
         ]
     );
 }
 
-/// W3C L3 §"Test Vectors", assertions of the vectors whose attestation format is
-/// unsupported (tpm, android-key, apple): the credentials are ES256, so the
+/// W3C L3 §"Test Vectors", assertions of the vectors whose registration is
+/// refused (android-key, see `SPEC_REFUSED`): the credential is ES256, so the
 /// assertion verifies with the expected credential public key from the file.
 /// Assertions with algorithms outside the default list (ES384, ES512, Ed448) are
 /// refused by the default relying party.
@@ -230,7 +238,10 @@ fn w3c_assertions_with_expected_keys() {
         let id = str_of(v, "id");
         let fmt = str_of(v, "attestation_format");
         let alg = v["credential_alg"].as_i64().unwrap();
-        if SUPPORTED_FORMATS.contains(&fmt) && SUPPORTED_ALGS.contains(&alg) {
+        if SUPPORTED_FORMATS.contains(&fmt)
+            && SUPPORTED_ALGS.contains(&alg)
+            && !SPEC_REFUSED.contains(&id)
+        {
             continue;
         }
         let reg = &v["registration"];
@@ -335,5 +346,35 @@ fn w3c_es384_vector_accepted_only_when_enabled() {
             .verify_authentication(&authentication_response(auth), &auth_state(auth), record)
             .map(|_| ()),
         Err(Error::Algorithm(-35))
+    );
+}
+
+/// W3C L3 §"Test Vectors", `w3c-l3-android-key-es256`: the signature, the
+/// certificate key and the attestationChallenge all check out, but the key
+/// description's `teeEnforced` list is empty, so L3 §8.4 ("The value in the
+/// AuthorizationList.origin field is equal to KM_ORIGIN_GENERATED", teeEnforced
+/// only by default) refuses it. The file expects "accept"; this crate follows
+/// the procedure.
+#[test]
+fn w3c_android_key_vector_refused_by_l3_authorization_list_check() {
+    let file = load_vectors();
+    let v = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "w3c-l3-android-key-es256")
+        .expect("android-key vector");
+    let reg = &v["registration"];
+    let state = RegistrationState {
+        challenge: Challenge::from_bytes(hex(str_of(reg, "challenge_hex"))).unwrap(),
+        user_handle: USER.to_vec(),
+    };
+    assert_eq!(
+        rp_for(v)
+            .verify_registration(&registration_response(reg), &state)
+            .map(|r| r.attestation_type),
+        Err(Error::AttestationStatement(
+            "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED"
+        ))
     );
 }

@@ -46,7 +46,7 @@
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
 //! | `postgres` | no | `storage::postgres::PostgresBackend`, revocations over `LISTEN/NOTIFY` |
 //! | `redis` | no | `storage::redis::RedisStore` for sessions, challenges and counters |
-//! | `passkeys` | no | `ciam::webauthn`: WebAuthn L3 registration and authentication verification |
+//! | `passkeys` | no | `ciam::webauthn`: WebAuthn L3 registration and authentication verification (none, packed, fido-u2f, apple, android-key, tpm) |
 //!
 //! ## Security properties
 //!
