@@ -1,35 +1,17 @@
 //! The audit log.
 
 use async_trait::async_trait;
-use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
-use ciam_core::id::{AuditId, SessionId, UserId};
+use ciam_core::audit::AuditEntry;
+use ciam_core::id::UserId;
 use ciam_core::store::{AuditStore, StoreResult};
-use sqlx::postgres::PgRow;
 
 use super::PostgresBackend;
-use super::codec::{self, corrupt};
+use super::codec::{self};
 use super::error::{self, retry};
+use crate::sql::rows::decode_entry;
 
 const AUDIT_COLUMNS: &str =
     "id, at, action, outcome, reason, user_id, session_id, ip, user_agent, detail";
-
-fn decode_entry(row: &PgRow) -> StoreResult<AuditEntry> {
-    let ip: Option<String> = codec::get(row, "ip")?;
-    Ok(AuditEntry {
-        id: AuditId::from_bytes(codec::bytes(row, "id")?),
-        at: codec::time(row, "at")?,
-        action: codec::parsed(row, "action", AuditAction::parse)?,
-        outcome: codec::parsed(row, "outcome", AuditOutcome::parse)?,
-        reason: codec::get(row, "reason")?,
-        user_id: codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
-        session_id: codec::opt_bytes(row, "session_id")?.map(SessionId::from_bytes),
-        ip: ip
-            .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
-            .transpose()?,
-        user_agent: codec::get(row, "user_agent")?,
-        detail: codec::json(row, "detail")?,
-    })
-}
 
 #[async_trait]
 impl AuditStore for PostgresBackend {

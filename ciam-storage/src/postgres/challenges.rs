@@ -5,23 +5,12 @@ use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::id::UserId;
 use ciam_core::secret::TokenHash;
 use ciam_core::store::{ChallengeStore, StoreResult};
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresBackend;
 use super::codec;
 use super::error::{self, retry};
-
-fn decode_challenge(row: &PgRow) -> StoreResult<Challenge> {
-    Ok(Challenge::new(
-        TokenHash::from_bytes(codec::bytes(row, "secret_hash")?),
-        codec::parsed(row, "purpose", ChallengePurpose::parse)?,
-        codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
-        codec::json(row, "payload")?,
-        codec::time(row, "created_at")?,
-        codec::time(row, "expires_at")?,
-    ))
-}
+use crate::sql::rows::decode_challenge;
 
 #[async_trait]
 impl ChallengeStore for PostgresBackend {

@@ -2,17 +2,18 @@
 
 use async_trait::async_trait;
 use ciam_core::credential::{Credential, CredentialKind};
-use ciam_core::id::{CredentialId, TenantId, UserId};
-use ciam_core::identifier::{Email, Phone, Username};
+use ciam_core::id::{CredentialId, UserId};
+use ciam_core::identifier::Email;
 use ciam_core::store::{CredentialStore, IdentityStore, StoreError, StoreResult};
-use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
-use sqlx::postgres::{PgArguments, PgRow};
+use ciam_core::user::User;
+use sqlx::postgres::PgArguments;
 use sqlx::{Executor, Postgres};
 use time::OffsetDateTime;
 
 use super::PostgresBackend;
-use super::codec::{self, corrupt};
+use super::codec::{self};
 use super::error::{self, retry};
+use crate::sql::rows::{decode_credential, decode_user};
 
 const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
                             username, profile, region, created_at, updated_at, version";
@@ -57,57 +58,6 @@ impl UserRow {
             updated_at: codec::time_to_db(u.updated_at)?,
         })
     }
-}
-
-fn decode_user(row: &PgRow) -> StoreResult<User> {
-    let id = UserId::from_bytes(codec::bytes(row, "id")?);
-    let mut user = User::new(id, codec::time(row, "created_at")?);
-    user.tenant = codec::opt_bytes(row, "tenant_id")?.map(TenantId::from_bytes);
-    user.status = codec::parsed(row, "status", UserStatus::parse)?;
-    let email: Option<String> = codec::get(row, "email")?;
-    user.email = email
-        .map(|e| Email::parse(&e).map_err(|err| corrupt("email", err)))
-        .transpose()?;
-    user.email_verified_at = codec::opt_time(row, "email_verified_at")?;
-    let phone: Option<String> = codec::get(row, "phone")?;
-    user.phone = phone
-        .map(|p| Phone::parse(&p).map_err(|err| corrupt("phone", err)))
-        .transpose()?;
-    user.phone_verified_at = codec::opt_time(row, "phone_verified_at")?;
-    let username: Option<String> = codec::get(row, "username")?;
-    user.username = username
-        .map(|n| Username::parse(&n).map_err(|err| corrupt("username", err)))
-        .transpose()?;
-    user.profile = match codec::json(row, "profile")? {
-        serde_json::Value::Object(map) => map.into_iter().collect::<ProfileAttributes>(),
-        other => {
-            return Err(corrupt(
-                "profile",
-                format!("expected a JSON object, found {other}"),
-            ));
-        }
-    };
-    let region: Option<String> = codec::get(row, "region")?;
-    user.region = region
-        .map(|r| Region::new(&r).ok_or_else(|| corrupt("region", "malformed tag")))
-        .transpose()?;
-    user.updated_at = codec::time(row, "updated_at")?;
-    user.version = codec::version(row, "version")?;
-    Ok(user)
-}
-
-fn decode_credential(row: &PgRow) -> StoreResult<Credential> {
-    let mut c = Credential::new(
-        CredentialId::from_bytes(codec::bytes(row, "id")?),
-        UserId::from_bytes(codec::bytes(row, "user_id")?),
-        codec::parsed(row, "kind", CredentialKind::parse)?,
-        codec::get(row, "secret")?,
-        codec::time(row, "created_at")?,
-    );
-    c.updated_at = codec::time(row, "updated_at")?;
-    c.last_used_at = codec::opt_time(row, "last_used_at")?;
-    c.version = codec::version(row, "version")?;
-    Ok(c)
 }
 
 impl PostgresBackend {

@@ -3,57 +3,17 @@
 use async_trait::async_trait;
 use ciam_core::id::{SessionId, UserId};
 use ciam_core::secret::TokenHash;
-use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
+use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{SessionStore, StoreResult};
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
 use super::PostgresBackend;
-use super::codec::{self, corrupt};
+use super::codec::{self};
 use super::error::{self, retry};
+use crate::sql::rows::{decode_session, encode_amr};
 
 const SESSION_COLUMNS: &str = "id, user_id, token_hash, created_at, last_seen_at, idle_expires_at, \
                                absolute_expires_at, auth_time, amr, aal, user_agent, ip";
-
-/// `amr` is stored as its text forms joined by spaces (none contains a space).
-fn encode_amr(amr: &[AuthMethod]) -> String {
-    amr.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
-}
-
-fn decode_session(row: &PgRow) -> StoreResult<Session> {
-    let amr: String = codec::get(row, "amr")?;
-    let amr = amr
-        .split_whitespace()
-        .map(|m| {
-            AuthMethod::parse(m).ok_or_else(|| corrupt("amr", format!("unknown method {m:?}")))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    let aal: i16 = codec::get(row, "aal")?;
-    let aal = u8::try_from(aal)
-        .ok()
-        .and_then(Aal::from_level)
-        .ok_or_else(|| corrupt("aal", aal))?;
-    let ip: Option<String> = codec::get(row, "ip")?;
-    let ip = ip
-        .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
-        .transpose()?;
-    Ok(Session {
-        id: SessionId::from_bytes(codec::bytes(row, "id")?),
-        user_id: UserId::from_bytes(codec::bytes(row, "user_id")?),
-        token_hash: TokenHash::from_bytes(codec::bytes(row, "token_hash")?),
-        created_at: codec::time(row, "created_at")?,
-        last_seen_at: codec::time(row, "last_seen_at")?,
-        idle_expires_at: codec::time(row, "idle_expires_at")?,
-        absolute_expires_at: codec::time(row, "absolute_expires_at")?,
-        auth_time: codec::time(row, "auth_time")?,
-        amr,
-        aal,
-        device: DeviceInfo {
-            user_agent: codec::get(row, "user_agent")?,
-            ip,
-        },
-    })
-}
 
 #[async_trait]
 impl SessionStore for PostgresBackend {

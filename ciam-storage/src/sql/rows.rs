@@ -1,0 +1,133 @@
+//! Decoding result rows into model values, the same for both SQL backends.
+
+use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::challenge::{Challenge, ChallengePurpose};
+use ciam_core::credential::{Credential, CredentialKind};
+use ciam_core::id::{AuditId, CredentialId, SessionId, TenantId, UserId};
+use ciam_core::identifier::{Email, Phone, Username};
+use ciam_core::secret::TokenHash;
+use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
+use ciam_core::store::StoreResult;
+use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
+
+use super::codec::{self, Columns, corrupt};
+
+pub(crate) fn decode_user(row: &(impl Columns + ?Sized)) -> StoreResult<User> {
+    let id = UserId::from_bytes(codec::bytes(row, "id")?);
+    let mut user = User::new(id, codec::time(row, "created_at")?);
+    user.tenant = codec::opt_bytes(row, "tenant_id")?.map(TenantId::from_bytes);
+    user.status = codec::parsed(row, "status", UserStatus::parse)?;
+    let email: Option<String> = codec::get(row, "email")?;
+    user.email = email
+        .map(|e| Email::parse(&e).map_err(|err| corrupt("email", err)))
+        .transpose()?;
+    user.email_verified_at = codec::opt_time(row, "email_verified_at")?;
+    let phone: Option<String> = codec::get(row, "phone")?;
+    user.phone = phone
+        .map(|p| Phone::parse(&p).map_err(|err| corrupt("phone", err)))
+        .transpose()?;
+    user.phone_verified_at = codec::opt_time(row, "phone_verified_at")?;
+    let username: Option<String> = codec::get(row, "username")?;
+    user.username = username
+        .map(|n| Username::parse(&n).map_err(|err| corrupt("username", err)))
+        .transpose()?;
+    user.profile = match codec::json(row, "profile")? {
+        serde_json::Value::Object(map) => map.into_iter().collect::<ProfileAttributes>(),
+        other => {
+            return Err(corrupt(
+                "profile",
+                format!("expected a JSON object, found {other}"),
+            ));
+        }
+    };
+    let region: Option<String> = codec::get(row, "region")?;
+    user.region = region
+        .map(|r| Region::new(&r).ok_or_else(|| corrupt("region", "malformed tag")))
+        .transpose()?;
+    user.updated_at = codec::time(row, "updated_at")?;
+    user.version = codec::version(row, "version")?;
+    Ok(user)
+}
+
+pub(crate) fn decode_credential(row: &(impl Columns + ?Sized)) -> StoreResult<Credential> {
+    let mut c = Credential::new(
+        CredentialId::from_bytes(codec::bytes(row, "id")?),
+        UserId::from_bytes(codec::bytes(row, "user_id")?),
+        codec::parsed(row, "kind", CredentialKind::parse)?,
+        codec::get(row, "secret")?,
+        codec::time(row, "created_at")?,
+    );
+    c.updated_at = codec::time(row, "updated_at")?;
+    c.last_used_at = codec::opt_time(row, "last_used_at")?;
+    c.version = codec::version(row, "version")?;
+    Ok(c)
+}
+
+/// `amr` is stored as its text forms joined by spaces (none contains a space).
+pub(crate) fn encode_amr(amr: &[AuthMethod]) -> String {
+    amr.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn decode_session(row: &(impl Columns + ?Sized)) -> StoreResult<Session> {
+    let amr: String = codec::get(row, "amr")?;
+    let amr = amr
+        .split_whitespace()
+        .map(|m| {
+            AuthMethod::parse(m).ok_or_else(|| corrupt("amr", format!("unknown method {m:?}")))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let aal: i16 = codec::get(row, "aal")?;
+    let aal = u8::try_from(aal)
+        .ok()
+        .and_then(Aal::from_level)
+        .ok_or_else(|| corrupt("aal", aal))?;
+    let ip: Option<String> = codec::get(row, "ip")?;
+    let ip = ip
+        .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
+        .transpose()?;
+    Ok(Session {
+        id: SessionId::from_bytes(codec::bytes(row, "id")?),
+        user_id: UserId::from_bytes(codec::bytes(row, "user_id")?),
+        token_hash: TokenHash::from_bytes(codec::bytes(row, "token_hash")?),
+        created_at: codec::time(row, "created_at")?,
+        last_seen_at: codec::time(row, "last_seen_at")?,
+        idle_expires_at: codec::time(row, "idle_expires_at")?,
+        absolute_expires_at: codec::time(row, "absolute_expires_at")?,
+        auth_time: codec::time(row, "auth_time")?,
+        amr,
+        aal,
+        device: DeviceInfo {
+            user_agent: codec::get(row, "user_agent")?,
+            ip,
+        },
+    })
+}
+
+pub(crate) fn decode_entry(row: &(impl Columns + ?Sized)) -> StoreResult<AuditEntry> {
+    let ip: Option<String> = codec::get(row, "ip")?;
+    Ok(AuditEntry {
+        id: AuditId::from_bytes(codec::bytes(row, "id")?),
+        at: codec::time(row, "at")?,
+        action: codec::parsed(row, "action", AuditAction::parse)?,
+        outcome: codec::parsed(row, "outcome", AuditOutcome::parse)?,
+        reason: codec::get(row, "reason")?,
+        user_id: codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
+        session_id: codec::opt_bytes(row, "session_id")?.map(SessionId::from_bytes),
+        ip: ip
+            .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
+            .transpose()?,
+        user_agent: codec::get(row, "user_agent")?,
+        detail: codec::json(row, "detail")?,
+    })
+}
+
+pub(crate) fn decode_challenge(row: &(impl Columns + ?Sized)) -> StoreResult<Challenge> {
+    Ok(Challenge::new(
+        TokenHash::from_bytes(codec::bytes(row, "secret_hash")?),
+        codec::parsed(row, "purpose", ChallengePurpose::parse)?,
+        codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
+        codec::json(row, "payload")?,
+        codec::time(row, "created_at")?,
+        codec::time(row, "expires_at")?,
+    ))
+}
