@@ -11,54 +11,9 @@ use sqlx::{Executor, Postgres};
 use time::OffsetDateTime;
 
 use super::PostgresBackend;
-use super::codec::{self};
+use super::codec;
 use super::error::{self, retry};
-use crate::sql::rows::{decode_credential, decode_user};
-
-const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
-                            username, profile, region, created_at, updated_at, version";
-const CREDENTIAL_COLUMNS: &str =
-    "id, user_id, kind, secret, created_at, updated_at, last_used_at, version";
-
-/// The column values of a user, encoded for binding.
-struct UserRow {
-    id: Vec<u8>,
-    tenant_id: Option<Vec<u8>>,
-    status: &'static str,
-    email: Option<String>,
-    email_canonical: Option<String>,
-    email_verified_at: Option<i64>,
-    phone: Option<String>,
-    phone_verified_at: Option<i64>,
-    username: Option<String>,
-    username_canonical: Option<String>,
-    profile: String,
-    region: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl UserRow {
-    fn encode(u: &User) -> StoreResult<Self> {
-        Ok(Self {
-            id: u.id.to_bytes().to_vec(),
-            tenant_id: u.tenant.map(|t| t.to_bytes().to_vec()),
-            status: u.status.as_str(),
-            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
-            email_canonical: u.email.as_ref().map(|e| e.canonical().to_owned()),
-            email_verified_at: codec::opt_time_to_db(u.email_verified_at)?,
-            phone: u.phone.as_ref().map(|p| p.as_str().to_owned()),
-            phone_verified_at: codec::opt_time_to_db(u.phone_verified_at)?,
-            username: u.username.as_ref().map(|n| n.as_str().to_owned()),
-            username_canonical: u.username.as_ref().map(|n| n.canonical().to_owned()),
-            profile: serde_json::to_string(&u.profile)
-                .map_err(|e| StoreError::Other(Box::new(e)))?,
-            region: u.region.as_ref().map(|r| r.as_str().to_owned()),
-            created_at: codec::time_to_db(u.created_at)?,
-            updated_at: codec::time_to_db(u.updated_at)?,
-        })
-    }
-}
+use crate::sql::rows::{CREDENTIAL_COLUMNS, USER_COLUMNS, UserRow, decode_credential, decode_user};
 
 impl PostgresBackend {
     async fn insert_credential_with<'c, E>(&self, executor: E, c: &Credential) -> StoreResult<()>

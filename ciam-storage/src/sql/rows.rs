@@ -7,10 +7,55 @@ use ciam_core::id::{AuditId, CredentialId, SessionId, TenantId, UserId};
 use ciam_core::identifier::{Email, Phone, Username};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
-use ciam_core::store::StoreResult;
+use ciam_core::store::{StoreError, StoreResult};
 use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
 
 use super::codec::{self, Columns, corrupt};
+
+pub(crate) const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
+                            username, profile, region, created_at, updated_at, version";
+pub(crate) const CREDENTIAL_COLUMNS: &str =
+    "id, user_id, kind, secret, created_at, updated_at, last_used_at, version";
+
+/// The column values of a user, encoded for binding.
+pub(crate) struct UserRow {
+    pub(crate) id: Vec<u8>,
+    pub(crate) tenant_id: Option<Vec<u8>>,
+    pub(crate) status: &'static str,
+    pub(crate) email: Option<String>,
+    pub(crate) email_canonical: Option<String>,
+    pub(crate) email_verified_at: Option<i64>,
+    pub(crate) phone: Option<String>,
+    pub(crate) phone_verified_at: Option<i64>,
+    pub(crate) username: Option<String>,
+    pub(crate) username_canonical: Option<String>,
+    pub(crate) profile: String,
+    pub(crate) region: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl UserRow {
+    pub(crate) fn encode(u: &User) -> StoreResult<Self> {
+        Ok(Self {
+            id: u.id.to_bytes().to_vec(),
+            tenant_id: u.tenant.map(|t| t.to_bytes().to_vec()),
+            status: u.status.as_str(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_canonical: u.email.as_ref().map(|e| e.canonical().to_owned()),
+            email_verified_at: codec::opt_time_to_db(u.email_verified_at)?,
+            phone: u.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified_at: codec::opt_time_to_db(u.phone_verified_at)?,
+            username: u.username.as_ref().map(|n| n.as_str().to_owned()),
+            username_canonical: u.username.as_ref().map(|n| n.canonical().to_owned()),
+            profile: serde_json::to_string(&u.profile)
+                .map_err(|e| StoreError::Other(Box::new(e)))?,
+            region: u.region.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: codec::time_to_db(u.created_at)?,
+            updated_at: codec::time_to_db(u.updated_at)?,
+        })
+    }
+}
 
 pub(crate) fn decode_user(row: &(impl Columns + ?Sized)) -> StoreResult<User> {
     let id = UserId::from_bytes(codec::bytes(row, "id")?);
