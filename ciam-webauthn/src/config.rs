@@ -113,6 +113,7 @@ pub(crate) enum TrustPolicy {
 #[derive(Debug, Clone)]
 pub struct RelyingParty {
     pub(crate) rp_id: String,
+    pub(crate) name: String,
     pub(crate) rp_id_hash: [u8; 32],
     pub(crate) origins: Vec<String>,
     pub(crate) algorithms: Vec<CoseAlgorithm>,
@@ -127,6 +128,7 @@ impl RelyingParty {
     pub fn builder(rp_id: impl Into<String>) -> RelyingPartyBuilder {
         RelyingPartyBuilder {
             rp_id: rp_id.into(),
+            name: None,
             origins: Vec::new(),
             algorithms: vec![
                 CoseAlgorithm::Es256,
@@ -143,6 +145,12 @@ impl RelyingParty {
     /// The RP ID.
     pub fn rp_id(&self) -> &str {
         &self.rp_id
+    }
+
+    /// The human-palatable RP name sent as `rp.name` in the creation options
+    /// (default: the RP ID).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The allowed origins.
@@ -166,6 +174,7 @@ impl RelyingParty {
 #[must_use]
 pub struct RelyingPartyBuilder {
     rp_id: String,
+    name: Option<String>,
     origins: Vec<String>,
     algorithms: Vec<CoseAlgorithm>,
     user_verification: UserVerificationPolicy,
@@ -175,6 +184,13 @@ pub struct RelyingPartyBuilder {
 }
 
 impl RelyingPartyBuilder {
+    /// Sets the human-palatable RP name sent as `rp.name` in the creation
+    /// options, e.g. `"Example Shop"` (default: the RP ID).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
     /// Adds an allowed origin, compared exactly with `clientDataJSON.origin`
     /// (e.g. `https://example.org`, `https://login.example.org:8443`,
     /// `android:apk-key-hash:...`, `ios:bundle-id:...`).
@@ -284,6 +300,7 @@ impl RelyingPartyBuilder {
             }
         };
         Ok(RelyingParty {
+            name: self.name.unwrap_or_else(|| self.rp_id.clone()),
             rp_id: self.rp_id,
             rp_id_hash,
             origins: self.origins,

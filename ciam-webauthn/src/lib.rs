@@ -5,6 +5,33 @@
 //! (authentication) and returns a typed result or an [`Error`] naming the failed
 //! step. It never panics on any input. There is no I/O, storage or HTTP here.
 //!
+//! # Options
+//!
+//! [`RelyingParty::creation_options`] and [`RelyingParty::request_options`]
+//! build the options the browser needs, as the L3 JSON dictionaries
+//! [`CreationOptionsJson`] (`PublicKeyCredentialCreationOptionsJSON`) and
+//! [`RequestOptionsJson`] (`PublicKeyCredentialRequestOptionsJSON`): serialize
+//! them with serde and pass them to `PublicKeyCredential.parseCreationOptionsFromJSON()`
+//! / `parseRequestOptionsFromJSON()`. They follow the configuration:
+//!
+//! - `rp`: [`RelyingParty::rp_id`] and [`RelyingParty::name`]
+//!   ([`RelyingPartyBuilder::name`], default the RP ID);
+//! - `pubKeyCredParams`: the configured algorithms, in order;
+//! - `userVerification` (and `authenticatorSelection.userVerification`): the
+//!   [`UserVerificationPolicy`];
+//! - `authenticatorSelection.residentKey` / `requireResidentKey`: the
+//!   [`ResidentKey`] argument;
+//! - `attestation`: `"none"` under [`AttestationTrust::Any`], `"direct"` under
+//!   [`AttestationTrust::Required`];
+//! - `extensions`: `{"credProps": true}` for registration;
+//! - `excludeCredentials` / `allowCredentials`: [`CredentialDescriptor`]s
+//!   (`From<&CredentialRecord>`); an empty allow list is omitted, which asks for
+//!   a discoverable credential.
+//!
+//! Binary members (`challenge`, `user.id`, credential ids) are unpadded
+//! base64url. The fields are public, so hints, an authenticator attachment or
+//! more extensions can be added before serializing.
+//!
 //! # What is verified
 //!
 //! | step | registration | authentication |
@@ -100,18 +127,27 @@
 //!
 //! ```no_run
 //! use ciam_webauthn::{
-//!     AuthenticationResponse, AuthenticationState, Challenge, RegistrationResponse,
-//!     RegistrationState, RelyingParty,
+//!     AuthenticationResponse, AuthenticationState, Challenge, CredentialDescriptor,
+//!     RegistrationResponse, RegistrationState, RelyingParty, ResidentKey, UserEntity,
 //! };
 //!
-//! # fn main() -> Result<(), ciam_webauthn::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let rp = RelyingParty::builder("example.org")
+//!     .name("Example")
 //!     .origin("https://example.org")
 //!     .origin("android:apk-key-hash:xT5ZucZJ9N7oq3j3awG8J-7Ssbd28sxhsMlBAMMsQjA")
 //!     .build()?;
 //!
-//! // Registration: send `challenge.to_base64url()` in the options, keep it server-side.
+//! // Registration: send the options to the browser, keep the challenge server-side.
 //! let challenge = Challenge::generate()?;
+//! let user = UserEntity {
+//!     id: b"user-42".to_vec(),
+//!     name: "alice@example.org".into(),
+//!     display_name: "Alice".into(),
+//! };
+//! let options = rp.creation_options(&challenge, &user, &[], ResidentKey::Required, 300_000);
+//! let options_json = serde_json::to_string(&options)?; // to the browser
+//! # let _ = options_json;
 //! # let json_from_browser = "";
 //! let response = RegistrationResponse::from_json(json_from_browser)?;
 //! let registered = rp.verify_registration(
@@ -120,8 +156,10 @@
 //! )?;
 //! let mut record = registered.record; // check id uniqueness, then store
 //!
-//! // Authentication.
+//! // Authentication (discoverable: no allow list, so the response carries userHandle).
 //! let challenge = Challenge::generate()?;
+//! let options = rp.request_options(&challenge, &[], 300_000);
+//! # let _ = (options, CredentialDescriptor::from(&record));
 //! # let assertion_json = "";
 //! let response = AuthenticationResponse::from_json(assertion_json)?;
 //! let result = rp.verify_authentication(
@@ -142,6 +180,7 @@ mod config;
 mod cose;
 mod der;
 mod error;
+mod options;
 mod tpm;
 mod types;
 mod weierstrass;
@@ -155,6 +194,10 @@ pub use config::{
     RelyingPartyBuilder, UserVerificationPolicy,
 };
 pub use error::Error;
+pub use options::{
+    AttestationConveyance, AuthenticatorSelection, CreationOptionsJson, CredentialDescriptor,
+    CredentialParameters, RequestOptionsJson, ResidentKey, RpEntity, UserEntity,
+};
 /// Verification time for [`RelyingParty::verify_registration_at`] (re-exported
 /// from `rustls-pki-types`).
 pub use rustls_pki_types::UnixTime;
