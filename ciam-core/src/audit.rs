@@ -43,6 +43,20 @@ pub enum AuditAction {
     SessionRejected,
     /// A request was throttled.
     Throttled,
+    /// A passkey was added to an account (or refused).
+    PasskeyAdded,
+    /// A passkey sign-in was attempted.
+    SignInPasskey,
+    /// A signed-in user re-authenticated with a passkey.
+    StepUpPasskey,
+    /// A passkey was renamed.
+    PasskeyRenamed,
+    /// A passkey was removed (or its removal refused).
+    PasskeyRemoved,
+    /// A synced passkey's backup state (BS flag) changed between uses; it stays valid.
+    PasskeyBackupStateChanged,
+    /// A passkey's signature counter did not increase (a possible clone), flagged by policy.
+    PasskeyCounterRegression,
 }
 
 impl AuditAction {
@@ -64,6 +78,13 @@ impl AuditAction {
             Self::EmailChanged => "email_changed",
             Self::SessionRejected => "session_rejected",
             Self::Throttled => "throttled",
+            Self::PasskeyAdded => "passkey_added",
+            Self::SignInPasskey => "sign_in_passkey",
+            Self::StepUpPasskey => "step_up_passkey",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeyBackupStateChanged => "passkey_backup_state_changed",
+            Self::PasskeyCounterRegression => "passkey_counter_regression",
         }
     }
 
@@ -85,6 +106,13 @@ impl AuditAction {
             Self::EmailChanged,
             Self::SessionRejected,
             Self::Throttled,
+            Self::PasskeyAdded,
+            Self::SignInPasskey,
+            Self::StepUpPasskey,
+            Self::PasskeyRenamed,
+            Self::PasskeyRemoved,
+            Self::PasskeyBackupStateChanged,
+            Self::PasskeyCounterRegression,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -21,6 +21,10 @@ pub enum ChallengePurpose {
     ResetPassword,
     /// Prove a new e-mail address before it replaces the old one.
     ChangeEmail,
+    /// A WebAuthn registration ceremony in progress (the challenge sent to the browser).
+    PasskeyRegistration,
+    /// A WebAuthn authentication ceremony in progress.
+    PasskeyAuthentication,
 }
 
 impl ChallengePurpose {
@@ -30,6 +34,8 @@ impl ChallengePurpose {
             Self::VerifyEmail => "verify_email",
             Self::ResetPassword => "reset_password",
             Self::ChangeEmail => "change_email",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeyAuthentication => "passkey_authentication",
         }
     }
 
@@ -39,6 +45,8 @@ impl ChallengePurpose {
             "verify_email" => Self::VerifyEmail,
             "reset_password" => Self::ResetPassword,
             "change_email" => Self::ChangeEmail,
+            "passkey_registration" => Self::PasskeyRegistration,
+            "passkey_authentication" => Self::PasskeyAuthentication,
             _ => return None,
         })
     }

@@ -12,6 +12,14 @@ use crate::id::{CredentialId, UserId};
 pub enum CredentialKind {
     /// A password, stored as a PHC string (or an imported legacy hash).
     Password,
+    /// A WebAuthn public-key credential (passkey). `secret` holds the JSON credential record,
+    /// `lookup` the credential id, `name` the user's label.
+    Passkey,
+    /// A TOTP authenticator (RFC 6238). `secret` holds the sealed shared secret and its
+    /// parameters.
+    Totp,
+    /// A set of recovery codes, stored hashed.
+    RecoveryCodes,
 }
 
 impl CredentialKind {
@@ -19,6 +27,9 @@ impl CredentialKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Passkey => "passkey",
+            Self::Totp => "totp",
+            Self::RecoveryCodes => "recovery_codes",
         }
     }
 
@@ -26,6 +37,9 @@ impl CredentialKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "password" => Some(Self::Password),
+            "passkey" => Some(Self::Passkey),
+            "totp" => Some(Self::Totp),
+            "recovery_codes" => Some(Self::RecoveryCodes),
             _ => None,
         }
     }
@@ -33,8 +47,12 @@ impl CredentialKind {
 
 /// A stored credential.
 ///
-/// `secret` holds the verifier data (for a password: the PHC string or legacy hash). It is a
-/// hash, not a secret a client could present, but it is still kept out of `Debug` output.
+/// `secret` holds the verifier data (for a password: the PHC string or legacy hash; for a
+/// passkey: the JSON credential record with its public key). It is not a secret a client
+/// could present, but it is still kept out of `Debug` output.
+///
+/// `lookup` is an optional key unique among credentials of the same kind (for a passkey: the
+/// WebAuthn credential id), so a credential can be found without knowing its owner.
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Credential {
@@ -46,6 +64,10 @@ pub struct Credential {
     pub kind: CredentialKind,
     /// Verifier data (PHC string for passwords).
     pub secret: String,
+    /// A label the user chose (for example "Work laptop"), at most 64 characters.
+    pub name: Option<String>,
+    /// A key unique among credentials of this kind, for lookups without the owner.
+    pub lookup: Option<Vec<u8>>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it was last changed.
@@ -70,11 +92,25 @@ impl Credential {
             user_id,
             kind,
             secret,
+            name: None,
+            lookup: None,
             created_at: now,
             updated_at: now,
             last_used_at: None,
             version: 1,
         }
+    }
+
+    /// Sets the label.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the lookup key.
+    pub fn with_lookup(mut self, lookup: impl Into<Vec<u8>>) -> Self {
+        self.lookup = Some(lookup.into());
+        self
     }
 }
 
@@ -85,6 +121,8 @@ impl std::fmt::Debug for Credential {
             .field("user_id", &self.user_id)
             .field("kind", &self.kind)
             .field("secret", &"***")
+            .field("name", &self.name)
+            .field("lookup_len", &self.lookup.as_ref().map(Vec::len))
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .field("last_used_at", &self.last_used_at)

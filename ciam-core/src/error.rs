@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The request conflicts with current state (409).
     Conflict,
+    /// The named record does not exist or is not the caller's (404).
+    NotFound,
     /// Too many requests (429) with a retry hint.
     RateLimited,
     /// The service is at capacity or a dependency is down; retry (503).
@@ -84,6 +86,20 @@ pub enum Error {
     /// The store is unreachable or busy.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
+    /// A request value was refused (the text names which, for logs; it is not shown).
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// A passkey registration or sign-in did not verify (wrong origin, replayed or expired
+    /// challenge, bad signature, refused attestation, unknown credential...). The reason is
+    /// for logs and the audit log; [`Error::public_message`] says nothing more specific.
+    #[error("passkey rejected: {0}")]
+    PasskeyRejected(&'static str),
+    /// Removing this credential would leave the account without a way to sign in.
+    #[error("the last way to sign in cannot be removed")]
+    LastSignInMethod,
+    /// The credential or record does not exist, or belongs to someone else.
+    #[error("not found")]
+    NotFound,
     /// Anything else: a store failure, a corrupt record, a failed random source.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -100,6 +116,10 @@ impl Error {
                 ErrorKind::Unauthorized
             }
             Self::StepUpRequired => ErrorKind::StepUpRequired,
+            Self::PasskeyRejected(_) => ErrorKind::Unauthorized,
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::LastSignInMethod => ErrorKind::Conflict,
+            Self::NotFound => ErrorKind::NotFound,
             Self::AccountUnavailable => ErrorKind::Forbidden,
             Self::EmailTaken | Self::Conflict => ErrorKind::Conflict,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
@@ -118,6 +138,10 @@ impl Error {
             Self::InvalidToken => "invalid_token",
             Self::Unauthenticated => "unauthenticated",
             Self::StepUpRequired => "step_up_required",
+            Self::PasskeyRejected(_) => "passkey_rejected",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::LastSignInMethod => "last_sign_in_method",
+            Self::NotFound => "not_found",
             Self::AccountUnavailable => "account_unavailable",
             Self::EmailTaken => "email_taken",
             Self::Conflict => "conflict",
@@ -140,6 +164,15 @@ impl Error {
             }
             Self::Unauthenticated => "Please sign in.".to_owned(),
             Self::StepUpRequired => "Please confirm your password to continue.".to_owned(),
+            Self::PasskeyRejected(_) => {
+                "The passkey could not be verified. Please try again or use another way to sign in."
+                    .to_owned()
+            }
+            Self::LastSignInMethod => {
+                "This is your only way to sign in. Add another one before removing it.".to_owned()
+            }
+            Self::NotFound => "Not found.".to_owned(),
+            Self::InvalidInput(_) => "The request is not valid.".to_owned(),
             Self::AccountUnavailable => "This account cannot sign in. Contact support.".to_owned(),
             Self::EmailTaken => "That e-mail address is already in use.".to_owned(),
             Self::Conflict => "Something changed at the same time. Please try again.".to_owned(),

@@ -71,11 +71,23 @@ pub trait IdentityStore: Send + Sync + Debug + 'static {
     async fn update_user(&self, user: &User) -> StoreResult<User>;
 }
 
-/// Credentials (password hashes today).
+/// Credentials: password hashes, passkeys, TOTP secrets, recovery codes.
 #[async_trait]
 pub trait CredentialStore: Send + Sync + Debug + 'static {
-    /// Adds a credential.
+    /// Adds a credential. Fails with [`StoreError::Conflict`] when its id exists, or when its
+    /// `lookup` is already used by another credential of the same kind (even when two inserts
+    /// race), and with [`StoreError::NotFound`] when the owner does not exist.
     async fn insert_credential(&self, credential: &Credential) -> StoreResult<()>;
+
+    /// Reads a credential by id.
+    async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>>;
+
+    /// Reads the credential of `kind` whose `lookup` key equals `lookup` (compared as bytes).
+    async fn credential_by_lookup(
+        &self,
+        kind: CredentialKind,
+        lookup: &[u8],
+    ) -> StoreResult<Option<Credential>>;
 
     /// A user's credentials of a kind, oldest first.
     async fn credentials_for_user(
@@ -84,9 +96,12 @@ pub trait CredentialStore: Send + Sync + Debug + 'static {
         kind: CredentialKind,
     ) -> StoreResult<Vec<Credential>>;
 
-    /// Replaces a credential's secret if its stored version equals `credential.version`,
-    /// storing `version + 1` and returning the stored record ([`StoreError::VersionConflict`]
-    /// otherwise). This is how a rehash on sign-in loses no concurrent password change.
+    /// Replaces a credential's `secret`, `name` and `updated_at` if its stored version equals
+    /// `credential.version`, storing `version + 1` and returning the stored record
+    /// ([`StoreError::VersionConflict`] otherwise; [`StoreError::NotFound`] when it is gone).
+    /// This is how a rehash on sign-in loses no concurrent password change, and how a passkey
+    /// sign counter never moves backwards under concurrent sign-ins. Owner, kind, lookup and
+    /// creation time never change.
     async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential>;
 
     /// Records a successful use.

@@ -191,6 +191,18 @@ impl CredentialStore for ComposedBackend {
         self.credentials.insert_credential(credential).await
     }
 
+    async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>> {
+        self.credentials.credential_by_id(id).await
+    }
+
+    async fn credential_by_lookup(
+        &self,
+        kind: CredentialKind,
+        lookup: &[u8],
+    ) -> StoreResult<Option<Credential>> {
+        self.credentials.credential_by_lookup(kind, lookup).await
+    }
+
     async fn credentials_for_user(
         &self,
         user: UserId,

@@ -37,6 +37,8 @@ struct State {
     by_username: HashMap<String, UserId>,
     by_phone: HashMap<String, UserId>,
     credentials: HashMap<CredentialId, Credential>,
+    /// (kind, lookup) -> credential, for credentials that have a lookup key.
+    credential_lookup: HashMap<(CredentialKind, Vec<u8>), CredentialId>,
     sessions: HashMap<SessionId, Session>,
     by_token: HashMap<[u8; 32], SessionId>,
     challenges: HashMap<[u8; 32], Challenge>,
@@ -80,6 +82,21 @@ impl Keys {
 }
 
 impl State {
+    /// Whether another credential of the same kind holds `c`'s lookup key.
+    fn lookup_taken(&self, c: &Credential) -> bool {
+        c.lookup
+            .as_ref()
+            .is_some_and(|l| self.credential_lookup.contains_key(&(c.kind, l.clone())))
+    }
+
+    /// Stores a credential and indexes its lookup key (callers checked for conflicts).
+    fn add_credential(&mut self, c: &Credential) {
+        if let Some(l) = &c.lookup {
+            self.credential_lookup.insert((c.kind, l.clone()), c.id);
+        }
+        self.credentials.insert(c.id, c.clone());
+    }
+
     /// Fails with `Conflict` when another account than `owner` holds one of `keys`.
     fn check_keys(&self, keys: &Keys, owner: UserId) -> StoreResult<()> {
         let taken = |index: &HashMap<String, UserId>, key: &Option<String>| {
@@ -144,7 +161,14 @@ impl IdentityStore for MemoryBackend {
         let keys = Keys::of(user);
         st.check_keys(&keys, user.id)?;
         for (i, c) in credentials.iter().enumerate() {
-            if st.credentials.contains_key(&c.id) || credentials[..i].iter().any(|d| d.id == c.id) {
+            let earlier = &credentials[..i];
+            if st.credentials.contains_key(&c.id)
+                || earlier.iter().any(|d| d.id == c.id)
+                || st.lookup_taken(c)
+                || earlier
+                    .iter()
+                    .any(|d| d.kind == c.kind && d.lookup.is_some() && d.lookup == c.lookup)
+            {
                 return Err(StoreError::Conflict("credential"));
             }
             if c.user_id != user.id {
@@ -155,7 +179,7 @@ impl IdentityStore for MemoryBackend {
         st.index_keys(keys, user.id);
         st.users.insert(user.id, user.clone());
         for c in credentials {
-            st.credentials.insert(c.id, c.clone());
+            st.add_credential(c);
         }
         Ok(())
     }
@@ -195,14 +219,31 @@ impl IdentityStore for MemoryBackend {
 impl CredentialStore for MemoryBackend {
     async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
         let mut st = self.lock();
-        if st.credentials.contains_key(&credential.id) {
+        if st.credentials.contains_key(&credential.id) || st.lookup_taken(credential) {
             return Err(StoreError::Conflict("credential"));
         }
         if !st.users.contains_key(&credential.user_id) {
             return Err(StoreError::NotFound);
         }
-        st.credentials.insert(credential.id, credential.clone());
+        st.add_credential(credential);
         Ok(())
+    }
+
+    async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>> {
+        Ok(self.lock().credentials.get(&id).cloned())
+    }
+
+    async fn credential_by_lookup(
+        &self,
+        kind: CredentialKind,
+        lookup: &[u8],
+    ) -> StoreResult<Option<Credential>> {
+        let st = self.lock();
+        Ok(st
+            .credential_lookup
+            .get(&(kind, lookup.to_vec()))
+            .and_then(|id| st.credentials.get(id))
+            .cloned())
     }
 
     async fn credentials_for_user(
@@ -231,6 +272,7 @@ impl CredentialStore for MemoryBackend {
             return Err(StoreError::VersionConflict);
         }
         stored.secret.clone_from(&credential.secret);
+        stored.name.clone_from(&credential.name);
         stored.updated_at = credential.updated_at;
         stored.version = stored.version.saturating_add(1);
         Ok(stored.clone())
@@ -244,7 +286,16 @@ impl CredentialStore for MemoryBackend {
     }
 
     async fn delete_credential(&self, id: CredentialId) -> StoreResult<bool> {
-        Ok(self.lock().credentials.remove(&id).is_some())
+        let mut st = self.lock();
+        match st.credentials.remove(&id) {
+            Some(c) => {
+                if let Some(lookup) = c.lookup {
+                    st.credential_lookup.remove(&(c.kind, lookup));
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! Upgrading a database made by the oldest schema (version 1, before rate-limit counters),
-//! holding data, to the newest: the data survives and the new tables work. SQLite, and
+//! Upgrading a database made by the oldest schema (version 1, before rate-limit counters and
+//! credential lookup keys), holding data, to the newest: the data survives and the new tables
+//! and columns work. The credential row is written with version 1's column list, as the
+//! library of that time wrote it. SQLite, and
 //! PostgreSQL at `CIAM_TEST_POSTGRES_URL`.
 #![cfg(all(feature = "sqlite", feature = "postgres"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -83,10 +85,7 @@ fn data() -> Data {
 }
 
 async fn write(store: &impl Backend, d: &Data) {
-    store
-        .create_user(&d.user, std::slice::from_ref(&d.credential))
-        .await
-        .unwrap();
+    store.create_user(&d.user, &[]).await.unwrap();
     store.insert_session(&d.session).await.unwrap();
     let now = d.session.created_at;
     let challenge = Challenge::new(
@@ -142,6 +141,40 @@ async fn check(store: &impl Backend, d: &Data) {
     // The new table works.
     assert_eq!(store.hit("signin:acct", MINUTE, now).await.unwrap(), 1);
     assert_eq!(store.hit("signin:acct", MINUTE, now).await.unwrap(), 2);
+    // The new credential columns work: the old row has no name or lookup key, a new passkey
+    // is found by its key.
+    assert_eq!(d.credential.name, None);
+    let passkey = Credential::new(
+        CredentialId::generate(&SystemRandom::new()).unwrap(),
+        d.user.id,
+        CredentialKind::Passkey,
+        "{}".into(),
+        now,
+    )
+    .with_lookup(vec![7; 20])
+    .with_name("Phone");
+    store.insert_credential(&passkey).await.unwrap();
+    assert_eq!(
+        store
+            .credential_by_lookup(CredentialKind::Passkey, &[7; 20])
+            .await
+            .unwrap(),
+        Some(passkey)
+    );
+}
+
+/// The credential row as schema version 1 stored it (no `name`, no `lookup`).
+const V1_CREDENTIAL: &str = "INSERT INTO {table} (id, user_id, kind, secret, created_at, updated_at, last_used_at, version) VALUES ";
+
+fn v1_credential_sql(table: &str, placeholders: &str) -> String {
+    format!(
+        "{}({placeholders})",
+        V1_CREDENTIAL.replace("{table}", table)
+    )
+}
+
+fn nanos(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,6 +186,20 @@ async fn sqlite_oldest_schema_with_data_upgrades_to_newest() {
         .await
         .unwrap();
     write(&old, &d).await;
+    let c = &d.credential;
+    sqlx::query(&v1_credential_sql(
+        "credentials",
+        "?, ?, ?, ?, ?, ?, NULL, 1",
+    ))
+    .bind(c.id.to_bytes().to_vec())
+    .bind(c.user_id.to_bytes().to_vec())
+    .bind("password")
+    .bind(c.secret.as_str())
+    .bind(nanos(c.created_at))
+    .bind(nanos(c.updated_at))
+    .execute(old.pool())
+    .await
+    .unwrap();
     old.close().await;
     let new = SqliteBackend::connect(&url).await.unwrap();
     check(&new, &d).await;
@@ -184,6 +231,20 @@ async fn postgres_oldest_schema_with_data_upgrades_to_newest() {
     .await
     .unwrap();
     write(&old, &d).await;
+    let c = &d.credential;
+    sqlx::query(&v1_credential_sql(
+        &format!("\"{schema}\".credentials"),
+        "$1, $2, $3, $4, $5, $6, NULL, 1",
+    ))
+    .bind(c.id.to_bytes().to_vec())
+    .bind(c.user_id.to_bytes().to_vec())
+    .bind("password")
+    .bind(c.secret.as_str())
+    .bind(nanos(c.created_at))
+    .bind(nanos(c.updated_at))
+    .execute(old.pool())
+    .await
+    .unwrap();
     old.close().await;
     let new = PostgresBackend::connect_with(PostgresOptions::new(&url).schema(&schema))
         .await

@@ -93,28 +93,46 @@ impl Ciam {
         };
         match self.inner.identities.create_user(&user, &credentials).await {
             Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
-                // A concurrent registration won the race for this address.
-                if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
-                    return Ok(self.register_existing(&existing, &email, ctx).await);
-                }
-                return Err(Error::Conflict);
-            }
+            Err(StoreError::Conflict(_)) => return self.lost_registration_race(&email, ctx).await,
             Err(e) => return Err(e.into()),
         }
+        let detail = json!({"password": !credentials.is_empty()});
+        self.registered(&user, &email, detail, ctx).await
+    }
+
+    /// `create_user` conflicted on the address: a concurrent registration won the race.
+    pub(super) async fn lost_registration_race(
+        &self,
+        email: &Email,
+        ctx: &RequestContext,
+    ) -> Result<RegisterOutcome> {
+        match self.inner.identities.user_by_email(email).await? {
+            Some(existing) => Ok(self.register_existing(&existing, email, ctx).await),
+            None => Err(Error::Conflict),
+        }
+    }
+
+    /// After the account is stored: the audit entry, the event and the verification mail.
+    pub(super) async fn registered(
+        &self,
+        user: &User,
+        email: &Email,
+        detail: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<RegisterOutcome> {
         self.record(
             Decision::success(AuditAction::Register, "created")
                 .user(user.id)
-                .detail(json!({"password": !credentials.is_empty()})),
+                .detail(detail),
             ctx,
         )
         .await;
         self.emit(Event::Registered { user_id: user.id }).await;
-        self.send_verification(&user, &email, ctx).await?;
+        self.send_verification(user, email, ctx).await?;
         Ok(RegisterOutcome::VerificationSent)
     }
 
-    async fn register_existing(
+    pub(super) async fn register_existing(
         &self,
         existing: &User,
         email: &Email,

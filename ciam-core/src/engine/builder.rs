@@ -65,6 +65,8 @@ pub struct CiamBuilder {
     app_name: Option<String>,
     public_url: Option<String>,
     paths: Option<LinkPaths>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<super::passkeys::PasskeyConfig>,
 }
 
 impl std::fmt::Debug for CiamBuilder {
@@ -190,6 +192,14 @@ impl CiamBuilder {
         self
     }
 
+    /// Turns on the passkey flows (feature `passkeys`). Every origin of the relying party
+    /// should be the public URL's origin or another origin of the same application.
+    #[cfg(feature = "passkeys")]
+    pub fn passkeys(mut self, config: super::passkeys::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
+        self
+    }
+
     /// Validates the configuration and starts the engine (and its hashing pool).
     pub fn build(self) -> Result<Ciam, BuildError> {
         let public_url = validate_public_url(
@@ -231,6 +241,8 @@ impl CiamBuilder {
             app_name,
             public_url,
             paths: self.paths.unwrap_or_default(),
+            #[cfg(feature = "passkeys")]
+            passkeys: self.passkeys,
         };
         Ok(Ciam {
             inner: Arc::new(inner),

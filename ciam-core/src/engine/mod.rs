@@ -6,6 +6,8 @@ pub(crate) mod config;
 pub(crate) mod context;
 mod credentials;
 pub(crate) mod outcome;
+#[cfg(feature = "passkeys")]
+pub(crate) mod passkeys;
 mod sessions;
 
 use std::sync::Arc;
@@ -58,6 +60,8 @@ pub(crate) struct Inner {
     app_name: String,
     public_url: String,
     paths: LinkPaths,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<passkeys::PasskeyConfig>,
 }
 
 /// One decision for the audit log, built fluently at the call site.
@@ -258,6 +262,11 @@ impl Ciam {
                 &paths.verify_email,
                 "change_email_mail_limit",
             ),
+            other => {
+                return Err(Error::Internal(
+                    format!("no mailed link for challenge purpose {}", other.as_str()).into(),
+                ));
+            }
         };
         let now = self.now();
         let sent = self
@@ -281,7 +290,7 @@ impl Ciam {
         let kind = match purpose {
             ChallengePurpose::VerifyEmail => MailKind::VerifyEmail { link },
             ChallengePurpose::ResetPassword => MailKind::ResetPassword { link },
-            ChallengePurpose::ChangeEmail => MailKind::ConfirmNewEmail { link },
+            _ => MailKind::ConfirmNewEmail { link },
         };
         self.send_mail(to, kind);
         Ok(true)

@@ -216,6 +216,29 @@ impl Ciam {
         })
     }
 
+    /// Replaces the session `auth` describes with a new one (new token) for a step-up: the old
+    /// session is deleted whatever token the request carried.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
+    pub(super) async fn replace_session(
+        &self,
+        auth: &AuthContext,
+        user: User,
+        amr: Vec<AuthMethod>,
+        aal: Aal,
+        auth_time: time::OffsetDateTime,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn> {
+        self.inner
+            .sessions
+            .delete_session(auth.user_id, auth.session_id)
+            .await?;
+        let ctx = RequestContext {
+            session_token: None,
+            ..ctx.clone()
+        };
+        self.start_session(user, amr, aal, auth_time, &ctx).await
+    }
+
     /// Validates a session token and returns the caller's [`AuthContext`].
     ///
     /// Slides the idle expiry, writing at most once per

@@ -60,6 +60,19 @@ pub(crate) fn password(user: UserId, secret: &str, created_at: OffsetDateTime) -
     )
 }
 
+/// A passkey credential of `user` with WebAuthn credential id `lookup`.
+pub(crate) fn passkey(user: UserId, lookup: &[u8], created_at: OffsetDateTime) -> Credential {
+    Credential::new(
+        credential_id(),
+        user,
+        CredentialKind::Passkey,
+        r#"{"record":"opaque"}"#.to_owned(),
+        created_at,
+    )
+    .with_lookup(lookup.to_vec())
+    .with_name("Laptop")
+}
+
 /// A session of `user` created at `t0 + created` seconds, idle-expiring `idle` seconds and
 /// absolutely expiring `absolute` seconds after `t0`.
 pub(crate) fn session(user: UserId, created: i64, idle: i64, absolute: i64) -> Session {

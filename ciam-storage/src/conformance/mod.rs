@@ -73,6 +73,8 @@ where
 {
     credentials::update_credential_checks_version(make().await).await;
     credentials::list_by_kind_and_delete(make().await).await;
+    credentials::lookup_keys(make().await).await;
+    credentials::lookup_key_races(make().await).await;
 }
 
 /// Runs the [`sessions`] checks.

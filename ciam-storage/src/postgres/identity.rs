@@ -21,8 +21,9 @@ impl PostgresBackend {
         E: Executor<'c, Database = Postgres>,
     {
         let sql = format!(
-            "INSERT INTO {} (id, user_id, kind, secret, created_at, updated_at, last_used_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO {} (id, user_id, kind, secret, name, lookup, created_at, updated_at,
+                             last_used_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             self.table("credentials")
         );
         sqlx::query(&sql)
@@ -30,6 +31,8 @@ impl PostgresBackend {
             .bind(c.user_id.to_bytes().to_vec())
             .bind(c.kind.as_str())
             .bind(c.secret.as_str())
+            .bind(c.name.as_deref())
+            .bind(c.lookup.as_deref())
             .bind(codec::time_to_db(c.created_at)?)
             .bind(codec::time_to_db(c.updated_at)?)
             .bind(codec::opt_time_to_db(c.last_used_at)?)
@@ -113,12 +116,13 @@ impl PostgresBackend {
     async fn update_credential_once(&self, credential: &Credential) -> StoreResult<Credential> {
         let id = credential.id.to_bytes().to_vec();
         let sql = format!(
-            "UPDATE {} SET secret = $1, updated_at = $2, version = version + 1
-             WHERE id = $3 AND version = $4 RETURNING {CREDENTIAL_COLUMNS}",
+            "UPDATE {} SET secret = $1, name = $2, updated_at = $3, version = version + 1
+             WHERE id = $4 AND version = $5 RETURNING {CREDENTIAL_COLUMNS}",
             self.table("credentials")
         );
         let row = sqlx::query(&sql)
             .bind(credential.secret.as_str())
+            .bind(credential.name.as_deref())
             .bind(codec::time_to_db(credential.updated_at)?)
             .bind(id.clone())
             .bind(codec::version_to_db(credential.version)?)
@@ -189,6 +193,45 @@ impl IdentityStore for PostgresBackend {
 impl CredentialStore for PostgresBackend {
     async fn insert_credential(&self, credential: &Credential) -> StoreResult<()> {
         retry(move || self.insert_credential_with(&self.pool, credential)).await
+    }
+
+    async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM {} WHERE id = $1",
+            self.table("credentials")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let row = sqlx::query(sql)
+                .bind(id.to_bytes().to_vec())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)?;
+            row.as_ref().map(decode_credential).transpose()
+        })
+        .await
+    }
+
+    async fn credential_by_lookup(
+        &self,
+        kind: CredentialKind,
+        lookup: &[u8],
+    ) -> StoreResult<Option<Credential>> {
+        let sql = format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM {} WHERE kind = $1 AND lookup = $2",
+            self.table("credentials")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let row = sqlx::query(sql)
+                .bind(kind.as_str())
+                .bind(lookup)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)?;
+            row.as_ref().map(decode_credential).transpose()
+        })
+        .await
     }
 
     async fn credentials_for_user(

@@ -10,6 +10,7 @@ use super::{codec, error, quote_identifier};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_rate_counters.sql"),
+    include_str!("../../migrations/postgres/0003_credential_lookup.sql"),
 ];
 
 /// The schema version this library writes (the number of embedded migrations). A database

@@ -15,7 +15,7 @@ use super::codec::{self, Columns, corrupt};
 pub(crate) const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
                             username, profile, region, created_at, updated_at, version";
 pub(crate) const CREDENTIAL_COLUMNS: &str =
-    "id, user_id, kind, secret, created_at, updated_at, last_used_at, version";
+    "id, user_id, kind, secret, name, lookup, created_at, updated_at, last_used_at, version";
 
 /// The column values of a user, encoded for binding.
 pub(crate) struct UserRow {
@@ -102,6 +102,8 @@ pub(crate) fn decode_credential(row: &(impl Columns + ?Sized)) -> StoreResult<Cr
         codec::get(row, "secret")?,
         codec::time(row, "created_at")?,
     );
+    c.name = codec::get(row, "name")?;
+    c.lookup = codec::get(row, "lookup")?;
     c.updated_at = codec::time(row, "updated_at")?;
     c.last_used_at = codec::opt_time(row, "last_used_at")?;
     c.version = codec::version(row, "version")?;

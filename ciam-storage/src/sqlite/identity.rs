@@ -20,13 +20,16 @@ where
     E: Executor<'c, Database = Sqlite>,
 {
     sqlx::query(
-        "INSERT INTO credentials (id, user_id, kind, secret, created_at, updated_at, last_used_at, version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO credentials (id, user_id, kind, secret, name, lookup, created_at, updated_at,
+                                  last_used_at, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(c.id.to_bytes().to_vec())
     .bind(c.user_id.to_bytes().to_vec())
     .bind(c.kind.as_str())
     .bind(c.secret.as_str())
+    .bind(c.name.as_deref())
+    .bind(c.lookup.as_deref())
     .bind(codec::time_to_db(c.created_at)?)
     .bind(codec::time_to_db(c.updated_at)?)
     .bind(codec::opt_time_to_db(c.last_used_at)?)
@@ -147,6 +150,32 @@ impl CredentialStore for SqliteBackend {
         insert_credential_with(&self.pool, credential).await
     }
 
+    async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id.to_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_credential).transpose()
+    }
+
+    async fn credential_by_lookup(
+        &self,
+        kind: CredentialKind,
+        lookup: &[u8],
+    ) -> StoreResult<Option<Credential>> {
+        let sql =
+            format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE kind = ? AND lookup = ?");
+        let row = sqlx::query(&sql)
+            .bind(kind.as_str())
+            .bind(lookup)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_credential).transpose()
+    }
+
     async fn credentials_for_user(
         &self,
         user: UserId,
@@ -167,11 +196,12 @@ impl CredentialStore for SqliteBackend {
     async fn update_credential(&self, credential: &Credential) -> StoreResult<Credential> {
         let id = credential.id.to_bytes().to_vec();
         let sql = format!(
-            "UPDATE credentials SET secret = ?, updated_at = ?, version = version + 1
+            "UPDATE credentials SET secret = ?, name = ?, updated_at = ?, version = version + 1
              WHERE id = ? AND version = ? RETURNING {CREDENTIAL_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(credential.secret.as_str())
+            .bind(credential.name.as_deref())
             .bind(codec::time_to_db(credential.updated_at)?)
             .bind(id.clone())
             .bind(codec::version_to_db(credential.version)?)

@@ -17,6 +17,7 @@ use super::error;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_rate_counters.sql"),
+    include_str!("../../migrations/0003_credential_lookup.sql"),
 ];
 
 /// The schema version this library writes (the number of embedded migrations).
