@@ -180,6 +180,8 @@ mod config;
 mod cose;
 mod der;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod tpm;
 mod types;
