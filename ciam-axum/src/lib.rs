@@ -62,6 +62,29 @@
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
 //!
+//! With the `passkeys` feature (options are WebAuthn L3 JSON, the `publicKey` dictionary
+//! itself; `credential` is `PublicKeyCredential.toJSON()`):
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `POST /passkeys/register/start` | `{}` (signed in, recent sign-in) | `PublicKeyCredentialCreationOptionsJSON`; 401 `step_up_required` |
+//! | `POST /passkeys/register/finish` | `{credential, name?}` | `{passkey}`; 401 `passkey_rejected` |
+//! | `POST /passkeys/signup/start` | `{email, profile?}` | `PublicKeyCredentialCreationOptionsJSON` (also for a taken address) |
+//! | `POST /passkeys/signup/finish` | `{credential, name?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
+//! | `POST /passkeys/login/start` | `{email?}` | `PublicKeyCredentialRequestOptionsJSON` (no `allowCredentials` without an address; a stable fake list for an unknown one) |
+//! | `POST /passkeys/login/finish` | `{credential}` | as `POST /login`; 401 `passkey_rejected` |
+//! | `POST /passkeys/step-up/start` | `{}` (signed in) | `PublicKeyCredentialRequestOptionsJSON` of the caller's passkeys |
+//! | `POST /passkeys/step-up/finish` | `{credential}` | 200 `{user, session}` + new `Set-Cookie` (the old session ends) |
+//! | `GET /passkeys` | — | `{passkeys: [{id, name, created_at, last_used_at, synced, backed_up, aaguid, attestation, transports}]}` |
+//! | `PATCH /passkeys/{id}` | `{name}` | `{passkey}`; 404 if not the caller's |
+//! | `DELETE /passkeys/{id}` | — (recent sign-in) | 204; 409 `last_sign_in_method`; 401 `step_up_required` |
+//!
+//! # Features
+//!
+//! | Feature | Default | Adds |
+//! |---|---|---|
+//! | `passkeys` | no | The `/passkeys/...` endpoints (ciam-core's passkey flows) |
+//!
 //! Request bodies are limited to [`BODY_LIMIT`] bytes.
 //!
 //! # Security notes
@@ -106,6 +129,8 @@ mod cookie;
 mod csrf;
 mod extract;
 mod layer;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod rejection;
 mod routes;
 

@@ -38,7 +38,7 @@ pub fn router<S>(ciam: Ciam) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    let routes = Router::new()
         .route("/register", post(register))
         .route("/verify-email", post(verify_email))
         .route("/verify-email/resend", post(resend_verification))
@@ -53,7 +53,10 @@ where
         .route("/password/change", post(change_password))
         .route("/email/change", post(change_email))
         .route("/profile", patch(update_profile))
-        .route("/audit", get(audit))
+        .route("/audit", get(audit));
+    #[cfg(feature = "passkeys")]
+    let routes = routes.merge(crate::passkeys::routes());
+    routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(no_store))
         .with_state(ciam)
@@ -85,7 +88,7 @@ fn user_view(ciam: &Ciam, user: &User, stage: &str) -> Value {
 }
 
 /// A response carrying a fresh session cookie and the session description.
-fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Response, ApiError> {
+pub(crate) fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Response, ApiError> {
     let policy = ciam.policy().session;
     // The browser keeps the cookie until the session's absolute end; the idle timeout is
     // enforced server-side on every request, so it need not be mirrored in the cookie.
@@ -107,7 +110,7 @@ fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Response, ApiEr
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-fn status(code: StatusCode, status: &str) -> Response {
+pub(crate) fn status(code: StatusCode, status: &str) -> Response {
     (code, Json(json!({ "status": status }))).into_response()
 }
 

@@ -20,11 +20,14 @@ pub(crate) struct Config {
     pub(crate) smtp_url: Option<String>,
     pub(crate) redis_url: Option<String>,
     pub(crate) mail_from: String,
+    /// `CIAM_PASSKEY_KEY`: the key (its UTF-8 bytes, at least 32) behind the stable answers
+    /// to passkey sign-in options for unknown addresses; set the same on every instance.
+    pub(crate) passkey_key: Option<Vec<u8>>,
 }
 
 impl Config {
     /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_REDIS_URL`,
-    /// `CIAM_SMTP_URL` and `CIAM_MAIL_FROM`.
+    /// `CIAM_SMTP_URL`, `CIAM_MAIL_FROM` and `CIAM_PASSKEY_KEY`.
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -39,6 +42,7 @@ impl Config {
             smtp_url: var("CIAM_SMTP_URL").map(|u| normalize_smtp_url(&u)),
             redis_url: var("CIAM_REDIS_URL"),
             mail_from: var("CIAM_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
+            passkey_key: var("CIAM_PASSKEY_KEY").map(String::into_bytes),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod pages;
+mod passkeys;
 mod storage;
 
 use std::net::SocketAddr;
@@ -76,8 +77,10 @@ async fn run() -> Result<(), String> {
         }
     };
 
+    let passkeys = passkeys::config(&config.public_url, config.passkey_key.as_deref())?;
     let ciam = Ciam::builder()
         .backend(Arc::clone(&storage.backend))
+        .passkeys(passkeys)
         .app_name(APP_NAME)
         .public_url(config.public_url.clone())
         .mailer(mailer)
