@@ -2,214 +2,19 @@
 //! failure paths, with a controlled clock and a mail outbox.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
+mod support;
+
+use std::sync::Arc;
 
 use ciam::audit::{AuditAction, AuditOutcome};
-use ciam::clock::ManualClock;
 use ciam::credential::CredentialKind;
-use ciam::event::{Event, EventSink};
+use ciam::event::Event;
 use ciam::identifier::Email;
-use ciam::mail::{MailError, Mailer, OutgoingMail};
-use ciam::password::{Argon2Params, PasswordConfig, PoolConfig};
-use ciam::rng::SystemRandom;
-use ciam::storage::memory::MemoryBackend;
-use ciam::storage::sqlite::SqliteBackend;
 use ciam::store::Backend;
 use ciam::user::UserStatus;
-use ciam::{
-    AuthContext, Ciam, Error, OpaqueToken, Policy, Registration, RequestContext, SecretString,
-    SignInOutcome, SignedIn, VerifyOutcome,
-};
+use ciam::{Error, OpaqueToken, Policy, Registration, SignInOutcome, VerifyOutcome};
+use support::{PW, PW2, ctx, harness, on_both_backends, pw, token_in};
 use time::Duration;
-use time::macros::datetime;
-
-/// Collects sent mail and lets a test wait for the next one to an address.
-#[derive(Debug, Default)]
-struct Outbox(Mutex<Vec<OutgoingMail>>, tokio::sync::Notify);
-
-#[async_trait::async_trait]
-impl Mailer for Outbox {
-    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
-        self.0.lock().unwrap().push(mail.clone());
-        self.1.notify_waiters();
-        Ok(())
-    }
-}
-
-impl Outbox {
-    /// Waits (bounded) until `n` mails to `to` have arrived and returns the last.
-    async fn nth_to(&self, to: &str, n: usize) -> OutgoingMail {
-        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
-        loop {
-            let notified = self.1.notified();
-            {
-                let all = self.0.lock().unwrap();
-                let mine: Vec<_> = all.iter().filter(|m| m.to.as_str() == to).collect();
-                if mine.len() >= n {
-                    return mine[n - 1].clone();
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("no mail #{n} to {to} within 10 s");
-            }
-        }
-    }
-
-    /// Mail to `to` after letting background sends finish.
-    async fn count_to(&self, to: &str) -> usize {
-        tokio::time::sleep(StdDuration::from_millis(150)).await;
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.to.as_str() == to)
-            .count()
-    }
-}
-
-fn token_in(mail: &OutgoingMail) -> String {
-    let start = mail
-        .text
-        .find("token=")
-        .unwrap_or_else(|| panic!("no token in {:?}", mail.subject))
-        + 6;
-    mail.text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
-}
-
-#[derive(Debug, Default)]
-struct Events(Mutex<Vec<Event>>);
-
-#[async_trait::async_trait]
-impl EventSink for Events {
-    async fn publish(&self, event: &Event) {
-        self.0.lock().unwrap().push(event.clone());
-    }
-}
-
-struct Harness<B> {
-    ciam: Ciam,
-    store: Arc<B>,
-    outbox: Arc<Outbox>,
-    events: Arc<Events>,
-    clock: ManualClock,
-}
-
-const PW: &str = "correct horse battery staple";
-const PW2: &str = "a brand new passphrase, long enough";
-
-fn small_params() -> PasswordConfig {
-    // Small argon2 parameters keep the suite fast; the parameters themselves are tested in
-    // ciam-core's password tests.
-    PasswordConfig::default()
-        .argon2(Argon2Params {
-            m_cost_kib: 256,
-            t_cost: 1,
-            p_cost: 1,
-        })
-        .pool(PoolConfig {
-            workers: 2,
-            queue: 64,
-        })
-}
-
-fn harness<B: Backend>(store: Arc<B>, policy: Policy) -> Harness<B> {
-    let outbox = Arc::new(Outbox::default());
-    let events = Arc::new(Events::default());
-    let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
-    let ciam = Ciam::builder()
-        .backend(store.clone())
-        .clock(Arc::new(clock.clone()))
-        .rng(Arc::new(SystemRandom::new()))
-        .mailer(outbox.clone())
-        .events(events.clone())
-        .password_config(small_params())
-        .policy(policy)
-        .app_name("Acme")
-        .public_url("https://acme.example")
-        .build()
-        .unwrap();
-    Harness {
-        ciam,
-        store,
-        outbox,
-        events,
-        clock,
-    }
-}
-
-fn ctx() -> RequestContext {
-    RequestContext::new(Some("203.0.113.7".parse().unwrap()), Some("flows-test/1.0"))
-}
-
-fn pw(s: &str) -> SecretString {
-    SecretString::new(s)
-}
-
-impl<B: Backend> Harness<B> {
-    async fn register_verified(&self, email: &str) -> SignedIn {
-        self.ciam
-            .register(Registration::new(email, Some(pw(PW))), &ctx())
-            .await
-            .unwrap();
-        let n = self.outbox.count_to(email).await.max(1);
-        let mail = self.outbox.nth_to(email, n).await;
-        let token = token_in(&mail);
-        assert!(matches!(
-            self.ciam.verify_email(&token, &ctx()).await.unwrap(),
-            VerifyOutcome::EmailVerified(_)
-        ));
-        self.sign_in(email, PW).await
-    }
-
-    async fn sign_in(&self, email: &str, password: &str) -> SignedIn {
-        match self
-            .ciam
-            .sign_in_password(email, &pw(password), &ctx())
-            .await
-            .unwrap()
-        {
-            SignInOutcome::SignedIn(s) => *s,
-            other => panic!("expected signed in, got {other:?}"),
-        }
-    }
-
-    async fn auth(&self, s: &SignedIn) -> Result<AuthContext, Error> {
-        self.ciam.authenticate(&s.token, &ctx()).await
-    }
-}
-
-async fn memory() -> Arc<MemoryBackend> {
-    Arc::new(MemoryBackend::new())
-}
-
-async fn sqlite() -> Arc<SqliteBackend> {
-    Arc::new(SqliteBackend::connect("sqlite::memory:").await.unwrap())
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::memory().await).await;
-                }
-            )*
-        }
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::sqlite().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_both_backends!(
     register_verify_sign_in_sign_out,
@@ -587,13 +392,6 @@ async fn sessions_expire_idle_and_absolute<B: Backend>(store: Arc<B>) {
             .await,
         Err(Error::Unauthenticated)
     ));
-}
-
-impl<B> Harness<B> {
-    fn clock_now(&self) -> time::OffsetDateTime {
-        use ciam::clock::Clock;
-        self.clock.now()
-    }
 }
 
 async fn sign_in_replaces_a_presented_session<B: Backend>(store: Arc<B>) {
