@@ -14,6 +14,12 @@ pub const SECURE_COOKIE_NAME: &str = "__Host-ciam_session";
 /// refuse `__Host-` cookies without `Secure`, and `Secure` cookies over plain HTTP.
 pub const PLAIN_COOKIE_NAME: &str = "ciam_session";
 
+/// Trusted-device cookie name with `https://` public URLs (see [`SECURE_COOKIE_NAME`]).
+pub const SECURE_DEVICE_COOKIE_NAME: &str = "__Host-ciam_device";
+
+/// Trusted-device cookie name with plain `http://` public URLs.
+pub const PLAIN_DEVICE_COOKIE_NAME: &str = "ciam_device";
+
 /// How the session cookie is named and which attributes it carries.
 ///
 /// The attributes are fixed to the safe choice: `HttpOnly` (scripts cannot read the token),
@@ -21,9 +27,13 @@ pub const PLAIN_COOKIE_NAME: &str = "ciam_session";
 /// `Domain` (host-only). `Secure` and the `__Host-` prefix are added when the public URL is
 /// HTTPS. The session token appears only in `Set-Cookie` and `Cookie` headers, never in a
 /// response body or a URL.
+///
+/// The trusted-device cookie (the engine's `SignedIn::device_token`) has the same attributes
+/// under its own name; it outlives sessions (sign-out keeps it) so the browser stays trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieConfig {
     name: &'static str,
+    device_name: &'static str,
     secure: bool,
 }
 
@@ -37,11 +47,13 @@ impl CookieConfig {
         if https {
             Self {
                 name: SECURE_COOKIE_NAME,
+                device_name: SECURE_DEVICE_COOKIE_NAME,
                 secure: true,
             }
         } else {
             Self {
                 name: PLAIN_COOKIE_NAME,
+                device_name: PLAIN_DEVICE_COOKIE_NAME,
                 secure: false,
             }
         }
@@ -62,13 +74,32 @@ impl CookieConfig {
     /// Returns `None` when `token` is not a well-formed ciam token (so it cannot be placed in
     /// a header safely); tokens issued by the engine always are.
     pub fn session_cookie(&self, token: &OpaqueToken, max_age: Duration) -> Option<HeaderValue> {
+        self.set_cookie(self.name, token, max_age)
+    }
+
+    /// A `Set-Cookie` value for the trusted-device token (same rules as
+    /// [`Self::session_cookie`]).
+    pub fn device_cookie(&self, token: &OpaqueToken, max_age: Duration) -> Option<HeaderValue> {
+        self.set_cookie(self.device_name, token, max_age)
+    }
+
+    /// The trusted-device cookie name.
+    pub fn device_name(&self) -> &str {
+        self.device_name
+    }
+
+    fn set_cookie(
+        &self,
+        name: &str,
+        token: &OpaqueToken,
+        max_age: Duration,
+    ) -> Option<HeaderValue> {
         if !token.is_well_formed() {
             return None;
         }
         let seconds = max_age.whole_seconds().max(0);
         HeaderValue::from_str(&format!(
-            "{}={}; {}; Max-Age={seconds}",
-            self.name,
+            "{name}={}; {}; Max-Age={seconds}",
             token.expose(),
             self.attributes()
         ))
@@ -93,15 +124,12 @@ impl CookieConfig {
     /// When the cookie appears more than once, the first occurrence is used (browsers send
     /// the most specific path first; with `Path=/` only one is expected).
     pub fn read(&self, headers: &HeaderMap) -> Option<OpaqueToken> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| OpaqueToken::from_client(value.trim().trim_matches('"')))
-            .filter(|t| !t.expose().is_empty())
+        read_named(headers, self.name)
+    }
+
+    /// The trusted-device token presented in the request, if any.
+    pub fn read_device(&self, headers: &HeaderMap) -> Option<OpaqueToken> {
+        read_named(headers, self.device_name)
     }
 
     /// Whether `value` (a `Set-Cookie` header) sets or clears this cookie.
@@ -120,4 +148,17 @@ impl CookieConfig {
             "Path=/; HttpOnly; SameSite=Lax"
         }
     }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers (first occurrence), if any.
+fn read_named(headers: &HeaderMap, name: &str) -> Option<OpaqueToken> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| OpaqueToken::from_client(value.trim().trim_matches('"')))
+        .filter(|t| !t.expose().is_empty())
 }

@@ -281,7 +281,9 @@ where
     let ip = shared.client_ip.client_ip(req.headers(), peer);
     let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
     let token = shared.cookie.read(req.headers());
-    let ctx = RequestContext::new(ip, user_agent).with_session_token(token.clone());
+    let ctx = RequestContext::new(ip, user_agent)
+        .with_session_token(token.clone())
+        .with_device_token(shared.cookie.read_device(req.headers()));
     let mut clear_cookie = false;
     if let Some(token) = &token {
         match shared.ciam.authenticate(token, &ctx).await {

@@ -129,6 +129,7 @@ mod cookie;
 mod csrf;
 mod extract;
 mod layer;
+mod mfa;
 #[cfg(feature = "passkeys")]
 mod passkeys;
 mod rejection;
@@ -137,7 +138,10 @@ mod routes;
 #[cfg(test)]
 mod tests;
 
-pub use cookie::{CookieConfig, PLAIN_COOKIE_NAME, SECURE_COOKIE_NAME};
+pub use cookie::{
+    CookieConfig, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME, SECURE_COOKIE_NAME,
+    SECURE_DEVICE_COOKIE_NAME,
+};
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated};
 pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};

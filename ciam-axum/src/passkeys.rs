@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 
 use ciam_core::id::CredentialId;
 use ciam_core::user::ProfileAttributes;
-use ciam_core::{Ciam, Registration, SignInOutcome};
+use ciam_core::{Ciam, Registration};
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer};
-use crate::rejection::{ApiError, verification_required};
+use crate::rejection::ApiError;
 use crate::routes::{signed_in, status};
 
 /// The passkey routes, relative to the router's prefix.
@@ -161,14 +161,10 @@ async fn login_finish(
     ClientContext(ctx): ClientContext,
     Json(body): Json<FinishBody>,
 ) -> Result<Response, ApiError> {
-    match ciam
+    let outcome = ciam
         .finish_passkey_sign_in(&body.credential_json(), &ctx)
-        .await?
-    {
-        SignInOutcome::SignedIn(s) => signed_in(&ciam, &layer, &s),
-        SignInOutcome::VerificationRequired => Ok(verification_required()),
-        _ => Err(ciam_core::Error::Internal("unexpected sign-in outcome".into()).into()),
-    }
+        .await?;
+    crate::mfa::sign_in_response(&ciam, &layer, outcome)
 }
 
 async fn step_up_start(

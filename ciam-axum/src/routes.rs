@@ -14,10 +14,10 @@ use time::format_description::well_known::Rfc3339;
 use ciam_core::id::SessionId;
 use ciam_core::secret::SecretString;
 use ciam_core::user::{ProfileAttributes, User};
-use ciam_core::{Ciam, Error, Registration, SignInOutcome, SignedIn, VerifyOutcome};
+use ciam_core::{Ciam, Error, Registration, SignedIn, VerifyOutcome};
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer};
-use crate::rejection::{ApiError, verification_required};
+use crate::rejection::ApiError;
 
 /// Largest request body accepted by the endpoints, in bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -53,7 +53,8 @@ where
         .route("/password/change", post(change_password))
         .route("/email/change", post(change_email))
         .route("/profile", patch(update_profile))
-        .route("/audit", get(audit));
+        .route("/audit", get(audit))
+        .merge(crate::mfa::routes());
     #[cfg(feature = "passkeys")]
     let routes = routes.merge(crate::passkeys::routes());
     routes
@@ -107,7 +108,14 @@ pub(crate) fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Resp
         "user": user_view(ciam, &s.user, DEFAULT_STAGE),
         "session": s.session,
     });
-    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+    let mut response = ([(SET_COOKIE, cookie)], Json(body)).into_response();
+    if let Some(device) = &s.device_token {
+        let max_age = ciam.policy().trusted_device_ttl;
+        if let Some(value) = layer.0.0.cookie.device_cookie(device, max_age) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
 pub(crate) fn status(code: StatusCode, status: &str) -> Response {
@@ -177,14 +185,10 @@ async fn login(
     ClientContext(ctx): ClientContext,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
-    match ciam
+    let outcome = ciam
         .sign_in_password(&body.email, &body.password, &ctx)
-        .await?
-    {
-        SignInOutcome::SignedIn(s) => signed_in(&ciam, &layer, &s),
-        SignInOutcome::VerificationRequired => Ok(verification_required()),
-        _ => Err(Error::Internal("unexpected sign-in outcome".into()).into()),
-    }
+        .await?;
+    crate::mfa::sign_in_response(&ciam, &layer, outcome)
 }
 
 async fn logout(

@@ -175,8 +175,27 @@ async fn cookie_attributes_over_http() {
     let res = sign_in(&app, HTTP_URL, "alice@example.com").await;
     assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
     let cookies = set_cookies(&res);
-    assert_eq!(cookies.len(), 1);
-    let c = &cookies[0];
+    assert_eq!(
+        cookies.len(),
+        2,
+        "the session and the trusted-device cookie"
+    );
+    let device = cookies
+        .iter()
+        .find(|c| c.starts_with("ciam_device="))
+        .expect("a trusted-device cookie on the first sign-in");
+    for attribute in [
+        "; HttpOnly",
+        "; SameSite=Lax",
+        "; Path=/",
+        "; Max-Age=2592000",
+    ] {
+        assert!(device.contains(attribute), "{device}");
+    }
+    let c = cookies
+        .iter()
+        .find(|c| c.starts_with("ciam_session="))
+        .expect("a session cookie");
     assert!(c.starts_with("ciam_session="), "{c}");
     assert!(c.contains("; HttpOnly"), "{c}");
     assert!(c.contains("; SameSite=Lax"), "{c}");

@@ -57,6 +57,18 @@ pub enum AuditAction {
     PasskeyBackupStateChanged,
     /// A passkey's signature counter did not increase (a possible clone), flagged by policy.
     PasskeyCounterRegression,
+    /// A second factor was enrolled (or its confirmation failed).
+    MfaEnrolled,
+    /// Second factors were removed.
+    MfaDisabled,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesIssued,
+    /// A sign-in passed its first factor and now needs a second.
+    MfaChallenged,
+    /// A second factor was answered (or refused).
+    SignInMfa,
+    /// The account's trusted-device tokens were revoked.
+    DevicesForgotten,
 }
 
 impl AuditAction {
@@ -85,6 +97,12 @@ impl AuditAction {
             Self::PasskeyRemoved => "passkey_removed",
             Self::PasskeyBackupStateChanged => "passkey_backup_state_changed",
             Self::PasskeyCounterRegression => "passkey_counter_regression",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::RecoveryCodesIssued => "recovery_codes_issued",
+            Self::MfaChallenged => "mfa_challenged",
+            Self::SignInMfa => "sign_in_mfa",
+            Self::DevicesForgotten => "devices_forgotten",
         }
     }
 
@@ -113,6 +131,12 @@ impl AuditAction {
             Self::PasskeyRemoved,
             Self::PasskeyBackupStateChanged,
             Self::PasskeyCounterRegression,
+            Self::MfaEnrolled,
+            Self::MfaDisabled,
+            Self::RecoveryCodesIssued,
+            Self::MfaChallenged,
+            Self::SignInMfa,
+            Self::DevicesForgotten,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

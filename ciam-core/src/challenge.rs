@@ -25,6 +25,12 @@ pub enum ChallengePurpose {
     PasskeyRegistration,
     /// A WebAuthn authentication ceremony in progress.
     PasskeyAuthentication,
+    /// A sign-in whose first factor passed, waiting for the second.
+    MfaPending,
+    /// A TOTP secret shown to the user, waiting for its first code.
+    TotpEnrolment,
+    /// A browser trusted by an account (device cookie; "remember this device").
+    TrustedDevice,
 }
 
 impl ChallengePurpose {
@@ -36,6 +42,9 @@ impl ChallengePurpose {
             Self::ChangeEmail => "change_email",
             Self::PasskeyRegistration => "passkey_registration",
             Self::PasskeyAuthentication => "passkey_authentication",
+            Self::MfaPending => "mfa_pending",
+            Self::TotpEnrolment => "totp_enrolment",
+            Self::TrustedDevice => "trusted_device",
         }
     }
 
@@ -47,6 +56,9 @@ impl ChallengePurpose {
             "change_email" => Self::ChangeEmail,
             "passkey_registration" => Self::PasskeyRegistration,
             "passkey_authentication" => Self::PasskeyAuthentication,
+            "mfa_pending" => Self::MfaPending,
+            "totp_enrolment" => Self::TotpEnrolment,
+            "trusted_device" => Self::TrustedDevice,
             _ => return None,
         })
     }

@@ -86,6 +86,15 @@ pub enum Error {
     /// The store is unreachable or busy.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
+    /// The action needs a higher assurance level, or a fresher authentication, than the
+    /// session has: step up (second factor or passkey) and retry.
+    #[error("step-up required: AAL{} within {max_age:?}", aal.level())]
+    AssuranceRequired {
+        /// The level needed.
+        aal: crate::session::Aal,
+        /// How recent the authentication must be, when that is what is missing.
+        max_age: Option<time::Duration>,
+    },
     /// A request value was refused (the text names which, for logs; it is not shown).
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
@@ -115,7 +124,7 @@ impl Error {
             Self::InvalidCredentials | Self::InvalidToken | Self::Unauthenticated => {
                 ErrorKind::Unauthorized
             }
-            Self::StepUpRequired => ErrorKind::StepUpRequired,
+            Self::StepUpRequired | Self::AssuranceRequired { .. } => ErrorKind::StepUpRequired,
             Self::PasskeyRejected(_) => ErrorKind::Unauthorized,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::LastSignInMethod => ErrorKind::Conflict,
@@ -137,7 +146,7 @@ impl Error {
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
             Self::Unauthenticated => "unauthenticated",
-            Self::StepUpRequired => "step_up_required",
+            Self::StepUpRequired | Self::AssuranceRequired { .. } => "step_up_required",
             Self::PasskeyRejected(_) => "passkey_rejected",
             Self::InvalidInput(_) => "invalid_input",
             Self::LastSignInMethod => "last_sign_in_method",
@@ -164,6 +173,9 @@ impl Error {
             }
             Self::Unauthenticated => "Please sign in.".to_owned(),
             Self::StepUpRequired => "Please confirm your password to continue.".to_owned(),
+            Self::AssuranceRequired { .. } => {
+                "Please confirm it's you (second factor or passkey) to continue.".to_owned()
+            }
             Self::PasskeyRejected(_) => {
                 "The passkey could not be verified. Please try again or use another way to sign in."
                     .to_owned()

@@ -89,9 +89,13 @@ pub use ciam_webauthn as webauthn;
 pub use engine::account::Registration;
 pub use engine::config::{LinkPaths, Policy, SessionPolicy};
 pub use engine::context::{AuthContext, RequestContext};
-pub use engine::outcome::{RegisterOutcome, SignInOutcome, SignedIn, VerifyOutcome};
+pub use engine::mfa::{MfaConfig, MfaProof, MfaStatus, TotpEnrolment};
+pub use engine::outcome::{
+    MfaChallenge, MfaFactor, RegisterOutcome, SignInOutcome, SignedIn, VerifyOutcome,
+};
 #[cfg(feature = "passkeys")]
 pub use engine::passkeys::{MAX_PASSKEY_NAME, PasskeyConfig, PasskeyInfo};
+pub use engine::throttle::ThrottlePolicy;
 pub use engine::{BuildError, Ciam, CiamBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{OpaqueToken, SecretString};

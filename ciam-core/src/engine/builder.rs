@@ -11,7 +11,7 @@ use crate::password::{PasswordConfig, PasswordError, PasswordHasher, PasswordPol
 use crate::profile::ProfileSchema;
 use crate::rng::{SecureRandom, SystemRandom};
 use crate::store::{
-    AuditStore, Backend, ChallengeStore, CredentialStore, IdentityStore, SessionStore,
+    AuditStore, Backend, ChallengeStore, CounterStore, CredentialStore, IdentityStore, SessionStore,
 };
 
 /// The engine could not be built from the given configuration.
@@ -53,6 +53,7 @@ pub struct CiamBuilder {
     sessions: Option<Arc<dyn SessionStore>>,
     challenges: Option<Arc<dyn ChallengeStore>>,
     audit: Option<Arc<dyn AuditStore>>,
+    counters: Option<Arc<dyn CounterStore>>,
     clock: Option<Arc<dyn Clock>>,
     rng: Option<Arc<dyn SecureRandom>>,
     mailer: Option<Arc<dyn Mailer>>,
@@ -65,6 +66,7 @@ pub struct CiamBuilder {
     app_name: Option<String>,
     public_url: Option<String>,
     paths: Option<LinkPaths>,
+    mfa: Option<super::mfa::MfaConfig>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
 }
@@ -85,7 +87,21 @@ impl CiamBuilder {
         self.credentials = Some(backend.clone());
         self.sessions = Some(backend.clone());
         self.challenges = Some(backend.clone());
-        self.audit = Some(backend);
+        self.audit = Some(backend.clone());
+        self.counters = Some(backend);
+        self
+    }
+
+    /// Overrides the rate-limit counter store (for example Redis, shared by every instance).
+    pub fn counter_store(mut self, store: Arc<dyn CounterStore>) -> Self {
+        self.counters = Some(store);
+        self
+    }
+
+    /// Turns on second factors (TOTP and recovery codes) with the key that seals TOTP secrets
+    /// at rest.
+    pub fn mfa(mut self, config: super::mfa::MfaConfig) -> Self {
+        self.mfa = Some(config);
         self
     }
 
@@ -227,6 +243,7 @@ impl CiamBuilder {
                 .challenges
                 .ok_or(BuildError::MissingStore("challenges"))?,
             audit: self.audit.ok_or(BuildError::MissingStore("audit"))?,
+            counters: self.counters.ok_or(BuildError::MissingStore("counters"))?,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             rng,
             mailer: self.mailer.unwrap_or_else(|| Arc::new(ConsoleMailer)),
@@ -241,6 +258,7 @@ impl CiamBuilder {
             app_name,
             public_url,
             paths: self.paths.unwrap_or_default(),
+            mfa: self.mfa,
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys,
         };

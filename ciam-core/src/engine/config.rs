@@ -70,6 +70,17 @@ pub struct Policy {
     /// At most this many mails of one kind (verification, reset) per account per hour.
     /// Default 3.
     pub mails_per_hour: u32,
+    /// Throttling of failed sign-ins and second-factor attempts.
+    pub throttle: super::throttle::ThrottlePolicy,
+    /// How long a trusted-device token lasts. Default 30 days.
+    pub trusted_device_ttl: Duration,
+    /// How long "remember this device" skips the second factor (at most
+    /// `trusted_device_ttl`). Default 30 days.
+    pub remember_device_for: Duration,
+    /// How long a pending second-factor sign-in waits. Default 5 minutes.
+    pub mfa_pending_ttl: Duration,
+    /// Wrong second-factor answers allowed per pending sign-in. Default 5.
+    pub mfa_attempts: u32,
 }
 
 impl Default for Policy {
@@ -83,6 +94,11 @@ impl Default for Policy {
             reset_password_ttl: Duration::minutes(30),
             change_email_ttl: Duration::hours(1),
             mails_per_hour: 3,
+            throttle: super::throttle::ThrottlePolicy::default(),
+            trusted_device_ttl: Duration::days(30),
+            remember_device_for: Duration::days(30),
+            mfa_pending_ttl: Duration::minutes(5),
+            mfa_attempts: 5,
         }
     }
 }

@@ -23,6 +23,13 @@ pub struct RequestContext {
     /// The session token the client presented, if any. Signing in replaces (deletes) that
     /// session, so a token planted before sign-in never becomes authenticated (fixation).
     pub session_token: Option<OpaqueToken>,
+    /// The trusted-device token the browser presented, if any (see
+    /// [`SignedIn::device_token`](crate::SignedIn)): it exempts the browser from account
+    /// throttling, and skips the second factor while "remember this device" lasts.
+    pub device_token: Option<OpaqueToken>,
+    /// Where the client is, when the application knows (for example from a GeoIP database):
+    /// latitude and longitude in degrees. Feeds the impossible-travel risk rule.
+    pub location: Option<(f64, f64)>,
 }
 
 impl RequestContext {
@@ -39,7 +46,24 @@ impl RequestContext {
             ip,
             user_agent,
             session_token: None,
+            device_token: None,
+            location: None,
         }
+    }
+
+    /// Adds the trusted-device token presented by the client.
+    pub fn with_device_token(mut self, token: Option<OpaqueToken>) -> Self {
+        self.device_token = token;
+        self
+    }
+
+    /// Adds the client's location (latitude, longitude in degrees); out-of-range values are
+    /// ignored.
+    pub fn with_location(mut self, lat: f64, lon: f64) -> Self {
+        if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) {
+            self.location = Some((lat, lon));
+        }
+        self
     }
 
     /// Adds the session token presented by the client.

@@ -209,6 +209,11 @@ impl Ciam {
             .challenges
             .delete_challenges(user.id, ChallengePurpose::ResetPassword)
             .await?;
+        // Whoever reset the password may not be whoever trusted those browsers.
+        self.inner
+            .challenges
+            .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
+            .await?;
         if let Some(email) = &user.email {
             self.send_mail(email, MailKind::PasswordChanged);
         }

@@ -5,10 +5,12 @@ mod builder;
 pub(crate) mod config;
 pub(crate) mod context;
 mod credentials;
+pub(crate) mod mfa;
 pub(crate) mod outcome;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
 mod sessions;
+pub(crate) mod throttle;
 
 use std::sync::Arc;
 
@@ -29,7 +31,9 @@ use crate::profile::ProfileSchema;
 use crate::rng::SecureRandom;
 use crate::secret::OpaqueToken;
 use crate::session::{Aal, AuthMethod, Session};
-use crate::store::{AuditStore, ChallengeStore, CredentialStore, IdentityStore, SessionStore};
+use crate::store::{
+    AuditStore, ChallengeStore, CounterStore, CredentialStore, IdentityStore, SessionStore,
+};
 use crate::user::User;
 use config::{LinkPaths, Policy};
 use context::RequestContext;
@@ -48,6 +52,7 @@ pub(crate) struct Inner {
     sessions: Arc<dyn SessionStore>,
     challenges: Arc<dyn ChallengeStore>,
     audit: Arc<dyn AuditStore>,
+    counters: Arc<dyn CounterStore>,
     clock: Arc<dyn Clock>,
     rng: Arc<dyn SecureRandom>,
     mailer: Arc<dyn Mailer>,
@@ -60,6 +65,7 @@ pub(crate) struct Inner {
     app_name: String,
     public_url: String,
     paths: LinkPaths,
+    mfa: Option<mfa::MfaConfig>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<passkeys::PasskeyConfig>,
 }
@@ -139,6 +145,11 @@ impl Ciam {
     /// The application name used in mail.
     pub fn app_name(&self) -> &str {
         &self.inner.app_name
+    }
+
+    /// Whether second factors are configured ([`CiamBuilder::mfa`]).
+    pub fn mfa_enabled(&self) -> bool {
+        self.inner.mfa.is_some()
     }
 
     /// The public base URL (no trailing slash).

@@ -17,6 +17,10 @@ pub struct SignedIn {
     pub user: User,
     /// Profile fields worth asking for now (progressive profiling); may be empty.
     pub profile_prompts: Vec<FieldSpec>,
+    /// A new trusted-device token for this browser, when one was issued (keep it in a
+    /// long-lived cookie and pass it back in
+    /// [`RequestContext::device_token`](crate::RequestContext)). Secret: never log it.
+    pub device_token: Option<OpaqueToken>,
 }
 
 /// What a sign-in attempt produced.
@@ -28,6 +32,31 @@ pub enum SignInOutcome {
     /// The password was right but the e-mail address must be verified first; a new
     /// verification mail was sent (subject to the resend limit).
     VerificationRequired,
+    /// The first factor was right; the account has a second factor, which must now be given
+    /// with [`Ciam::complete_mfa`](crate::Ciam::complete_mfa).
+    MfaRequired(MfaChallenge),
+}
+
+/// A sign-in waiting for its second factor.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MfaChallenge {
+    /// The single-use token naming this pending sign-in (short-lived, attempt-limited).
+    /// Secret: never log it.
+    pub token: OpaqueToken,
+    /// The second factors the account can answer with.
+    pub factors: Vec<MfaFactor>,
+}
+
+/// A second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MfaFactor {
+    /// A code from an authenticator app (RFC 6238).
+    Totp,
+    /// One of the account's recovery codes.
+    RecoveryCode,
 }
 
 /// What a registration produced. Deliberately the same whether or not the address already

@@ -6,6 +6,7 @@ use super::Ciam;
 use super::Decision;
 use super::context::{AuthContext, RequestContext};
 use super::outcome::{SignInOutcome, SignedIn};
+use super::throttle;
 use crate::audit::AuditAction;
 use crate::credential::CredentialKind;
 use crate::error::{Error, Result};
@@ -21,9 +22,15 @@ impl Ciam {
     ///
     /// Unknown accounts, accounts without a password and wrong passwords all give
     /// [`Error::InvalidCredentials`] after the same hashing work. Only once the password is
-    /// proven does the caller learn that the account is unavailable or unverified. An
-    /// outdated hash is upgraded on the way. Any session token in `ctx` is ended, so the
-    /// signed-in session always has a fresh token.
+    /// proven does the caller learn that the account is unavailable or unverified, or that it
+    /// needs a second factor ([`SignInOutcome::MfaRequired`]). An outdated hash is upgraded on
+    /// the way. Any session token in `ctx` is ended, so the signed-in session always has a
+    /// fresh token.
+    ///
+    /// Failures are throttled per account, IP, subnet and overall (see
+    /// [`ThrottlePolicy`](crate::ThrottlePolicy)): an attempt inside a delay is
+    /// [`Error::RateLimited`] before any hashing, for known and unknown accounts alike. A
+    /// browser holding the account's trusted-device token is exempt from the account delay.
     pub async fn sign_in_password(
         &self,
         email: &str,
@@ -31,6 +38,9 @@ impl Ciam {
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
         let Ok(email) = Email::parse(email) else {
+            let keys = throttle::keys(&self.inner.policy.throttle, "signin", None, ctx, false);
+            self.check_throttle(&keys, AuditAction::SignInPassword, ctx)
+                .await?;
             // Costs the same as a wrong password, so malformed input is no faster path.
             self.inner
                 .hasher
@@ -38,9 +48,24 @@ impl Ciam {
                 .await
                 .map_err(Error::from)
                 .or_else(ignore_too_long)?;
-            return self.sign_in_failed(None, "malformed_email", ctx).await;
+            return self
+                .sign_in_failed(None, "malformed_email", &keys, ctx)
+                .await;
         };
         let user = self.inner.identities.user_by_email(&email).await?;
+        let trusted = match &user {
+            Some(u) => self.trusted_device(u.id, ctx).await?,
+            None => None,
+        };
+        let keys = throttle::keys(
+            &self.inner.policy.throttle,
+            "signin",
+            Some(&email),
+            ctx,
+            trusted.is_some(),
+        );
+        self.check_throttle(&keys, AuditAction::SignInPassword, ctx)
+            .await?;
         let credential = match &user {
             Some(u) => self
                 .inner
@@ -59,7 +84,7 @@ impl Ciam {
                 .map_err(Error::from)
                 .or_else(ignore_too_long)?;
             return self
-                .sign_in_failed(None, "unknown_user_or_no_password", ctx)
+                .sign_in_failed(None, "unknown_user_or_no_password", &keys, ctx)
                 .await;
         };
         let verification = match self.inner.hasher.verify(password, &credential.secret).await {
@@ -74,21 +99,22 @@ impl Ciam {
             }
             Err(crate::password::PasswordError::TooLong) => {
                 return self
-                    .sign_in_failed(Some(&user), "password_too_long", ctx)
+                    .sign_in_failed(Some(&user), "password_too_long", &keys, ctx)
                     .await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, user = %user.id, "stored password hash cannot be verified");
                 return self
-                    .sign_in_failed(Some(&user), "unverifiable_hash", ctx)
+                    .sign_in_failed(Some(&user), "unverifiable_hash", &keys, ctx)
                     .await;
             }
         };
         if !verification.matched {
             return self
-                .sign_in_failed(Some(&user), "wrong_password", ctx)
+                .sign_in_failed(Some(&user), "wrong_password", &keys, ctx)
                 .await;
         }
+        self.clear_account_failures(&keys).await?;
         if !user.status.may_sign_in() {
             self.record(
                 Decision::failure(AuditAction::SignInPassword, user.status.as_str()).user(user.id),
@@ -114,14 +140,29 @@ impl Ciam {
             .credentials
             .touch_credential(credential.id, self.now())
             .await?;
-        let signed_in = self
-            .start_session(user, vec![AuthMethod::Pwd], Aal::Aal1, self.now(), ctx)
+        let factors = self.second_factors(user.id).await?;
+        if !factors.is_empty() && trusted != Some(true) {
+            return self
+                .mfa_required(&user, &[AuthMethod::Pwd], factors, ctx)
+                .await;
+        }
+        let remembered = !factors.is_empty();
+        let (amr, aal) = if remembered {
+            // A remembered device stands in for the second factor (something you have).
+            (vec![AuthMethod::Pwd, AuthMethod::Mfa], Aal::Aal2)
+        } else {
+            (vec![AuthMethod::Pwd], Aal::Aal1)
+        };
+        let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+        let mut signed_in = self.start_session(user, amr, aal, self.now(), ctx).await?;
+        signed_in.device_token = self
+            .issue_device_token(signed_in.user.id, None, ctx)
             .await?;
         self.record(
             Decision::success(AuditAction::SignInPassword, "password")
                 .user(signed_in.user.id)
                 .session(signed_in.session.id)
-                .detail(json!({"amr": ["pwd"]})),
+                .detail(json!({"amr": amr_text, "remembered_device": remembered})),
             ctx,
         )
         .await;
@@ -132,9 +173,11 @@ impl Ciam {
         &self,
         user: Option<&User>,
         reason: &str,
+        keys: &[throttle::Key],
         ctx: &RequestContext,
     ) -> Result<T> {
         let user_id = user.map(|u| u.id);
+        self.count_failure(keys).await?;
         self.record(
             Decision::failure(AuditAction::SignInPassword, reason).user(user_id),
             ctx,
@@ -213,6 +256,7 @@ impl Ciam {
             session: SessionInfo::from_session(&session, Some(session.id)),
             user,
             profile_prompts,
+            device_token: None,
         })
     }
 

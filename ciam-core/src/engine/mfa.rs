@@ -1,0 +1,834 @@
+//! Second factors (TOTP and recovery codes), the pending second-factor sign-in, trusted devices
+//! ("remember this device") and assurance checks for sensitive actions.
+//!
+//! # Sign-in with a second factor
+//!
+//! When an account has a TOTP authenticator, a correct password gives
+//! [`SignInOutcome::MfaRequired`] with a short-lived, single-use token instead of a session.
+//! [`Ciam::complete_mfa`] takes that token and a TOTP code or a recovery code and creates the
+//! session (`amr` `pwd otp` or `pwd` + recovery, AAL2). Wrong answers are counted per pending
+//! sign-in ([`Policy::mfa_attempts`](crate::Policy)) and throttled per account and IP like
+//! passwords; a TOTP code is accepted once (the last used time step is stored), so a code seen
+//! over a shoulder cannot be replayed. A password reset never signs in, so it never skips the
+//! second factor.
+//!
+//! # Trusted devices
+//!
+//! Every successful sign-in hands the browser a *trusted-device token* (if it has no valid one
+//! for the account): a random token whose hash is stored with the account and an expiry
+//! ([`Policy::trusted_device_ttl`](crate::Policy)). It exempts the browser from the account's
+//! sign-in throttling (so an attacker cannot lock its owner out), and when the user ticked
+//! "remember this device" at the second factor, it skips the second factor until
+//! [`Policy::remember_device_for`](crate::Policy) has passed. [`Ciam::forget_devices`] revokes
+//! every token of an account; a password change or reset does too.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::context::{AuthContext, RequestContext};
+use super::outcome::{MfaChallenge, MfaFactor, SignInOutcome};
+use super::throttle;
+use super::{Ciam, Decision};
+use crate::audit::AuditAction;
+use crate::challenge::{Challenge, ChallengePurpose};
+use crate::credential::{Credential, CredentialKind};
+use crate::error::{Error, Result};
+use crate::id::{CredentialId, UserId};
+use crate::otp::{
+    EnrolmentQr, OtpAuthUri, OtpError, OtpSecret, RecoveryCodeHash, RecoveryCodes, SecretBox,
+    TotpConfig, verify_recovery_code,
+};
+use crate::secret::{OpaqueToken, SecretString};
+use crate::session::{Aal, AuthMethod};
+use crate::store::StoreError;
+use crate::user::User;
+
+/// Second-factor settings.
+#[derive(Debug)]
+pub struct MfaConfig {
+    secret_box: SecretBox,
+    totp: TotpConfig,
+    recovery_codes: usize,
+}
+
+impl MfaConfig {
+    /// TOTP with the RFC 6238 defaults (SHA-1, 6 digits, 30 s, one step of skew) and ten
+    /// recovery codes; TOTP secrets are sealed with `secret_box` (AES-256-GCM, bound to the
+    /// user id).
+    pub fn new(secret_box: SecretBox) -> Self {
+        Self {
+            secret_box,
+            totp: TotpConfig::default(),
+            recovery_codes: crate::otp::DEFAULT_RECOVERY_CODES,
+        }
+    }
+
+    /// The TOTP parameters for new enrolments (SHA-1/256/512, 6 or 8 digits).
+    pub fn with_totp(mut self, totp: TotpConfig) -> Self {
+        self.totp = totp;
+        self
+    }
+
+    /// How many recovery codes a set holds (1 to 50; clamped).
+    pub fn with_recovery_codes(mut self, n: usize) -> Self {
+        self.recovery_codes = n.clamp(1, crate::otp::MAX_RECOVERY_CODES);
+        self
+    }
+}
+
+/// A TOTP secret being enrolled: show the QR code (or the secret for manual entry), then
+/// confirm with a first code. Secret fields are redacted in `Debug`.
+#[non_exhaustive]
+pub struct TotpEnrolment {
+    /// Names this enrolment in [`Ciam::confirm_totp`]. Single-use, expires with the pending TTL.
+    pub enrolment: OpaqueToken,
+    /// The `otpauth://totp/...` URI the QR code encodes.
+    pub otpauth_uri: SecretString,
+    /// The secret in base32, for typing into an app by hand.
+    pub secret: SecretString,
+    /// The QR code as an SVG document.
+    pub qr_svg: String,
+    /// The QR code as a PNG image.
+    pub qr_png: Vec<u8>,
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment")
+            .field("enrolment", &self.enrolment)
+            .field("otpauth_uri", &"***")
+            .field("secret", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A second-factor answer.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MfaProof {
+    /// A TOTP code (digits; spaces are ignored).
+    Totp(SecretString),
+    /// A recovery code (case, spaces and dashes ignored).
+    RecoveryCode(SecretString),
+}
+
+/// An account's second factors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MfaStatus {
+    /// An authenticator app is enrolled.
+    pub totp: bool,
+    /// Unused recovery codes.
+    pub recovery_codes_left: usize,
+}
+
+/// What a TOTP credential stores.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredTotp {
+    sealed: String,
+    algorithm: String,
+    digits: u32,
+    period: u64,
+    last_used_step: Option<u64>,
+}
+
+/// What a recovery-code credential stores: the hashes of the unused codes, hex.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredRecoveryCodes {
+    hashes: Vec<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0_u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string().into())
+}
+
+impl StoredTotp {
+    fn config(&self) -> Result<TotpConfig> {
+        let algorithm = crate::otp::OtpAlgorithm::from_name(&self.algorithm)
+            .ok_or_else(|| internal("stored TOTP algorithm"))?;
+        TotpConfig::new(algorithm, self.digits, self.period, TotpConfig::MAX_SKEW).map_err(internal)
+    }
+}
+
+fn unix_secs(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp()).unwrap_or(0)
+}
+
+impl Ciam {
+    fn mfa_config(&self) -> Result<&MfaConfig> {
+        self.inner.mfa.as_ref().ok_or_else(|| {
+            Error::Internal("second factors are not configured (CiamBuilder::mfa)".into())
+        })
+    }
+
+    async fn credential_of(
+        &self,
+        user: UserId,
+        kind: CredentialKind,
+    ) -> Result<Option<Credential>> {
+        Ok(self
+            .inner
+            .credentials
+            .credentials_for_user(user, kind)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// The second factors `user` can answer with (empty when none is enrolled).
+    pub(super) async fn second_factors(&self, user: UserId) -> Result<Vec<MfaFactor>> {
+        if self.inner.mfa.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        if self
+            .credential_of(user, CredentialKind::Totp)
+            .await?
+            .is_some()
+        {
+            out.push(MfaFactor::Totp);
+            let codes = self.recovery_hashes(user).await?;
+            if !codes.1.is_empty() {
+                out.push(MfaFactor::RecoveryCode);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The account's second factors.
+    pub async fn mfa_status(&self, auth: &AuthContext) -> Result<MfaStatus> {
+        Ok(MfaStatus {
+            totp: self
+                .credential_of(auth.user_id, CredentialKind::Totp)
+                .await?
+                .is_some(),
+            recovery_codes_left: self.recovery_hashes(auth.user_id).await?.1.len(),
+        })
+    }
+
+    /// Starts enrolling an authenticator app. Needs a recent sign-in
+    /// ([`Error::StepUpRequired`]). Nothing changes until [`Ciam::confirm_totp`] gets a code
+    /// from the app.
+    pub async fn start_totp_enrolment(
+        &self,
+        auth: &AuthContext,
+        ctx: &RequestContext,
+    ) -> Result<TotpEnrolment> {
+        let config = self.mfa_config()?;
+        let user = self.user(auth.user_id).await?;
+        self.step_up(&user, auth, None, AuditAction::MfaEnrolled, ctx)
+            .await?;
+        let secret = OtpSecret::generate_for(config.totp.algorithm(), self.inner.rng.as_ref())
+            .map_err(internal)?;
+        let account = user
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_else(|| user.id.to_string());
+        let uri = OtpAuthUri::new(
+            Some(&self.inner.app_name.replace(':', " ")),
+            &account,
+            secret.clone(),
+            config.totp,
+        )
+        .map_err(internal)?;
+        let uri_text = uri.to_uri();
+        let qr = EnrolmentQr::new(uri_text.expose()).map_err(internal)?;
+        let sealed = config
+            .secret_box
+            .seal(&secret, &user.id.to_bytes(), self.inner.rng.as_ref())
+            .map_err(internal)?;
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let now = self.now();
+        let stored = StoredTotp {
+            sealed,
+            algorithm: config.totp.algorithm().name().to_owned(),
+            digits: config.totp.digits(),
+            period: config.totp.period(),
+            last_used_step: None,
+        };
+        let challenge = Challenge::new(
+            token.hash(),
+            ChallengePurpose::TotpEnrolment,
+            Some(user.id),
+            json!({"totp": stored, "attempts": 0}),
+            now,
+            now + self
+                .inner
+                .policy
+                .mfa_pending_ttl
+                .max(time::Duration::minutes(10)),
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        Ok(TotpEnrolment {
+            enrolment: token,
+            otpauth_uri: uri_text,
+            secret: secret.to_base32(),
+            qr_svg: qr.to_svg(),
+            qr_png: qr.to_png(4).map_err(internal)?,
+        })
+    }
+
+    /// Confirms an enrolment with a code from the app; the authenticator then replaces any
+    /// earlier one. Returns the recovery codes, to show once, when the account had none.
+    ///
+    /// A wrong code leaves the enrolment open (up to [`Policy::mfa_attempts`](crate::Policy)
+    /// tries) and is [`Error::InvalidCredentials`]; an unknown or expired enrolment is
+    /// [`Error::InvalidToken`].
+    pub async fn confirm_totp(
+        &self,
+        auth: &AuthContext,
+        enrolment: &str,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<Option<Vec<SecretString>>> {
+        let config = self.mfa_config()?;
+        let token = OpaqueToken::from_client(enrolment);
+        if !token.is_well_formed() {
+            return Err(Error::InvalidToken);
+        }
+        let now = self.now();
+        let Some(mut challenge) = self
+            .inner
+            .challenges
+            .consume_challenge(ChallengePurpose::TotpEnrolment, &token.hash(), now)
+            .await?
+        else {
+            return Err(Error::InvalidToken);
+        };
+        if challenge.user_id != Some(auth.user_id) {
+            return Err(Error::InvalidToken);
+        }
+        let mut stored: StoredTotp =
+            serde_json::from_value(challenge.payload["totp"].clone()).map_err(internal)?;
+        let secret = config
+            .secret_box
+            .open(&stored.sealed, &auth.user_id.to_bytes())
+            .map_err(internal)?;
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        match stored
+            .config()?
+            .verify_totp(&secret, &code, unix_secs(now), None)
+        {
+            Ok(step) => stored.last_used_step = Some(step),
+            Err(_) => {
+                let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
+                if attempts < u64::from(self.inner.policy.mfa_attempts) {
+                    challenge.payload["attempts"] = json!(attempts);
+                    self.inner.challenges.insert_challenge(&challenge).await?;
+                }
+                self.record(
+                    Decision::failure(AuditAction::MfaEnrolled, "wrong_code")
+                        .user(auth.user_id)
+                        .session(auth.session_id)
+                        .detail(json!({"factor": "totp", "attempts": attempts})),
+                    ctx,
+                )
+                .await;
+                return Err(Error::InvalidCredentials);
+            }
+        }
+        let previous = self
+            .inner
+            .credentials
+            .credentials_for_user(auth.user_id, CredentialKind::Totp)
+            .await?;
+        let credential = Credential::new(
+            CredentialId::generate(self.inner.rng.as_ref())?,
+            auth.user_id,
+            CredentialKind::Totp,
+            serde_json::to_string(&stored).map_err(internal)?,
+            now,
+        )
+        .with_name("Authenticator app");
+        self.inner
+            .credentials
+            .insert_credential(&credential)
+            .await?;
+        for old in previous {
+            self.inner.credentials.delete_credential(old.id).await?;
+        }
+        let codes = if self.recovery_hashes(auth.user_id).await?.1.is_empty() {
+            Some(self.store_recovery_codes(auth.user_id).await?)
+        } else {
+            None
+        };
+        self.record(
+            Decision::success(AuditAction::MfaEnrolled, "totp")
+                .user(auth.user_id)
+                .session(auth.session_id)
+                .detail(json!({
+                    "factor": "totp",
+                    "algorithm": stored.algorithm,
+                    "digits": stored.digits,
+                    "recovery_codes_issued": codes.as_ref().map_or(0, Vec::len),
+                })),
+            ctx,
+        )
+        .await;
+        Ok(codes)
+    }
+
+    /// Removes the authenticator app and the recovery codes. Needs a recent sign-in.
+    pub async fn disable_totp(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<()> {
+        let user = self.user(auth.user_id).await?;
+        self.step_up(&user, auth, None, AuditAction::MfaDisabled, ctx)
+            .await?;
+        let mut removed = 0;
+        for kind in [CredentialKind::Totp, CredentialKind::RecoveryCodes] {
+            for c in self
+                .inner
+                .credentials
+                .credentials_for_user(user.id, kind)
+                .await?
+            {
+                if self.inner.credentials.delete_credential(c.id).await? {
+                    removed += 1;
+                }
+            }
+        }
+        self.inner
+            .challenges
+            .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
+            .await?;
+        self.record(
+            Decision::success(AuditAction::MfaDisabled, "totp")
+                .user(user.id)
+                .session(auth.session_id)
+                .detail(json!({"credentials_removed": removed})),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Replaces the recovery codes with a new set (the old ones stop working) and returns the
+    /// codes, to show once. Needs a recent sign-in and an enrolled authenticator.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        auth: &AuthContext,
+        ctx: &RequestContext,
+    ) -> Result<Vec<SecretString>> {
+        self.mfa_config()?;
+        let user = self.user(auth.user_id).await?;
+        self.step_up(&user, auth, None, AuditAction::RecoveryCodesIssued, ctx)
+            .await?;
+        if self
+            .credential_of(user.id, CredentialKind::Totp)
+            .await?
+            .is_none()
+        {
+            return Err(Error::InvalidInput("no second factor enrolled"));
+        }
+        let codes = self.store_recovery_codes(user.id).await?;
+        self.record(
+            Decision::success(AuditAction::RecoveryCodesIssued, "regenerated")
+                .user(user.id)
+                .session(auth.session_id)
+                .detail(json!({"count": codes.len()})),
+            ctx,
+        )
+        .await;
+        Ok(codes)
+    }
+
+    /// The recovery-code credential and its unused hashes.
+    async fn recovery_hashes(
+        &self,
+        user: UserId,
+    ) -> Result<(Option<Credential>, Vec<RecoveryCodeHash>)> {
+        let Some(c) = self
+            .credential_of(user, CredentialKind::RecoveryCodes)
+            .await?
+        else {
+            return Ok((None, Vec::new()));
+        };
+        let stored: StoredRecoveryCodes = serde_json::from_str(&c.secret).map_err(internal)?;
+        let hashes = stored
+            .hashes
+            .iter()
+            .map(|h| unhex32(h).map(RecoveryCodeHash::from_bytes))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| internal("stored recovery code hash"))?;
+        Ok((Some(c), hashes))
+    }
+
+    /// Stores a fresh set of recovery codes in place of the old one and returns the codes.
+    async fn store_recovery_codes(&self, user: UserId) -> Result<Vec<SecretString>> {
+        let config = self.mfa_config()?;
+        let set = RecoveryCodes::generate(config.recovery_codes, self.inner.rng.as_ref())
+            .map_err(internal)?;
+        let (codes, hashes) = set.into_parts();
+        let stored = StoredRecoveryCodes {
+            hashes: hashes.iter().map(|h| hex(h.as_bytes())).collect(),
+        };
+        let old = self
+            .inner
+            .credentials
+            .credentials_for_user(user, CredentialKind::RecoveryCodes)
+            .await?;
+        let credential = Credential::new(
+            CredentialId::generate(self.inner.rng.as_ref())?,
+            user,
+            CredentialKind::RecoveryCodes,
+            serde_json::to_string(&stored).map_err(internal)?,
+            self.now(),
+        )
+        .with_name("Recovery codes");
+        self.inner
+            .credentials
+            .insert_credential(&credential)
+            .await?;
+        for c in old {
+            self.inner.credentials.delete_credential(c.id).await?;
+        }
+        Ok(codes)
+    }
+
+    /// Parks a sign-in whose first factor passed until the second arrives.
+    pub(super) async fn mfa_required(
+        &self,
+        user: &User,
+        amr: &[AuthMethod],
+        factors: Vec<MfaFactor>,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let now = self.now();
+        let amr: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+        let challenge = Challenge::new(
+            token.hash(),
+            ChallengePurpose::MfaPending,
+            Some(user.id),
+            json!({"amr": amr, "attempts": 0}),
+            now,
+            now + self.inner.policy.mfa_pending_ttl,
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        self.record(
+            Decision::success(AuditAction::MfaChallenged, "second_factor_required")
+                .user(user.id)
+                .detail(json!({"first_factor": amr, "factors": factors})),
+            ctx,
+        )
+        .await;
+        Ok(SignInOutcome::MfaRequired(MfaChallenge { token, factors }))
+    }
+
+    /// Completes a sign-in that answered [`SignInOutcome::MfaRequired`].
+    ///
+    /// With `remember_device`, the browser's trusted-device token skips the second factor
+    /// for [`Policy::remember_device_for`](crate::Policy).
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] for an unknown, expired or used-up pending sign-in;
+    /// [`Error::InvalidCredentials`] for a wrong code (the pending sign-in stays open until
+    /// its attempts run out); [`Error::RateLimited`] when the account or IP is throttled.
+    pub async fn complete_mfa(
+        &self,
+        token: &str,
+        proof: &MfaProof,
+        remember_device: bool,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let config = self.mfa_config()?;
+        let token = OpaqueToken::from_client(token);
+        if !token.is_well_formed() {
+            return Err(Error::InvalidToken);
+        }
+        let now = self.now();
+        let Some(mut pending) = self
+            .inner
+            .challenges
+            .consume_challenge(ChallengePurpose::MfaPending, &token.hash(), now)
+            .await?
+        else {
+            return self.invalid_token(AuditAction::SignInMfa, ctx).await;
+        };
+        let user_id = pending.user_id.ok_or(Error::InvalidToken)?;
+        let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
+        let keys = throttle::keys(
+            &self.inner.policy.throttle,
+            "mfa",
+            user.email.as_ref(),
+            ctx,
+            false,
+        );
+        if let Err(e) = self
+            .check_throttle(&keys, AuditAction::SignInMfa, ctx)
+            .await
+        {
+            // The pending sign-in survives the wait.
+            self.inner.challenges.insert_challenge(&pending).await?;
+            return Err(e);
+        }
+        let verified = match proof {
+            MfaProof::Totp(code) => self.check_totp(config, user_id, code).await?,
+            MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
+        };
+        let factor = match proof {
+            MfaProof::Totp(_) => "totp",
+            MfaProof::RecoveryCode(_) => "recovery_code",
+        };
+        let Some(method) = verified else {
+            self.count_failure(&keys).await?;
+            let attempts = pending.payload["attempts"].as_u64().unwrap_or(0) + 1;
+            let left = u64::from(self.inner.policy.mfa_attempts).saturating_sub(attempts);
+            if left > 0 {
+                pending.payload["attempts"] = json!(attempts);
+                self.inner.challenges.insert_challenge(&pending).await?;
+            }
+            self.record(
+                Decision::failure(AuditAction::SignInMfa, "wrong_code")
+                    .user(user_id)
+                    .detail(json!({"factor": factor, "attempts": attempts, "attempts_left": left})),
+                ctx,
+            )
+            .await;
+            return Err(Error::InvalidCredentials);
+        };
+        self.clear_account_failures(&keys).await?;
+        let mut amr: Vec<AuthMethod> = pending.payload["amr"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().and_then(AuthMethod::parse))
+                    .collect()
+            })
+            .unwrap_or_default();
+        amr.push(method);
+        amr.push(AuthMethod::Mfa);
+        let remember_until = remember_device.then(|| now + self.inner.policy.remember_device_for);
+        let mut signed_in = self
+            .start_session(user, amr.clone(), Aal::Aal2, now, ctx)
+            .await?;
+        signed_in.device_token = self
+            .issue_device_token(user_id, remember_until, ctx)
+            .await?;
+        self.record(
+            Decision::success(AuditAction::SignInMfa, factor)
+                .user(user_id)
+                .session(signed_in.session.id)
+                .detail(json!({
+                    "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "aal": 2,
+                    "remember_device": remember_device,
+                })),
+            ctx,
+        )
+        .await;
+        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+    }
+
+    /// Checks a TOTP code and stores its time step (each code works once). `Some(Otp)` when
+    /// it matched.
+    async fn check_totp(
+        &self,
+        config: &MfaConfig,
+        user: UserId,
+        code: &SecretString,
+    ) -> Result<Option<AuthMethod>> {
+        let code: String = code
+            .expose()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for _ in 0..3 {
+            let Some(mut credential) = self.credential_of(user, CredentialKind::Totp).await? else {
+                return Ok(None);
+            };
+            let mut stored: StoredTotp =
+                serde_json::from_str(&credential.secret).map_err(internal)?;
+            let secret = config
+                .secret_box
+                .open(&stored.sealed, &user.to_bytes())
+                .map_err(internal)?;
+            let step = match stored.config()?.verify_totp(
+                &secret,
+                &code,
+                unix_secs(self.now()),
+                stored.last_used_step,
+            ) {
+                Ok(step) => step,
+                Err(OtpError::Replayed | OtpError::InvalidCode | OtpError::MalformedCode) => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(internal(e)),
+            };
+            stored.last_used_step = Some(step);
+            if config.secret_box.needs_reseal(&stored.sealed) {
+                stored.sealed = config
+                    .secret_box
+                    .seal(&secret, &user.to_bytes(), self.inner.rng.as_ref())
+                    .map_err(internal)?;
+            }
+            credential.secret = serde_json::to_string(&stored).map_err(internal)?;
+            credential.updated_at = self.now();
+            match self.inner.credentials.update_credential(&credential).await {
+                Ok(_) => {
+                    self.inner
+                        .credentials
+                        .touch_credential(credential.id, self.now())
+                        .await?;
+                    return Ok(Some(AuthMethod::Otp));
+                }
+                // Another sign-in used a code at the same moment: read again, so the same
+                // code cannot pass twice.
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Uses up a recovery code. `Some(..)` when it matched.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &SecretString,
+    ) -> Result<Option<AuthMethod>> {
+        for _ in 0..3 {
+            let (Some(mut credential), mut hashes) = self.recovery_hashes(user).await? else {
+                return Ok(None);
+            };
+            let Some(i) = verify_recovery_code(code.expose(), &hashes) else {
+                return Ok(None);
+            };
+            hashes.remove(i);
+            let stored = StoredRecoveryCodes {
+                hashes: hashes.iter().map(|h| hex(h.as_bytes())).collect(),
+            };
+            credential.secret = serde_json::to_string(&stored).map_err(internal)?;
+            credential.updated_at = self.now();
+            match self.inner.credentials.update_credential(&credential).await {
+                Ok(_) => return Ok(Some(AuthMethod::Otp)),
+                Err(StoreError::VersionConflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The trusted-device state of the browser for `user`: `None` when it presented no valid
+    /// token for this account, else whether "remember this device" still skips the second
+    /// factor.
+    pub(super) async fn trusted_device(
+        &self,
+        user: UserId,
+        ctx: &RequestContext,
+    ) -> Result<Option<bool>> {
+        let Some(token) = ctx.device_token.as_ref().filter(|t| t.is_well_formed()) else {
+            return Ok(None);
+        };
+        let now = self.now();
+        // Read by consuming and putting back: the store has no plain lookup for challenges.
+        let Some(record) = self
+            .inner
+            .challenges
+            .consume_challenge(ChallengePurpose::TrustedDevice, &token.hash(), now)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.inner.challenges.insert_challenge(&record).await?;
+        if record.user_id != Some(user) {
+            return Ok(None);
+        }
+        let skip_mfa = record.payload["remember_until"]
+            .as_i64()
+            .is_some_and(|until| now.unix_timestamp() < until);
+        Ok(Some(skip_mfa))
+    }
+
+    /// Issues a trusted-device token for `user` unless the browser already holds a valid one
+    /// that says as much; returns the new token to set.
+    pub(super) async fn issue_device_token(
+        &self,
+        user: UserId,
+        remember_until: Option<OffsetDateTime>,
+        ctx: &RequestContext,
+    ) -> Result<Option<OpaqueToken>> {
+        let current = self.trusted_device(user, ctx).await?;
+        if current.is_some() && (remember_until.is_none() || current == Some(true)) {
+            return Ok(None);
+        }
+        if let (Some(_), Some(old)) = (current, &ctx.device_token) {
+            // Upgrading to "remember": replace the old token.
+            self.inner
+                .challenges
+                .consume_challenge(ChallengePurpose::TrustedDevice, &old.hash(), self.now())
+                .await?;
+        }
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let now = self.now();
+        let ttl = self.inner.policy.trusted_device_ttl;
+        let record = Challenge::new(
+            token.hash(),
+            ChallengePurpose::TrustedDevice,
+            Some(user),
+            json!({"remember_until": remember_until.map(|t| t.min(now + ttl).unix_timestamp())}),
+            now,
+            now + ttl,
+        );
+        self.inner.challenges.insert_challenge(&record).await?;
+        Ok(Some(token))
+    }
+
+    /// Revokes every trusted-device token of the signed-in account (every browser will need
+    /// the second factor again, and loses its throttling exemption).
+    pub async fn forget_devices(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<u64> {
+        let n = self
+            .inner
+            .challenges
+            .delete_challenges(auth.user_id, ChallengePurpose::TrustedDevice)
+            .await?;
+        self.record(
+            Decision::success(AuditAction::DevicesForgotten, "forgotten")
+                .user(auth.user_id)
+                .session(auth.session_id)
+                .detail(json!({"devices": n})),
+            ctx,
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// Checks that the session reached assurance level `aal` (NIST SP 800-63B); otherwise
+    /// [`Error::AssuranceRequired`] names the level, for a "step up" answer.
+    pub fn require_aal(&self, auth: &AuthContext, aal: Aal) -> Result<()> {
+        if auth.aal >= aal {
+            Ok(())
+        } else {
+            Err(Error::AssuranceRequired { aal, max_age: None })
+        }
+    }
+
+    /// Checks that the user authenticated actively within `max_age`; otherwise
+    /// [`Error::AssuranceRequired`] asks for a fresh authentication at the session's level.
+    pub fn require_recent_auth(&self, auth: &AuthContext, max_age: time::Duration) -> Result<()> {
+        if self.now() - auth.auth_time <= max_age {
+            Ok(())
+        } else {
+            Err(Error::AssuranceRequired {
+                aal: auth.aal,
+                max_age: Some(max_age),
+            })
+        }
+    }
+}
