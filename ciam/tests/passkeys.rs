@@ -535,6 +535,20 @@ async fn sign_in_options_do_not_reveal_accounts<B: Backend>(store: Arc<B>) {
         h.allow_list(Some("real@example.com")).await,
         vec![phone.credential_id()]
     );
+    // The fakes carry the transports a platform passkey reports, like the real one here.
+    let transports = |email: &'static str| {
+        let ciam = h.ciam.clone();
+        async move {
+            let options = ciam.passkey_sign_in_options(Some(email), &ctx()).await;
+            let listed = options.unwrap().allow_credentials;
+            listed.into_iter().map(|d| d.transports).collect::<Vec<_>>()
+        }
+    };
+    let real = transports("real@example.com").await;
+    assert_eq!(real, vec![vec!["internal".to_owned(), "hybrid".to_owned()]]);
+    for fake in transports("nobody@example.com").await {
+        assert_eq!(fake, real[0]);
+    }
 
     // Instances sharing an enumeration key answer alike; others differ.
     let shared = |store: Arc<B>| {
