@@ -20,6 +20,12 @@ pub const SECURE_DEVICE_COOKIE_NAME: &str = "__Host-ciam_device";
 /// Trusted-device cookie name with plain `http://` public URLs.
 pub const PLAIN_DEVICE_COOKIE_NAME: &str = "ciam_device";
 
+/// Passwordless binding cookie name with `https://` public URLs.
+pub const SECURE_BINDING_COOKIE_NAME: &str = "__Host-ciam_binding";
+
+/// Passwordless binding cookie name with plain `http://` public URLs.
+pub const PLAIN_BINDING_COOKIE_NAME: &str = "ciam_binding";
+
 /// How the session cookie is named and which attributes it carries.
 ///
 /// The attributes are fixed to the safe choice: `HttpOnly` (scripts cannot read the token),
@@ -30,10 +36,13 @@ pub const PLAIN_DEVICE_COOKIE_NAME: &str = "ciam_device";
 ///
 /// The trusted-device cookie (the engine's `SignedIn::device_token`) has the same attributes
 /// under its own name; it outlives sessions (sign-out keeps it) so the browser stays trusted.
+/// So does the passwordless binding cookie, which ties a magic link or code to the browser
+/// that asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieConfig {
     name: &'static str,
     device_name: &'static str,
+    binding_name: &'static str,
     secure: bool,
 }
 
@@ -48,12 +57,14 @@ impl CookieConfig {
             Self {
                 name: SECURE_COOKIE_NAME,
                 device_name: SECURE_DEVICE_COOKIE_NAME,
+                binding_name: SECURE_BINDING_COOKIE_NAME,
                 secure: true,
             }
         } else {
             Self {
                 name: PLAIN_COOKIE_NAME,
                 device_name: PLAIN_DEVICE_COOKIE_NAME,
+                binding_name: PLAIN_BINDING_COOKIE_NAME,
                 secure: false,
             }
         }
@@ -81,6 +92,16 @@ impl CookieConfig {
     /// [`Self::session_cookie`]).
     pub fn device_cookie(&self, token: &OpaqueToken, max_age: Duration) -> Option<HeaderValue> {
         self.set_cookie(self.device_name, token, max_age)
+    }
+
+    /// A `Set-Cookie` value for a passwordless binding token.
+    pub fn binding_cookie(&self, token: &OpaqueToken, max_age: Duration) -> Option<HeaderValue> {
+        self.set_cookie(self.binding_name, token, max_age)
+    }
+
+    /// The passwordless binding token presented in the request, if any.
+    pub fn read_binding(&self, headers: &HeaderMap) -> Option<OpaqueToken> {
+        read_named(headers, self.binding_name)
     }
 
     /// The trusted-device cookie name.

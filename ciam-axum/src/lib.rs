@@ -49,7 +49,7 @@
 //! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
-//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 403 `verification_required`; 401 `invalid_credentials` |
+//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 200 `{"status": "mfa_required", mfa_token, factors}`; 403 `verification_required`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
 //! | `POST /logout` | — | 204, cookie cleared |
 //! | `GET /me` | `?stage=` | `{user, session}` |
 //! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
@@ -61,6 +61,21 @@
 //! | `POST /email/change` | `{email, current_password?}` | 202; confirmation link to the new address |
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
+//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code, remember_device?}` | as `POST /login`; 401 `invalid_credentials` (wrong code), `invalid_token` (expired or used up) |
+//! | `GET /mfa` | — | `{totp, recovery_codes_left}` |
+//! | `POST /mfa/totp/enroll` | — (recent sign-in) | `{enrolment, otpauth_uri, secret, qr_svg, qr_png}` (PNG base64) |
+//! | `POST /mfa/totp/confirm` | `{enrolment, code}` | `{recovery_codes: [...] \| null}` (shown once) |
+//! | `DELETE /mfa/totp` | — (recent sign-in) | 204; TOTP and recovery codes removed |
+//! | `POST /mfa/recovery-codes` | — (recent sign-in) | `{recovery_codes}`; the old set stops working |
+//! | `POST /devices/forget` | — | `{forgotten: n}`; every trusted-device cookie of the account is revoked |
+//! | `POST /magic-link/start` | `{email}` | 202 `{"status": "link_sent"}` + binding cookie (also for an unknown address) |
+//! | `POST /magic-link/confirm` | `{token}` (binding cookie) | as `POST /login`; 401 `invalid_token` (also from another browser) |
+//! | `POST /otp/start` | `{email}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown address) |
+//! | `POST /otp/verify` | `{code}` (binding cookie) | as `POST /login`; 401 `invalid_credentials` / `invalid_token` |
+//!
+//! Sign-ins set a second, long-lived cookie, the trusted-device token (`ciam_device`): it
+//! exempts the browser from the account's sign-in throttling and, after "remember this
+//! device", from the second factor.
 //!
 //! With the `passkeys` feature (options are WebAuthn L3 JSON, the `publicKey` dictionary
 //! itself; `credential` is `PublicKeyCredential.toJSON()`):
@@ -139,8 +154,8 @@ mod routes;
 mod tests;
 
 pub use cookie::{
-    CookieConfig, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME, SECURE_COOKIE_NAME,
-    SECURE_DEVICE_COOKIE_NAME,
+    CookieConfig, PLAIN_BINDING_COOKIE_NAME, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME,
+    SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,
 };
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated};
 pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};

@@ -2,10 +2,12 @@
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use http::StatusCode;
+use http::header::SET_COOKIE;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -26,6 +28,10 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/mfa/totp", axum::routing::delete(disable))
         .route("/mfa/recovery-codes", post(regenerate))
         .route("/devices/forget", post(forget_devices))
+        .route("/magic-link/start", post(magic_link_start))
+        .route("/magic-link/confirm", post(magic_link_confirm))
+        .route("/otp/start", post(code_start))
+        .route("/otp/verify", post(code_verify))
 }
 
 /// The answer to a sign-in that needs its second factor: 200
@@ -156,4 +162,77 @@ async fn forget_devices(
 ) -> Result<Response, ApiError> {
     let n = ciam.forget_devices(&auth, &ctx).await?;
     Ok(Json(json!({ "forgotten": n })).into_response())
+}
+
+#[derive(Deserialize)]
+struct EmailBody {
+    email: String,
+}
+
+/// 202 `{"status": status}` with the binding cookie for `binding`.
+fn bound(ciam: &Ciam, layer: &Layer, binding: &ciam_core::OpaqueToken, status: &str) -> Response {
+    let mut response = (StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response();
+    let ttl = ciam.policy().passwordless_ttl;
+    if let Some(cookie) = layer.0.0.cookie.binding_cookie(binding, ttl) {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn magic_link_start(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<EmailBody>,
+) -> Result<Response, ApiError> {
+    let binding = ciam.start_magic_link(&body.email, &ctx).await?;
+    Ok(bound(&ciam, &layer, &binding, "link_sent"))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn magic_link_confirm(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    headers: HeaderMap,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<TokenBody>,
+) -> Result<Response, ApiError> {
+    let binding = layer.0.0.cookie.read_binding(&headers);
+    let outcome = ciam
+        .confirm_magic_link(&body.token, binding.as_ref(), &ctx)
+        .await?;
+    sign_in_response(&ciam, &layer, outcome)
+}
+
+async fn code_start(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<EmailBody>,
+) -> Result<Response, ApiError> {
+    let binding = ciam.start_sign_in_code(&body.email, &ctx).await?;
+    Ok(bound(&ciam, &layer, &binding, "code_sent"))
+}
+
+#[derive(Deserialize)]
+struct CodeBody {
+    code: SecretString,
+}
+
+async fn code_verify(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    headers: HeaderMap,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<CodeBody>,
+) -> Result<Response, ApiError> {
+    let binding = layer.0.0.cookie.read_binding(&headers);
+    let outcome = ciam
+        .verify_sign_in_code(binding.as_ref(), body.code.expose(), &ctx)
+        .await?;
+    sign_in_response(&ciam, &layer, outcome)
 }

@@ -69,6 +69,10 @@ pub enum AuditAction {
     SignInMfa,
     /// The account's trusted-device tokens were revoked.
     DevicesForgotten,
+    /// A sign-in link or code was requested.
+    PasswordlessRequested,
+    /// A sign-in link or code was used (or refused).
+    SignInPasswordless,
 }
 
 impl AuditAction {
@@ -103,6 +107,8 @@ impl AuditAction {
             Self::MfaChallenged => "mfa_challenged",
             Self::SignInMfa => "sign_in_mfa",
             Self::DevicesForgotten => "devices_forgotten",
+            Self::PasswordlessRequested => "passwordless_requested",
+            Self::SignInPasswordless => "sign_in_passwordless",
         }
     }
 
@@ -137,6 +143,8 @@ impl AuditAction {
             Self::MfaChallenged,
             Self::SignInMfa,
             Self::DevicesForgotten,
+            Self::PasswordlessRequested,
+            Self::SignInPasswordless,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -31,6 +31,11 @@ pub enum ChallengePurpose {
     TotpEnrolment,
     /// A browser trusted by an account (device cookie; "remember this device").
     TrustedDevice,
+    /// A mailed one-time sign-in link.
+    MagicLink,
+    /// A mailed (or texted) one-time sign-in code, stored under the requesting browser's
+    /// binding token.
+    SignInCode,
 }
 
 impl ChallengePurpose {
@@ -45,6 +50,8 @@ impl ChallengePurpose {
             Self::MfaPending => "mfa_pending",
             Self::TotpEnrolment => "totp_enrolment",
             Self::TrustedDevice => "trusted_device",
+            Self::MagicLink => "magic_link",
+            Self::SignInCode => "sign_in_code",
         }
     }
 
@@ -59,6 +66,8 @@ impl ChallengePurpose {
             "mfa_pending" => Self::MfaPending,
             "totp_enrolment" => Self::TotpEnrolment,
             "trusted_device" => Self::TrustedDevice,
+            "magic_link" => Self::MagicLink,
+            "sign_in_code" => Self::SignInCode,
             _ => return None,
         })
     }

@@ -75,6 +75,7 @@ pub mod mail;
 pub mod otp;
 pub mod password;
 pub mod profile;
+/// Adaptive risk: signals, the explained risk policy, breached-password, bot and SMS hooks.
 pub mod rng;
 pub mod secret;
 pub mod session;
@@ -95,6 +96,7 @@ pub use engine::outcome::{
 };
 #[cfg(feature = "passkeys")]
 pub use engine::passkeys::{MAX_PASSKEY_NAME, PasskeyConfig, PasskeyInfo};
+pub use engine::passwordless::SIGN_IN_CODE_DIGITS;
 pub use engine::throttle::ThrottlePolicy;
 pub use engine::{BuildError, Ciam, CiamBuilder};
 pub use error::{Error, ErrorKind, Result};

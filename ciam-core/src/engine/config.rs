@@ -81,6 +81,10 @@ pub struct Policy {
     pub mfa_pending_ttl: Duration,
     /// Wrong second-factor answers allowed per pending sign-in. Default 5.
     pub mfa_attempts: u32,
+    /// Lifetime of a sign-in link or code. Default 15 minutes.
+    pub passwordless_ttl: Duration,
+    /// Wrong sign-in codes allowed per code. Default 5.
+    pub code_attempts: u32,
 }
 
 impl Default for Policy {
@@ -99,6 +103,8 @@ impl Default for Policy {
             remember_device_for: Duration::days(30),
             mfa_pending_ttl: Duration::minutes(5),
             mfa_attempts: 5,
+            passwordless_ttl: Duration::minutes(15),
+            code_attempts: 5,
         }
     }
 }
@@ -116,6 +122,9 @@ pub struct LinkPaths {
     pub sign_in: String,
     /// "Forgot password" page. Default `/forgot-password`.
     pub forgot_password: String,
+    /// Magic-link confirm page (a GET shows a button; its POST signs in). Default
+    /// `/magic-link`.
+    pub magic_link: String,
 }
 
 impl Default for LinkPaths {
@@ -125,6 +134,7 @@ impl Default for LinkPaths {
             reset_password: "/reset-password".into(),
             sign_in: "/login".into(),
             forgot_password: "/forgot-password".into(),
+            magic_link: "/magic-link".into(),
         }
     }
 }

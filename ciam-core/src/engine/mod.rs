@@ -9,6 +9,7 @@ pub(crate) mod mfa;
 pub(crate) mod outcome;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
+pub(crate) mod passwordless;
 mod sessions;
 pub(crate) mod throttle;
 

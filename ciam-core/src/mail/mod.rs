@@ -131,6 +131,16 @@ pub enum MailKind {
     EmailChangeRequested,
     /// The address was changed (sent to the old address).
     EmailChanged,
+    /// A one-time sign-in link (opening it shows a confirm step; only that signs in).
+    MagicLink {
+        /// The sign-in link.
+        link: String,
+    },
+    /// A one-time sign-in code.
+    SignInCode {
+        /// The code (digits).
+        code: String,
+    },
 }
 
 /// Renders messages. Implement it to use your own wording and layout.
@@ -225,6 +235,19 @@ impl MailTemplates for DefaultTemplates {
             MailKind::EmailChanged => (
                 format!("Your {app} e-mail address was changed"),
                 vec!["Your account no longer uses this address. If this was not you, contact support.".into()],
+                None,
+            ),
+            MailKind::MagicLink { link } => (
+                format!("Your {app} sign-in link"),
+                vec!["Follow this link in the browser where you asked for it to sign in. It works once and expires soon. If you did not ask for it, ignore this message.".into()],
+                Some(("Sign in", link.as_str())),
+            ),
+            MailKind::SignInCode { code } => (
+                format!("{code} is your {app} sign-in code"),
+                vec![
+                    format!("Your sign-in code is {code}"),
+                    "Type it in the browser where you asked for it. It works once and expires soon. If you did not ask for it, ignore this message.".into(),
+                ],
                 None,
             ),
         };

@@ -1,0 +1,354 @@
+//! Passwordless sign-in by e-mail: magic links and one-time codes.
+//!
+//! Both are single-use, expire after [`Policy::passwordless_ttl`](crate::Policy), count
+//! against the hourly mail limit per account, and are **bound to the browser that asked**:
+//! the start call returns a *binding token* the application keeps in a short-lived HttpOnly
+//! cookie, and only a request carrying it can finish. A forwarded link, or a link opened by
+//! someone who intercepted the mail, signs no one in (and stays usable by the right browser).
+//!
+//! Mail scanners that open links do no harm: the link leads to a page (GET) that only shows a
+//! "sign in" button; the link is consumed by the POST that button sends
+//! ([`Ciam::confirm_magic_link`]).
+//!
+//! The answer to a start call is the same whether or not the address has an account (a mail
+//! goes out only when it does). For codes, an unknown address gets a stored code nobody
+//! knows, so a wrong guess is refused the same way for both. Codes allow
+//! [`Policy::code_attempts`](crate::Policy) wrong tries, and failures are throttled per IP.
+//!
+//! Following a link, or typing a code, proves the inbox: an unverified address becomes
+//! verified. An account with a second factor still needs it ([`SignInOutcome::MfaRequired`]).
+
+use ring::digest;
+use serde_json::json;
+
+use super::context::RequestContext;
+use super::outcome::SignInOutcome;
+use super::throttle;
+use super::{Ciam, Decision};
+use crate::audit::AuditAction;
+use crate::challenge::{Challenge, ChallengePurpose};
+use crate::error::{Error, Result};
+use crate::id::UserId;
+use crate::identifier::Email;
+use crate::mail::MailKind;
+use crate::secret::{OpaqueToken, constant_time_eq};
+use crate::session::{Aal, AuthMethod};
+use crate::user::User;
+
+/// Digits in a sign-in code.
+pub const SIGN_IN_CODE_DIGITS: usize = 6;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn binding_hash(binding: &OpaqueToken) -> String {
+    hex(binding.hash().as_bytes())
+}
+
+fn code_hash(code: &str) -> String {
+    hex(digest::digest(&digest::SHA256, code.as_bytes()).as_ref())
+}
+
+impl Ciam {
+    /// A uniformly random code of [`SIGN_IN_CODE_DIGITS`] digits.
+    fn random_code(&self) -> Result<String> {
+        let mut out = String::with_capacity(SIGN_IN_CODE_DIGITS);
+        while out.len() < SIGN_IN_CODE_DIGITS {
+            let mut b = [0_u8; 1];
+            self.inner.rng.fill(&mut b)?;
+            // 250 = 25 * 10: rejecting 250..=255 keeps every digit equally likely.
+            if b[0] < 250 {
+                out.push(char::from(b'0' + b[0] % 10));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The account a passwordless request may mail, within the hourly limit, or `None`
+    /// (unknown, unavailable or over the limit; recorded).
+    async fn passwordless_target(
+        &self,
+        email: &Email,
+        purpose: ChallengePurpose,
+        ctx: &RequestContext,
+    ) -> Result<Option<User>> {
+        let Some(user) = self.inner.identities.user_by_email(email).await? else {
+            self.record(
+                Decision::failure(AuditAction::PasswordlessRequested, "unknown_address")
+                    .detail(json!({"kind": purpose.as_str()})),
+                ctx,
+            )
+            .await;
+            return Ok(None);
+        };
+        if !user.status.may_sign_in() {
+            self.record(
+                Decision::failure(AuditAction::PasswordlessRequested, user.status.as_str())
+                    .user(user.id),
+                ctx,
+            )
+            .await;
+            return Ok(None);
+        }
+        let now = self.now();
+        let sent = self
+            .inner
+            .challenges
+            .count_challenges(user.id, purpose, now - time::Duration::hours(1), now)
+            .await?;
+        if sent >= u64::from(self.inner.policy.mails_per_hour) {
+            self.record(
+                Decision::failure(AuditAction::Throttled, "passwordless_mail_limit")
+                    .user(user.id)
+                    .detail(json!({"kind": purpose.as_str()})),
+                ctx,
+            )
+            .await;
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
+    /// Mails a one-time sign-in link to `email` if it has an account. Returns the binding
+    /// token to keep in the requesting browser (always, whether or not a mail went out).
+    pub async fn start_magic_link(&self, email: &str, ctx: &RequestContext) -> Result<OpaqueToken> {
+        let email = Email::parse(email)?;
+        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let Some(user) = self
+            .passwordless_target(&email, ChallengePurpose::MagicLink, ctx)
+            .await?
+        else {
+            return Ok(binding);
+        };
+        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let now = self.now();
+        let challenge = Challenge::new(
+            token.hash(),
+            ChallengePurpose::MagicLink,
+            Some(user.id),
+            json!({"binding": binding_hash(&binding), "email": email.as_str()}),
+            now,
+            now + self.inner.policy.passwordless_ttl,
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        let link = self.link(&self.inner.paths.magic_link, &token);
+        self.send_mail(
+            user.email.as_ref().unwrap_or(&email),
+            MailKind::MagicLink { link },
+        );
+        self.record(
+            Decision::success(AuditAction::PasswordlessRequested, "magic_link_sent").user(user.id),
+            ctx,
+        )
+        .await;
+        Ok(binding)
+    }
+
+    /// Signs in with a magic link's token, from the browser holding `binding` (the token
+    /// [`Ciam::start_magic_link`] returned). Call it from the POST of the confirm step, never
+    /// from the GET that opens the link.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] for an unknown, used or expired link, and for a link opened in
+    /// another browser (which stays usable by the one that asked).
+    pub async fn confirm_magic_link(
+        &self,
+        token: &str,
+        binding: Option<&OpaqueToken>,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let token = OpaqueToken::from_client(token);
+        if !token.is_well_formed() {
+            return self
+                .invalid_token(AuditAction::SignInPasswordless, ctx)
+                .await;
+        }
+        let Some(challenge) = self
+            .inner
+            .challenges
+            .consume_challenge(ChallengePurpose::MagicLink, &token.hash(), self.now())
+            .await?
+        else {
+            return self
+                .invalid_token(AuditAction::SignInPasswordless, ctx)
+                .await;
+        };
+        let expected = challenge.payload["binding"].as_str().unwrap_or_default();
+        let presented = binding.map(binding_hash).unwrap_or_default();
+        if !constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
+            // Not the browser that asked: leave the link for the one that did.
+            self.inner.challenges.insert_challenge(&challenge).await?;
+            self.record(
+                Decision::failure(AuditAction::SignInPasswordless, "other_browser")
+                    .user(challenge.user_id)
+                    .detail(json!({"kind": "magic_link"})),
+                ctx,
+            )
+            .await;
+            return Err(Error::InvalidToken);
+        }
+        let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
+        let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
+        self.passwordless_sign_in(user_id, issued_to, "magic_link", ctx)
+            .await
+    }
+
+    /// Mails a one-time sign-in code to `email` if it has an account. Returns the binding
+    /// token to keep in the requesting browser; [`Ciam::verify_sign_in_code`] needs it.
+    pub async fn start_sign_in_code(
+        &self,
+        email: &str,
+        ctx: &RequestContext,
+    ) -> Result<OpaqueToken> {
+        let email = Email::parse(email)?;
+        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let target = self
+            .passwordless_target(&email, ChallengePurpose::SignInCode, ctx)
+            .await?;
+        let code = self.random_code()?;
+        let now = self.now();
+        // An unknown address gets a code nobody is told, so guesses fail alike.
+        let challenge = Challenge::new(
+            binding.hash(),
+            ChallengePurpose::SignInCode,
+            target.as_ref().map(|u| u.id),
+            json!({"code": code_hash(&code), "attempts": 0, "email": email.as_str()}),
+            now,
+            now + self.inner.policy.passwordless_ttl,
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        if let Some(user) = target {
+            self.send_mail(
+                user.email.as_ref().unwrap_or(&email),
+                MailKind::SignInCode { code },
+            );
+            self.record(
+                Decision::success(AuditAction::PasswordlessRequested, "code_sent").user(user.id),
+                ctx,
+            )
+            .await;
+        }
+        Ok(binding)
+    }
+
+    /// Signs in with a mailed code, from the browser holding `binding`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidToken`] when the browser holds no live code request (also after the
+    /// attempts ran out); [`Error::InvalidCredentials`] for a wrong code;
+    /// [`Error::RateLimited`] when this IP failed too often.
+    pub async fn verify_sign_in_code(
+        &self,
+        binding: Option<&OpaqueToken>,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let Some(binding) = binding.filter(|b| b.is_well_formed()) else {
+            return self
+                .invalid_token(AuditAction::SignInPasswordless, ctx)
+                .await;
+        };
+        let keys = throttle::keys(&self.inner.policy.throttle, "code", None, ctx, true);
+        self.check_throttle(&keys, AuditAction::SignInPasswordless, ctx)
+            .await?;
+        let Some(mut challenge) = self
+            .inner
+            .challenges
+            .consume_challenge(ChallengePurpose::SignInCode, &binding.hash(), self.now())
+            .await?
+        else {
+            return self
+                .invalid_token(AuditAction::SignInPasswordless, ctx)
+                .await;
+        };
+        let typed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        let expected = challenge.payload["code"].as_str().unwrap_or_default();
+        let matched = typed.len() == SIGN_IN_CODE_DIGITS
+            && typed.bytes().all(|b| b.is_ascii_digit())
+            && constant_time_eq(code_hash(&typed).as_bytes(), expected.as_bytes());
+        let user_id: Option<UserId> = challenge.user_id;
+        let (true, Some(user_id)) = (matched, user_id) else {
+            self.count_failure(&keys).await?;
+            let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
+            if attempts < u64::from(self.inner.policy.code_attempts) {
+                challenge.payload["attempts"] = json!(attempts);
+                self.inner.challenges.insert_challenge(&challenge).await?;
+            }
+            self.record(
+                Decision::failure(AuditAction::SignInPasswordless, "wrong_code")
+                    .user(user_id)
+                    .detail(json!({"kind": "code", "attempts": attempts})),
+                ctx,
+            )
+            .await;
+            return Err(Error::InvalidCredentials);
+        };
+        let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
+        self.passwordless_sign_in(user_id, issued_to, "code", ctx)
+            .await
+    }
+
+    /// The end of both passwordless flows: the inbox is proven; sign in (or ask for the
+    /// second factor).
+    async fn passwordless_sign_in(
+        &self,
+        user_id: UserId,
+        issued_to: Option<String>,
+        kind: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
+        if !user.status.may_sign_in() {
+            self.record(
+                Decision::failure(AuditAction::SignInPasswordless, user.status.as_str())
+                    .user(user.id),
+                ctx,
+            )
+            .await;
+            return Err(Error::AccountUnavailable);
+        }
+        let now = self.now();
+        // The mail reached the address it was sent to: that address is proven, if it is
+        // still the account's.
+        let user = if user.email_verified() {
+            user
+        } else {
+            self.modify_user(user.id, |u| {
+                if let (Some(e), Some(issued)) = (&u.email, &issued_to)
+                    && Email::parse(issued).is_ok_and(|i| i == *e)
+                {
+                    u.email_verified_at.get_or_insert(now);
+                }
+                Ok(())
+            })
+            .await?
+        };
+        let trusted = self.trusted_device(user.id, ctx).await?;
+        let factors = self.second_factors(user.id).await?;
+        if !factors.is_empty() && trusted != Some(true) {
+            return self
+                .mfa_required(&user, &[AuthMethod::Email], factors, ctx)
+                .await;
+        }
+        let (amr, aal) = if factors.is_empty() {
+            (vec![AuthMethod::Email], Aal::Aal1)
+        } else {
+            (vec![AuthMethod::Email, AuthMethod::Mfa], Aal::Aal2)
+        };
+        let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+        let mut signed_in = self.start_session(user, amr, aal, now, ctx).await?;
+        signed_in.device_token = self
+            .issue_device_token(signed_in.user.id, None, ctx)
+            .await?;
+        self.record(
+            Decision::success(AuditAction::SignInPasswordless, kind)
+                .user(signed_in.user.id)
+                .session(signed_in.session.id)
+                .detail(json!({"amr": amr_text, "aal": aal.level()})),
+            ctx,
+        )
+        .await;
+        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+    }
+}
