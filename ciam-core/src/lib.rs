@@ -76,6 +76,7 @@ pub mod otp;
 pub mod password;
 pub mod profile;
 /// Adaptive risk: signals, the explained risk policy, breached-password, bot and SMS hooks.
+pub mod risk;
 pub mod rng;
 pub mod secret;
 pub mod session;
