@@ -272,10 +272,15 @@ impl Ciam {
         auth_time: time::OffsetDateTime,
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
-        self.inner
+        if !self
+            .inner
             .sessions
             .delete_session(auth.user_id, auth.session_id)
-            .await?;
+            .await?
+        {
+            // Revoked since it was authenticated: nothing to step up.
+            return Err(Error::Unauthenticated);
+        }
         let ctx = RequestContext {
             session_token: None,
             ..ctx.clone()
