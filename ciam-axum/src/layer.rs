@@ -313,8 +313,40 @@ where
 
 /// The client IP: the TCP peer, or with `hops` trusted proxies the `hops`-th
 /// `X-Forwarded-For` entry from the right.
+/// Unix second of the last misconfiguration warning (at most one a minute).
+static LAST_PROXY_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Logs a trusted-proxy misconfiguration loudly (error level), at most once a minute.
+fn warn_proxy_misconfigured(message: &'static str, hops: usize, peer: Option<IpAddr>) {
+    use std::sync::atomic::Ordering;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_PROXY_WARNING.load(Ordering::Relaxed);
+    if now >= last.saturating_add(60)
+        && LAST_PROXY_WARNING
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::error!(
+            hops,
+            peer = ?peer,
+            "client IP misconfiguration: {message}; throttling and audit would see the proxy's address for every client"
+        );
+    }
+}
+
 fn forwarded_client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
     if hops == 0 {
+        if peer.is_some_and(|p| p.is_loopback() || is_private(p))
+            && headers.contains_key("x-forwarded-for")
+        {
+            warn_proxy_misconfigured(
+                "a request from a private address carries X-Forwarded-For but no proxy is trusted (set trusted_proxy_hops)",
+                hops,
+                peer,
+            );
+        }
         return peer;
     }
     let entries: Vec<&str> = headers
@@ -333,7 +365,26 @@ fn forwarded_client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -
                 .ok()
                 .or_else(|| e.parse::<SocketAddr>().ok().map(|s| s.ip()))
         })
-        .or(peer)
+        .or_else(|| {
+            if peer.is_some_and(|p| p.is_loopback() || is_private(p)) {
+                warn_proxy_misconfigured(
+                    "a request from a private address came without the X-Forwarded-For entries the trusted proxies add",
+                    hops,
+                    peer,
+                );
+            }
+            peer
+        })
+}
+
+/// RFC 1918 / RFC 4193 private and link-local addresses: where proxies usually live.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@
 //! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
-//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 200 `{"status": "mfa_required", mfa_token, factors}`; 403 `verification_required`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
+//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
 //! | `POST /logout` | — | 204, cookie cleared |
 //! | `GET /me` | `?stage=` | `{user, session}` |
 //! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
@@ -61,7 +61,7 @@
 //! | `POST /email/change` | `{email, current_password?}` | 202; confirmation link to the new address |
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
-//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code, remember_device?}` | as `POST /login`; 401 `invalid_credentials` (wrong code), `invalid_token` (expired or used up) |
+//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code, remember_device?}` | as `POST /login`; 401 `invalid_credentials` (wrong code), `invalid_token` (expired or used up) |
 //! | `GET /mfa` | — | `{totp, recovery_codes_left}` |
 //! | `POST /mfa/totp/enroll` | — (recent sign-in) | `{enrolment, otpauth_uri, secret, qr_svg, qr_png}` (PNG base64) |
 //! | `POST /mfa/totp/confirm` | `{enrolment, code}` | `{recovery_codes: [...] \| null}` (shown once) |

@@ -41,6 +41,7 @@ pub(crate) fn mfa_required(c: &MfaChallenge) -> Response {
         "status": "mfa_required",
         "mfa_token": c.token.expose(),
         "factors": c.factors,
+        "reason": c.reason,
     }))
     .into_response()
 }
@@ -67,6 +68,8 @@ struct ChallengeBody {
     #[serde(default)]
     recovery_code: Option<SecretString>,
     #[serde(default)]
+    email_code: Option<SecretString>,
+    #[serde(default)]
     remember_device: bool,
 }
 
@@ -76,13 +79,15 @@ async fn challenge(
     ClientContext(ctx): ClientContext,
     Json(body): Json<ChallengeBody>,
 ) -> Result<Response, ApiError> {
-    let proof = match (body.code, body.recovery_code) {
-        (Some(code), None) => MfaProof::Totp(code),
-        (None, Some(code)) => MfaProof::RecoveryCode(code),
+    let proof = match (body.code, body.recovery_code, body.email_code) {
+        (Some(code), None, None) => MfaProof::Totp(code),
+        (None, Some(code), None) => MfaProof::RecoveryCode(code),
+        (None, None, Some(code)) => MfaProof::EmailCode(code),
         _ => {
-            return Err(
-                ciam_core::Error::InvalidInput("exactly one of code and recovery_code").into(),
-            );
+            return Err(ciam_core::Error::InvalidInput(
+                "exactly one of code, recovery_code and email_code",
+            )
+            .into());
         }
     };
     let outcome = ciam

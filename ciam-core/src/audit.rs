@@ -73,6 +73,8 @@ pub enum AuditAction {
     PasswordlessRequested,
     /// A sign-in link or code was used (or refused).
     SignInPasswordless,
+    /// A sign-in was assessed for risk: the decision, the rules that fired and their inputs.
+    RiskAssessed,
 }
 
 impl AuditAction {
@@ -109,6 +111,7 @@ impl AuditAction {
             Self::DevicesForgotten => "devices_forgotten",
             Self::PasswordlessRequested => "passwordless_requested",
             Self::SignInPasswordless => "sign_in_passwordless",
+            Self::RiskAssessed => "risk_assessed",
         }
     }
 
@@ -145,6 +148,7 @@ impl AuditAction {
             Self::DevicesForgotten,
             Self::PasswordlessRequested,
             Self::SignInPasswordless,
+            Self::RiskAssessed,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -95,6 +95,12 @@ pub enum Error {
         /// How recent the authentication must be, when that is what is missing.
         max_age: Option<time::Duration>,
     },
+    /// The risk policy refused the sign-in. `reason` is the policy's sentence for the user.
+    #[error("sign-in refused by the risk policy")]
+    RiskDenied {
+        /// A sentence safe to show the user.
+        reason: String,
+    },
     /// A request value was refused (the text names which, for logs; it is not shown).
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
@@ -129,7 +135,7 @@ impl Error {
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::LastSignInMethod => ErrorKind::Conflict,
             Self::NotFound => ErrorKind::NotFound,
-            Self::AccountUnavailable => ErrorKind::Forbidden,
+            Self::AccountUnavailable | Self::RiskDenied { .. } => ErrorKind::Forbidden,
             Self::EmailTaken | Self::Conflict => ErrorKind::Conflict,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Overloaded { .. } | Self::Unavailable(_) => ErrorKind::Unavailable,
@@ -152,6 +158,7 @@ impl Error {
             Self::LastSignInMethod => "last_sign_in_method",
             Self::NotFound => "not_found",
             Self::AccountUnavailable => "account_unavailable",
+            Self::RiskDenied { .. } => "risk_denied",
             Self::EmailTaken => "email_taken",
             Self::Conflict => "conflict",
             Self::Overloaded { .. } => "overloaded",
@@ -186,6 +193,7 @@ impl Error {
             Self::NotFound => "Not found.".to_owned(),
             Self::InvalidInput(_) => "The request is not valid.".to_owned(),
             Self::AccountUnavailable => "This account cannot sign in. Contact support.".to_owned(),
+            Self::RiskDenied { reason } => reason.clone(),
             Self::EmailTaken => "That e-mail address is already in use.".to_owned(),
             Self::Conflict => "Something changed at the same time. Please try again.".to_owned(),
             Self::Overloaded { .. } | Self::Unavailable(_) => {

@@ -67,6 +67,8 @@ pub struct CiamBuilder {
     public_url: Option<String>,
     paths: Option<LinkPaths>,
     mfa: Option<super::mfa::MfaConfig>,
+    risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
+    breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
 }
@@ -95,6 +97,21 @@ impl CiamBuilder {
     /// Overrides the rate-limit counter store (for example Redis, shared by every instance).
     pub fn counter_store(mut self, store: Arc<dyn CounterStore>) -> Self {
         self.counters = Some(store);
+        self
+    }
+
+    /// Turns on adaptive risk at sign-in: every sign-in whose first factor passed is assessed
+    /// by `policy`, recorded with its explanation, and allowed, challenged or denied (see
+    /// [`crate::risk`]).
+    pub fn risk_policy(mut self, policy: Arc<dyn crate::risk::RiskPolicy>) -> Self {
+        self.risk = Some(policy);
+        self
+    }
+
+    /// Checks passwords at sign-in against a breach corpus (a risk signal) and refuses
+    /// breached passwords when one is set or changed.
+    pub fn breached_passwords(mut self, check: Arc<dyn crate::risk::BreachedPasswords>) -> Self {
+        self.breached = Some(check);
         self
     }
 
@@ -259,6 +276,8 @@ impl CiamBuilder {
             public_url,
             paths: self.paths.unwrap_or_default(),
             mfa: self.mfa,
+            risk: self.risk,
+            breached: self.breached,
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys,
         };

@@ -30,6 +30,9 @@ pub struct RequestContext {
     /// Where the client is, when the application knows (for example from a GeoIP database):
     /// latitude and longitude in degrees. Feeds the impossible-travel risk rule.
     pub location: Option<(f64, f64)>,
+    /// How likely the client is a bot (0.0 human to 1.0 bot), from the application's bot or
+    /// CAPTCHA service ([`crate::risk::BotCheck`]). Feeds the bot-score risk rule.
+    pub bot_score: Option<f32>,
 }
 
 impl RequestContext {
@@ -48,12 +51,21 @@ impl RequestContext {
             session_token: None,
             device_token: None,
             location: None,
+            bot_score: None,
         }
     }
 
     /// Adds the trusted-device token presented by the client.
     pub fn with_device_token(mut self, token: Option<OpaqueToken>) -> Self {
         self.device_token = token;
+        self
+    }
+
+    /// Adds the bot score (0.0 to 1.0); other values are ignored.
+    pub fn with_bot_score(mut self, score: f32) -> Self {
+        if (0.0..=1.0).contains(&score) {
+            self.bot_score = Some(score);
+        }
         self
     }
 

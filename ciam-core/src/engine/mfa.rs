@@ -111,6 +111,8 @@ pub enum MfaProof {
     Totp(SecretString),
     /// A recovery code (case, spaces and dashes ignored).
     RecoveryCode(SecretString),
+    /// The code mailed for this sign-in ([`MfaFactor::EmailCode`]).
+    EmailCode(SecretString),
 }
 
 /// An account's second factors.
@@ -507,20 +509,33 @@ impl Ciam {
         user: &User,
         amr: &[AuthMethod],
         factors: Vec<MfaFactor>,
+        reason: Option<String>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
         let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
         let now = self.now();
         let amr: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+        let mut payload = json!({"amr": amr, "attempts": 0});
+        let mailed = match (&user.email, factors.contains(&MfaFactor::EmailCode)) {
+            (Some(email), true) => {
+                let code = self.random_code()?;
+                payload["email_code"] = json!(super::passwordless::code_hash(&code));
+                Some((email.clone(), code))
+            }
+            _ => None,
+        };
         let challenge = Challenge::new(
             token.hash(),
             ChallengePurpose::MfaPending,
             Some(user.id),
-            json!({"amr": amr, "attempts": 0}),
+            payload,
             now,
             now + self.inner.policy.mfa_pending_ttl,
         );
         self.inner.challenges.insert_challenge(&challenge).await?;
+        if let Some((email, code)) = mailed {
+            self.send_mail(&email, crate::mail::MailKind::SignInCode { code });
+        }
         self.record(
             Decision::success(AuditAction::MfaChallenged, "second_factor_required")
                 .user(user.id)
@@ -528,7 +543,11 @@ impl Ciam {
             ctx,
         )
         .await;
-        Ok(SignInOutcome::MfaRequired(MfaChallenge { token, factors }))
+        Ok(SignInOutcome::MfaRequired(MfaChallenge {
+            token,
+            factors,
+            reason,
+        }))
     }
 
     /// Completes a sign-in that answered [`SignInOutcome::MfaRequired`].
@@ -581,10 +600,25 @@ impl Ciam {
         let verified = match proof {
             MfaProof::Totp(code) => self.check_totp(config, user_id, code).await?,
             MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
+            MfaProof::EmailCode(code) => {
+                let expected = pending.payload["email_code"].as_str().unwrap_or_default();
+                let typed: String = code
+                    .expose()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                (!expected.is_empty()
+                    && crate::secret::constant_time_eq(
+                        super::passwordless::code_hash(&typed).as_bytes(),
+                        expected.as_bytes(),
+                    ))
+                .then_some(AuthMethod::Email)
+            }
         };
         let factor = match proof {
             MfaProof::Totp(_) => "totp",
             MfaProof::RecoveryCode(_) => "recovery_code",
+            MfaProof::EmailCode(_) => "email_code",
         };
         let Some(method) = verified else {
             self.count_failure(&keys).await?;
@@ -629,6 +663,7 @@ impl Ciam {
                     "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
                     "aal": 2,
                     "remember_device": remember_device,
+                    "location": ctx.location.map(|(lat, lon)| [lat, lon]),
                 })),
             ctx,
         )

@@ -1,6 +1,7 @@
 //! The engine: one [`Ciam`] value that runs every flow.
 
 pub(crate) mod account;
+mod assess;
 mod builder;
 pub(crate) mod config;
 pub(crate) mod context;
@@ -67,6 +68,8 @@ pub(crate) struct Inner {
     public_url: String,
     paths: LinkPaths,
     mfa: Option<mfa::MfaConfig>,
+    risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
+    breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<passkeys::PasskeyConfig>,
 }

@@ -46,6 +46,8 @@ pub struct MfaChallenge {
     pub token: OpaqueToken,
     /// The second factors the account can answer with.
     pub factors: Vec<MfaFactor>,
+    /// Why a second factor is asked for when the risk policy asked (safe to show).
+    pub reason: Option<String>,
 }
 
 /// A second factor.
@@ -57,6 +59,9 @@ pub enum MfaFactor {
     Totp,
     /// One of the account's recovery codes.
     RecoveryCode,
+    /// A code just mailed to the account's verified address (offered when the risk policy
+    /// asks for a second factor and none is enrolled).
+    EmailCode,
 }
 
 /// What a registration produced. Deliberately the same whether or not the address already

@@ -46,13 +46,13 @@ fn binding_hash(binding: &OpaqueToken) -> String {
     hex(binding.hash().as_bytes())
 }
 
-fn code_hash(code: &str) -> String {
+pub(super) fn code_hash(code: &str) -> String {
     hex(digest::digest(&digest::SHA256, code.as_bytes()).as_ref())
 }
 
 impl Ciam {
     /// A uniformly random code of [`SIGN_IN_CODE_DIGITS`] digits.
-    fn random_code(&self) -> Result<String> {
+    pub(super) fn random_code(&self) -> Result<String> {
         let mut out = String::with_capacity(SIGN_IN_CODE_DIGITS);
         while out.len() < SIGN_IN_CODE_DIGITS {
             let mut b = [0_u8; 1];
@@ -328,7 +328,7 @@ impl Ciam {
         let factors = self.second_factors(user.id).await?;
         if !factors.is_empty() && trusted != Some(true) {
             return self
-                .mfa_required(&user, &[AuthMethod::Email], factors, ctx)
+                .mfa_required(&user, &[AuthMethod::Email], factors, None, ctx)
                 .await;
         }
         let (amr, aal) = if factors.is_empty() {

@@ -114,7 +114,6 @@ impl Ciam {
                 .sign_in_failed(Some(&user), "wrong_password", &keys, ctx)
                 .await;
         }
-        self.clear_account_failures(&keys).await?;
         if !user.status.may_sign_in() {
             self.record(
                 Decision::failure(AuditAction::SignInPassword, user.status.as_str()).user(user.id),
@@ -140,10 +139,19 @@ impl Ciam {
             .credentials
             .touch_credential(credential.id, self.now())
             .await?;
+        let risk = self
+            .risk_gate(&user, Some(password), trusted.is_some(), &keys, ctx)
+            .await;
+        self.clear_account_failures(&keys).await?;
+        if let super::assess::RiskAction::Challenge(factors, reason) = risk? {
+            return self
+                .mfa_required(&user, &[AuthMethod::Pwd], factors, Some(reason), ctx)
+                .await;
+        }
         let factors = self.second_factors(user.id).await?;
         if !factors.is_empty() && trusted != Some(true) {
             return self
-                .mfa_required(&user, &[AuthMethod::Pwd], factors, ctx)
+                .mfa_required(&user, &[AuthMethod::Pwd], factors, None, ctx)
                 .await;
         }
         let remembered = !factors.is_empty();
@@ -162,7 +170,11 @@ impl Ciam {
             Decision::success(AuditAction::SignInPassword, "password")
                 .user(signed_in.user.id)
                 .session(signed_in.session.id)
-                .detail(json!({"amr": amr_text, "remembered_device": remembered})),
+                .detail(json!({
+                    "amr": amr_text,
+                    "remembered_device": remembered,
+                    "location": ctx.location.map(|(lat, lon)| [lat, lon]),
+                })),
             ctx,
         )
         .await;

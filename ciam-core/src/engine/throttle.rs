@@ -169,7 +169,7 @@ fn until_window_end(window: Duration, now: OffsetDateTime) -> Duration {
 
 impl Ciam {
     /// Failures on `key` in the sliding window ending at `now`.
-    async fn sliding_failures(&self, key: &str, now: OffsetDateTime) -> Result<u64> {
+    pub(crate) async fn sliding_failures(&self, key: &str, now: OffsetDateTime) -> Result<u64> {
         let window = self.inner.policy.throttle.window;
         let counters = &self.inner.counters;
         let current = counters.count(key, window, now).await?;
