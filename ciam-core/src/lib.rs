@@ -35,23 +35,35 @@
 //! | `request_email_change` (then `verify_email`) | e-mail change, confirmed at the new address, the old one told |
 //! | `update_profile`, `profile_prompts` | profile attributes and progressive profiling |
 //! | `audit_log` | the audit entries about a user |
+//! | `start_totp_enrolment`, `confirm_totp`, `disable_totp`, `regenerate_recovery_codes`, `mfa_status` | TOTP second factor (sealed secret, QR code) and recovery codes ([`CiamBuilder::mfa`]) |
+//! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
+//! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
+//! | `start_magic_link`, `confirm_magic_link`, `start_sign_in_code`, `verify_sign_in_code` | passwordless sign-in by e-mail, bound to the requesting browser |
+//! | `passkey_registration_options` / `finish_passkey_registration`, `passkey_sign_up_options` / `finish_passkey_sign_up`, `passkey_sign_in_options` / `finish_passkey_sign_in`, `passkey_step_up_options` / `finish_passkey_step_up`, `passkeys`, `rename_passkey`, `delete_passkey` | passkeys (feature `passkeys`, [`CiamBuilder::passkeys`]) |
+//!
+//! Sign-ins are throttled without victim lockout ([`ThrottlePolicy`]) and, with
+//! [`CiamBuilder::risk_policy`], assessed for risk with an explanation in the audit log
+//! ([`risk`]).
 //!
 //! ## Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `smtp` | no | `mail::SmtpMailer`: SMTP delivery through lettre (STARTTLS, AUTH) |
+//! | `passkeys` | no | the passkey flows, verified by `ciam-webauthn` (re-exported as `webauthn`) |
 //!
-//! ## Building blocks for later flows
+//! ## Building blocks
 //!
 //! [`otp`] holds the one-time-password primitives (TOTP/HOTP, otpauth URIs, sealed secrets,
-//! recovery codes, enrolment QR codes) that the MFA flows will use.
+//! recovery codes, enrolment QR codes) the MFA flows use; [`risk`] the risk policy, the
+//! breached-password check, and the SMS and bot-check hooks.
 //!
 //! ## Extension points
 //!
 //! Each is an object-safe trait with a doctest implementation on its page:
 //! the stores in [`store`], [`clock::Clock`], [`rng::SecureRandom`], [`mail::Mailer`],
-//! [`mail::MailTemplates`] and [`event::EventSink`].
+//! [`mail::MailTemplates`], [`event::EventSink`], [`risk::RiskPolicy`],
+//! [`risk::BreachedPasswords`], [`risk::SmsSender`] and [`risk::BotCheck`].
 //!
 //! ## Security considerations
 //!

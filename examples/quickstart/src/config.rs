@@ -23,16 +23,29 @@ pub(crate) struct Config {
     /// `CIAM_PASSKEY_KEY`: the key (its UTF-8 bytes, at least 32) behind the stable answers
     /// to passkey sign-in options for unknown addresses; set the same on every instance.
     pub(crate) passkey_key: Option<Vec<u8>>,
+    /// `CIAM_SEALING_KEY`: 64 hex characters sealing TOTP secrets at rest.
+    pub(crate) sealing_key: Option<String>,
+    /// `CIAM_RISK`: `off` turns the adaptive risk policy off (default on).
+    pub(crate) risk: bool,
+    /// `CIAM_BREACHED_PASSWORDS_DIR`: a directory of k-anonymity range files.
+    pub(crate) breached_dir: Option<String>,
+    /// `CIAM_TRUSTED_PROXY_HOPS`: how many proxies in front append to `X-Forwarded-For`.
+    pub(crate) trusted_proxy_hops: usize,
 }
 
 impl Config {
     /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_REDIS_URL`,
-    /// `CIAM_SMTP_URL`, `CIAM_MAIL_FROM` and `CIAM_PASSKEY_KEY`.
+    /// `CIAM_SMTP_URL`, `CIAM_MAIL_FROM`, `CIAM_PASSKEY_KEY`, `CIAM_SEALING_KEY`, `CIAM_RISK`,
+    /// `CIAM_BREACHED_PASSWORDS_DIR` and `CIAM_TRUSTED_PROXY_HOPS`.
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
         let bind = bind_text.parse().map_err(|_| {
             format!("CIAM_BIND must be an address such as {DEFAULT_BIND}, got {bind_text:?}")
+        })?;
+        let hops_text = var("CIAM_TRUSTED_PROXY_HOPS").unwrap_or_else(|| "0".to_owned());
+        let trusted_proxy_hops = hops_text.parse().map_err(|_| {
+            format!("CIAM_TRUSTED_PROXY_HOPS must be a small number, got {hops_text:?}")
         })?;
         Ok(Self {
             bind,
@@ -43,6 +56,10 @@ impl Config {
             redis_url: var("CIAM_REDIS_URL"),
             mail_from: var("CIAM_MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned()),
             passkey_key: var("CIAM_PASSKEY_KEY").map(String::into_bytes),
+            sealing_key: var("CIAM_SEALING_KEY"),
+            risk: !var("CIAM_RISK").is_some_and(|v| v.eq_ignore_ascii_case("off")),
+            breached_dir: var("CIAM_BREACHED_PASSWORDS_DIR"),
+            trusted_proxy_hops,
         })
     }
 }

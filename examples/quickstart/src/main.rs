@@ -4,6 +4,7 @@
 mod config;
 mod pages;
 mod passkeys;
+mod security;
 mod storage;
 
 use std::net::SocketAddr;
@@ -78,9 +79,16 @@ async fn run() -> Result<(), String> {
     };
 
     let passkeys = passkeys::config(&config.public_url, config.passkey_key.as_deref())?;
-    let ciam = Ciam::builder()
+    let builder = Ciam::builder()
         .backend(Arc::clone(&storage.backend))
-        .passkeys(passkeys)
+        .passkeys(passkeys);
+    let builder = security::configure(
+        builder,
+        config.sealing_key.as_deref(),
+        config.risk,
+        config.breached_dir.as_deref(),
+    )?;
+    let ciam = builder
         .app_name(APP_NAME)
         .public_url(config.public_url.clone())
         .mailer(mailer)
@@ -92,7 +100,7 @@ async fn run() -> Result<(), String> {
         .merge(pages::routes())
         .with_state(ciam.clone())
         .nest("/auth", ciam::axum::router(ciam.clone()))
-        .layer(CiamLayer::new(ciam));
+        .layer(CiamLayer::new(ciam).trusted_proxy_hops(config.trusted_proxy_hops));
 
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
