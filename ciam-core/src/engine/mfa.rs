@@ -566,7 +566,6 @@ impl Ciam {
         remember_device: bool,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
-        let config = self.mfa_config()?;
         let token = OpaqueToken::from_client(token);
         if !token.is_well_formed() {
             return Err(Error::InvalidToken);
@@ -598,7 +597,7 @@ impl Ciam {
             return Err(e);
         }
         let verified = match proof {
-            MfaProof::Totp(code) => self.check_totp(config, user_id, code).await?,
+            MfaProof::Totp(code) => self.check_totp(self.mfa_config()?, user_id, code).await?,
             MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
             MfaProof::EmailCode(code) => {
                 let expected = pending.payload["email_code"].as_str().unwrap_or_default();
