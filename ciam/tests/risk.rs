@@ -4,7 +4,6 @@
 // Test code: a failed step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use ciam::audit::{AuditAction, AuditEntry, AuditOutcome};
 use ciam::risk::{BreachCheckError, BreachedPasswords, DefaultRiskPolicy};
 use ciam::store::Backend;
 use ciam::{Error, MfaFactor, MfaProof, Policy, RequestContext, SecretString, SignInOutcome};
-use support::{Harness, PW, harness_with, pw};
+use support::{Harness, PW, harness_with, on_both_backends, pw};
 
 /// A breach corpus holding exactly one password (the trait's contract, without files; the
 /// range-file reader has its own tests in ciam-core).
