@@ -280,7 +280,7 @@ impl RelyingParty {
         {
             return Err(Error::Algorithm(record.alg));
         }
-        let (key, alg) = PublicKey::from_cose_bytes(&record.public_key_cose, &self.algorithms)
+        let (key, alg) = PublicKey::from_stored_cose(&record.public_key_cose, &self.algorithms)
             .map_err(|e| match e {
                 Error::Algorithm(a) => Error::Algorithm(a),
                 _ => Error::InvalidKey("stored public key unreadable"),

@@ -711,6 +711,15 @@ fn es256_point_not_on_curve_refused() {
             .new_sign_count,
         1
     );
+    // A stored key damaged after registration (point moved off the curve) is
+    // not re-checked when read for an assertion, but ring refuses it before
+    // verifying: the assertion fails, as a signature failure.
+    let mut damaged = ok.record.clone();
+    damaged.public_key_cose = cose(1);
+    assert_eq!(
+        rp().verify_authentication(&resp, &auth_state(), &damaged),
+        Err(Error::Signature)
+    );
 }
 
 /// ES384 (COSE -35) with our own P-384 key (ring): accepted only when the RP
