@@ -72,6 +72,7 @@
 //! | `POST /magic-link/confirm` | `{token}` (binding cookie) | as `POST /login`; 401 `invalid_token` (also from another browser) |
 //! | `POST /otp/start` | `{email}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown address) |
 //! | `POST /otp/verify` | `{code}` (binding cookie) | as `POST /login`; 401 `invalid_credentials` / `invalid_token` |
+//! | `POST /sms/start` | `{phone}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown number); finish with `POST /otp/verify` |
 //!
 //! Sign-ins set a second, long-lived cookie, the trusted-device token (`ciam_device`): it
 //! exempts the browser from the account's sign-in throttling and, after "remember this

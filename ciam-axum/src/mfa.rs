@@ -32,6 +32,7 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/magic-link/confirm", post(magic_link_confirm))
         .route("/otp/start", post(code_start))
         .route("/otp/verify", post(code_verify))
+        .route("/sms/start", post(sms_start))
 }
 
 /// The answer to a sign-in that needs its second factor: 200
@@ -220,6 +221,21 @@ async fn code_start(
     Json(body): Json<EmailBody>,
 ) -> Result<Response, ApiError> {
     let binding = ciam.start_sign_in_code(&body.email, &ctx).await?;
+    Ok(bound(&ciam, &layer, &binding, "code_sent"))
+}
+
+#[derive(Deserialize)]
+struct PhoneBody {
+    phone: String,
+}
+
+async fn sms_start(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<PhoneBody>,
+) -> Result<Response, ApiError> {
+    let binding = ciam.start_sms_code(&body.phone, &ctx).await?;
     Ok(bound(&ciam, &layer, &binding, "code_sent"))
 }
 

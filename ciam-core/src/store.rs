@@ -19,7 +19,7 @@ use crate::audit::AuditEntry;
 use crate::challenge::{Challenge, ChallengePurpose};
 use crate::credential::{Credential, CredentialKind};
 use crate::id::{CredentialId, SessionId, UserId};
-use crate::identifier::Email;
+use crate::identifier::{Email, Phone};
 use crate::secret::TokenHash;
 use crate::session::{DeviceInfo, Session};
 use crate::user::User;
@@ -64,6 +64,9 @@ pub trait IdentityStore: Send + Sync + Debug + 'static {
 
     /// Reads an account by e-mail, compared by [`Email::canonical`].
     async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>>;
+
+    /// Reads an account by phone number (E.164, as [`Phone::as_str`]).
+    async fn user_by_phone(&self, phone: &Phone) -> StoreResult<Option<User>>;
 
     /// Writes `user` if the stored version equals `user.version`, storing `user.version + 1`
     /// and returning the stored record. A stale version gives [`StoreError::VersionConflict`];

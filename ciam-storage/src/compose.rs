@@ -39,7 +39,7 @@ use ciam_core::audit::AuditEntry;
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{CredentialId, SessionId, UserId};
-use ciam_core::identifier::Email;
+use ciam_core::identifier::{Email, Phone};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{
@@ -178,6 +178,10 @@ impl IdentityStore for ComposedBackend {
 
     async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
         self.identities.user_by_email(email).await
+    }
+
+    async fn user_by_phone(&self, phone: &Phone) -> StoreResult<Option<User>> {
+        self.identities.user_by_phone(phone).await
     }
 
     async fn update_user(&self, user: &User) -> StoreResult<User> {

@@ -13,7 +13,7 @@ use ciam_core::audit::AuditEntry;
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
-use ciam_core::identifier::Email;
+use ciam_core::identifier::{Email, Phone};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::store::{
@@ -193,6 +193,15 @@ impl IdentityStore for MemoryBackend {
         Ok(st
             .by_email
             .get(email.canonical())
+            .and_then(|id| st.users.get(id))
+            .cloned())
+    }
+
+    async fn user_by_phone(&self, phone: &Phone) -> StoreResult<Option<User>> {
+        let st = self.lock();
+        Ok(st
+            .by_phone
+            .get(phone.as_str())
             .and_then(|id| st.users.get(id))
             .cloned())
     }

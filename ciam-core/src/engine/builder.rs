@@ -69,6 +69,7 @@ pub struct CiamBuilder {
     mfa: Option<super::mfa::MfaConfig>,
     risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
     breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
+    sms: Option<Arc<dyn crate::risk::SmsSender>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
 }
@@ -112,6 +113,12 @@ impl CiamBuilder {
     /// breached passwords when one is set or changed.
     pub fn breached_passwords(mut self, check: Arc<dyn crate::risk::BreachedPasswords>) -> Self {
         self.breached = Some(check);
+        self
+    }
+
+    /// Sends SMS sign-in codes ([`Ciam::start_sms_code`]) through `sender`.
+    pub fn sms(mut self, sender: Arc<dyn crate::risk::SmsSender>) -> Self {
+        self.sms = Some(sender);
         self
     }
 
@@ -278,6 +285,7 @@ impl CiamBuilder {
             mfa: self.mfa,
             risk: self.risk,
             breached: self.breached,
+            sms: self.sms,
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys,
         };

@@ -70,6 +70,7 @@ pub(crate) struct Inner {
     mfa: Option<mfa::MfaConfig>,
     risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
     breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
+    sms: Option<Arc<dyn crate::risk::SmsSender>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<passkeys::PasskeyConfig>,
 }

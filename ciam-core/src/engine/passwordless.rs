@@ -1,10 +1,11 @@
 //! Passwordless sign-in by e-mail: magic links and one-time codes.
 //!
 //! Both are single-use, expire after [`Policy::passwordless_ttl`](crate::Policy), count
-//! against the hourly mail limit per account, and are **bound to the browser that asked**:
-//! the start call returns a *binding token* the application keeps in a short-lived HttpOnly
-//! cookie, and only a request carrying it can finish. A forwarded link, or a link opened by
-//! someone who intercepted the mail, signs no one in (and stays usable by the right browser).
+//! against the hourly mail limit per account and kind (used and expired ones too), and are
+//! **bound to the browser that asked**: the start call returns a *binding token* the
+//! application keeps in a short-lived HttpOnly cookie, and only a request carrying it can
+//! finish. A forwarded link, or a link opened by someone who intercepted the mail, signs no
+//! one in (and stays usable by the right browser).
 //!
 //! Mail scanners that open links do no harm: the link leads to a page (GET) that only shows a
 //! "sign in" button; the link is consumed by the POST that button sends
@@ -29,14 +30,27 @@ use crate::audit::AuditAction;
 use crate::challenge::{Challenge, ChallengePurpose};
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::identifier::Email;
+use crate::identifier::{Email, Phone};
 use crate::mail::MailKind;
 use crate::secret::{OpaqueToken, constant_time_eq};
 use crate::session::{Aal, AuthMethod};
 use crate::user::User;
 
+/// What a passwordless sign-in proved.
+enum Proven {
+    /// The inbox the message was sent to.
+    Email(Option<String>),
+    /// The phone number the code was texted to (E.164).
+    Phone(String),
+}
+
 /// Digits in a sign-in code.
 pub const SIGN_IN_CODE_DIGITS: usize = 6;
+
+/// The mail limit counts in fixed hour windows: the current window and the previous one
+/// together stay under [`Policy::mails_per_hour`](crate::Policy), so no 60 minutes ever see
+/// more mails than that (after reaching it, the next mail may wait up to two hours).
+const MAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -92,11 +106,14 @@ impl Ciam {
             return Ok(None);
         }
         let now = self.now();
-        let sent = self
-            .inner
-            .challenges
-            .count_challenges(user.id, purpose, now - time::Duration::hours(1), now)
-            .await?;
+        // Counted on the counter store, not as live challenges: a link that expired (after
+        // `passwordless_ttl`, well under an hour) or was used was still a mail.
+        let key = format!("mail:{}:{}", purpose.as_str(), user.id);
+        let counters = &self.inner.counters;
+        let sent = counters.count(&key, MAIL_WINDOW, now).await?
+            + counters
+                .count(&key, MAIL_WINDOW, now - time::Duration::hours(1))
+                .await?;
         if sent >= u64::from(self.inner.policy.mails_per_hour) {
             self.record(
                 Decision::failure(AuditAction::Throttled, "passwordless_mail_limit")
@@ -107,6 +124,7 @@ impl Ciam {
             .await;
             return Ok(None);
         }
+        counters.hit(&key, MAIL_WINDOW, now).await?;
         Ok(Some(user))
     }
 
@@ -190,7 +208,7 @@ impl Ciam {
         }
         let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
         let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
-        self.passwordless_sign_in(user_id, issued_to, "magic_link", ctx)
+        self.passwordless_sign_in(user_id, Proven::Email(issued_to), "magic_link", ctx)
             .await
     }
 
@@ -232,7 +250,74 @@ impl Ciam {
         Ok(binding)
     }
 
-    /// Signs in with a mailed code, from the browser holding `binding`.
+    /// Texts a one-time sign-in code to `phone` through the configured
+    /// [`SmsSender`](crate::risk::SmsSender) if an account has that number (verified or not:
+    /// receiving the code proves it). Returns the binding token, as
+    /// [`Ciam::start_sign_in_code`] does; [`Ciam::verify_sign_in_code`] finishes both.
+    pub async fn start_sms_code(&self, phone: &str, ctx: &RequestContext) -> Result<OpaqueToken> {
+        let sender =
+            self.inner.sms.clone().ok_or_else(|| {
+                Error::Internal("no SMS sender configured (CiamBuilder::sms)".into())
+            })?;
+        let phone = Phone::parse(phone)?;
+        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let mut target = self.inner.identities.user_by_phone(&phone).await?;
+        if let Some(user) = &target {
+            let now = self.now();
+            let sent = self
+                .inner
+                .challenges
+                .count_challenges(
+                    user.id,
+                    ChallengePurpose::SignInCode,
+                    now - time::Duration::hours(1),
+                    now,
+                )
+                .await?;
+            if !user.status.may_sign_in() || sent >= u64::from(self.inner.policy.mails_per_hour) {
+                self.record(
+                    Decision::failure(AuditAction::Throttled, "sms_limit_or_unavailable")
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+                target = None;
+            }
+        }
+        let code = self.random_code()?;
+        let now = self.now();
+        let challenge = Challenge::new(
+            binding.hash(),
+            ChallengePurpose::SignInCode,
+            target.as_ref().map(|u| u.id),
+            json!({"code": code_hash(&code), "attempts": 0, "phone": phone.as_str()}),
+            now,
+            now + self.inner.policy.passwordless_ttl,
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        if let Some(user) = target {
+            let text = format!(
+                "{code} is your {} sign-in code. Don't share it.",
+                self.inner.app_name
+            );
+            // In the background, like mail, so the answer time does not depend on whether
+            // the number has an account.
+            tokio::spawn(async move {
+                if let Err(e) = sender.send(&phone, &text).await {
+                    tracing::error!(error = %e, "SMS delivery failed");
+                }
+            });
+            self.record(
+                Decision::success(AuditAction::PasswordlessRequested, "sms_code_sent")
+                    .user(user.id),
+                ctx,
+            )
+            .await;
+        }
+        Ok(binding)
+    }
+
+    /// Signs in with a mailed (or texted) code, from the browser holding `binding`.
     ///
     /// # Errors
     /// [`Error::InvalidToken`] when the browser holds no live code request (also after the
@@ -284,17 +369,22 @@ impl Ciam {
             .await;
             return Err(Error::InvalidCredentials);
         };
-        let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
-        self.passwordless_sign_in(user_id, issued_to, "code", ctx)
-            .await
+        let (proven, kind) = match challenge.payload["phone"].as_str() {
+            Some(phone) => (Proven::Phone(phone.to_owned()), "sms_code"),
+            None => (
+                Proven::Email(challenge.payload["email"].as_str().map(str::to_owned)),
+                "code",
+            ),
+        };
+        self.passwordless_sign_in(user_id, proven, kind, ctx).await
     }
 
-    /// The end of both passwordless flows: the inbox is proven; sign in (or ask for the
-    /// second factor).
+    /// The end of the passwordless flows: the inbox (or phone) is proven; sign in (or ask for
+    /// the second factor).
     async fn passwordless_sign_in(
         &self,
         user_id: UserId,
-        issued_to: Option<String>,
+        proven: Proven,
         kind: &str,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
@@ -309,32 +399,49 @@ impl Ciam {
             return Err(Error::AccountUnavailable);
         }
         let now = self.now();
-        // The mail reached the address it was sent to: that address is proven, if it is
-        // still the account's.
-        let user = if user.email_verified() {
+        // The message reached the address (or number) it was sent to: that is proven, if it
+        // is still the account's.
+        let already = match &proven {
+            Proven::Email(_) => user.email_verified(),
+            Proven::Phone(_) => user.phone_verified_at.is_some(),
+        };
+        let user = if already {
             user
         } else {
             self.modify_user(user.id, |u| {
-                if let (Some(e), Some(issued)) = (&u.email, &issued_to)
-                    && Email::parse(issued).is_ok_and(|i| i == *e)
-                {
-                    u.email_verified_at.get_or_insert(now);
+                match &proven {
+                    Proven::Email(issued) => {
+                        if let (Some(e), Some(issued)) = (&u.email, issued)
+                            && Email::parse(issued).is_ok_and(|i| i == *e)
+                        {
+                            u.email_verified_at.get_or_insert(now);
+                        }
+                    }
+                    Proven::Phone(issued) => {
+                        if u.phone.as_ref().is_some_and(|p| p.as_str() == issued) {
+                            u.phone_verified_at.get_or_insert(now);
+                        }
+                    }
                 }
                 Ok(())
             })
             .await?
         };
+        let method = match proven {
+            Proven::Email(_) => AuthMethod::Email,
+            Proven::Phone(_) => AuthMethod::Otp,
+        };
         let trusted = self.trusted_device(user.id, ctx).await?;
         let factors = self.second_factors(user.id).await?;
         if !factors.is_empty() && trusted != Some(true) {
             return self
-                .mfa_required(&user, &[AuthMethod::Email], factors, None, ctx)
+                .mfa_required(&user, &[method], factors, None, ctx)
                 .await;
         }
         let (amr, aal) = if factors.is_empty() {
-            (vec![AuthMethod::Email], Aal::Aal1)
+            (vec![method], Aal::Aal1)
         } else {
-            (vec![AuthMethod::Email, AuthMethod::Mfa], Aal::Aal2)
+            (vec![method, AuthMethod::Mfa], Aal::Aal2)
         };
         let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
         let mut signed_in = self.start_session(user, amr, aal, now, ctx).await?;

@@ -68,6 +68,23 @@ pub async fn user_round_trip<B: Backend>(store: B) {
         None,
         "unknown id gives None"
     );
+    let by_phone = store
+        .user_by_phone(&Phone::parse("+44 (20) 7946-0958").unwrap())
+        .await
+        .expect("user_by_phone");
+    assert_eq!(
+        by_phone.as_ref(),
+        Some(&u),
+        "user_by_phone finds the account by its E.164 number, however it was typed"
+    );
+    assert_eq!(
+        store
+            .user_by_phone(&Phone::parse("+44 20 7946 0959").unwrap())
+            .await
+            .expect("user_by_phone"),
+        None,
+        "an unknown number gives None"
+    );
 
     let bare = fixtures::user("bare@example.com");
     store

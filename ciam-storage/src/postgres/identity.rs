@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{CredentialId, UserId};
-use ciam_core::identifier::Email;
+use ciam_core::identifier::{Email, Phone};
 use ciam_core::store::{CredentialStore, IdentityStore, StoreError, StoreResult};
 use ciam_core::user::User;
 use sqlx::postgres::PgArguments;
@@ -165,6 +165,23 @@ impl IdentityStore for PostgresBackend {
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
         retry(move || self.user_where("id", id.to_bytes().to_vec())).await
+    }
+
+    async fn user_by_phone(&self, phone: &Phone) -> StoreResult<Option<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM {} WHERE phone = $1",
+            self.table("users")
+        );
+        let sql = sql.as_str();
+        retry(move || async move {
+            let row = sqlx::query(sql)
+                .bind(phone.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)?;
+            row.as_ref().map(decode_user).transpose()
+        })
+        .await
     }
 
     async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {

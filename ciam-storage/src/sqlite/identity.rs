@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{CredentialId, UserId};
-use ciam_core::identifier::Email;
+use ciam_core::identifier::{Email, Phone};
 use ciam_core::store::{CredentialStore, IdentityStore, StoreError, StoreResult};
 use ciam_core::user::User;
 use sqlx::sqlite::SqliteArguments;
@@ -92,6 +92,16 @@ impl IdentityStore for SqliteBackend {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_canonical = ?");
         let row = sqlx::query(&sql)
             .bind(email.canonical())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::map)?;
+        row.as_ref().map(decode_user).transpose()
+    }
+
+    async fn user_by_phone(&self, phone: &Phone) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE phone = ?");
+        let row = sqlx::query(&sql)
+            .bind(phone.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(error::map)?;
