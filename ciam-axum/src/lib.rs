@@ -58,9 +58,10 @@
 //! | `POST /password/forgot` | `{email}` | 202 always |
 //! | `POST /password/reset` | `{token, password}` | 200; every session ends |
 //! | `POST /password/change` | `{current_password?, new_password}` | 200 `{user, session}` + new `Set-Cookie`; other sessions end |
-//! | `POST /email/change` | `{email, current_password?}` | 202; confirmation link to the new address |
+//! | `POST /email/change` | `{email, current_password?}` | 202; confirmation link to the new address; 401 `step_up_required` without a recent sign-in (or AAL2 when a second factor is enrolled) |
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
+//! | `DELETE /account` | `{current_password?}` (or a recent sign-in; AAL2 when a second factor is enrolled) | 204, cookie cleared; 401 `step_up_required` |
 //! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code, remember_device?}` | as `POST /login`; 401 `invalid_credentials` (wrong code), `invalid_token` (expired or used up) |
 //! | `GET /mfa` | — | `{totp, recovery_codes_left}` |
 //! | `POST /mfa/totp/enroll` | — (recent sign-in) | `{enrolment, otpauth_uri, secret, qr_svg, qr_png}` (PNG base64) |

@@ -54,6 +54,7 @@ where
         .route("/email/change", post(change_email))
         .route("/profile", patch(update_profile))
         .route("/audit", get(audit))
+        .route("/account", delete(delete_account))
         .merge(crate::mfa::routes());
     #[cfg(feature = "passkeys")]
     let routes = routes.merge(crate::passkeys::routes());
@@ -333,6 +334,28 @@ async fn change_email(
     ciam.request_email_change(&auth, &body.email, body.current_password.as_ref(), &ctx)
         .await?;
     Ok(status(StatusCode::ACCEPTED, "confirmation_sent"))
+}
+
+#[derive(Deserialize)]
+struct DeleteAccountBody {
+    #[serde(default)]
+    current_password: Option<SecretString>,
+}
+
+async fn delete_account(
+    State(ciam): State<Ciam>,
+    layer: Layer,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<DeleteAccountBody>,
+) -> Result<Response, ApiError> {
+    ciam.delete_account(&auth, body.current_password.as_ref(), &ctx)
+        .await?;
+    Ok((
+        [(SET_COOKIE, layer.0.0.cookie.clear_cookie())],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
 }
 
 async fn update_profile(

@@ -75,6 +75,8 @@ pub enum AuditAction {
     SignInPasswordless,
     /// A sign-in was assessed for risk: the decision, the rules that fired and their inputs.
     RiskAssessed,
+    /// An account was closed by its owner (or the request was refused).
+    AccountDeleted,
 }
 
 impl AuditAction {
@@ -112,6 +114,7 @@ impl AuditAction {
             Self::PasswordlessRequested => "passwordless_requested",
             Self::SignInPasswordless => "sign_in_passwordless",
             Self::RiskAssessed => "risk_assessed",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 
@@ -149,6 +152,7 @@ impl AuditAction {
             Self::PasswordlessRequested,
             Self::SignInPasswordless,
             Self::RiskAssessed,
+            Self::AccountDeleted,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

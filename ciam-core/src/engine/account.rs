@@ -16,6 +16,7 @@ use crate::identifier::Email;
 use crate::mail::MailKind;
 use crate::profile::FieldSpec;
 use crate::secret::{OpaqueToken, SecretString};
+use crate::session::Aal;
 use crate::store::StoreError;
 use crate::user::{ProfileAttributes, User};
 
@@ -313,6 +314,8 @@ impl Ciam {
             ctx,
         )
         .await?;
+        self.second_factor_gate(&user, auth, AuditAction::EmailChangeRequested, ctx)
+            .await?;
         if user.email.as_ref() == Some(&new_email) {
             return Ok(());
         }
@@ -349,6 +352,106 @@ impl Ciam {
             Decision::success(AuditAction::EmailChangeRequested, "confirmation_sent")
                 .user(user.id)
                 .session(auth.session_id),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// For an account with a second factor, a sensitive change also needs a session that
+    /// used it (AAL2): [`Error::AssuranceRequired`] otherwise, so the client steps up.
+    pub(super) async fn second_factor_gate(
+        &self,
+        user: &User,
+        auth: &AuthContext,
+        action: AuditAction,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        if auth.aal >= Aal::Aal2 || self.second_factors(user.id).await?.is_empty() {
+            return Ok(());
+        }
+        self.record(
+            Decision::failure(action, "second_factor_required")
+                .user(user.id)
+                .session(auth.session_id)
+                .detail(json!({"aal": auth.aal.level(), "required": 2})),
+            ctx,
+        )
+        .await;
+        Err(Error::AssuranceRequired {
+            aal: Aal::Aal2,
+            max_age: Some(self.inner.policy.recent_auth_max_age),
+        })
+    }
+
+    /// Closes the signed-in account: it can no longer sign in (status
+    /// [`UserStatus::PendingDeletion`](crate::user::UserStatus)), every session ends, its
+    /// credentials and outstanding links are removed. Needs a sign-in within
+    /// [`Policy::recent_auth_max_age`](crate::Policy) (or the current password), and for an
+    /// account with a second factor a session that used it (AAL2). Erasing the personal data
+    /// that remains is the privacy module's job (consent and erasure).
+    pub async fn delete_account(
+        &self,
+        auth: &AuthContext,
+        current_password: Option<&SecretString>,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let user = self.user(auth.user_id).await?;
+        self.step_up(
+            &user,
+            auth,
+            current_password,
+            AuditAction::AccountDeleted,
+            ctx,
+        )
+        .await?;
+        self.second_factor_gate(&user, auth, AuditAction::AccountDeleted, ctx)
+            .await?;
+        self.modify_user(user.id, |u| {
+            u.status = crate::user::UserStatus::PendingDeletion;
+            Ok(())
+        })
+        .await?;
+        let sessions = self
+            .inner
+            .sessions
+            .delete_user_sessions(user.id, None)
+            .await?;
+        let mut credentials = 0_u64;
+        for kind in [
+            CredentialKind::Password,
+            CredentialKind::Passkey,
+            CredentialKind::Totp,
+            CredentialKind::RecoveryCodes,
+        ] {
+            for c in self
+                .inner
+                .credentials
+                .credentials_for_user(user.id, kind)
+                .await?
+            {
+                if self.inner.credentials.delete_credential(c.id).await? {
+                    credentials += 1;
+                }
+            }
+        }
+        for purpose in [
+            ChallengePurpose::VerifyEmail,
+            ChallengePurpose::ResetPassword,
+            ChallengePurpose::ChangeEmail,
+            ChallengePurpose::TrustedDevice,
+            ChallengePurpose::MagicLink,
+        ] {
+            self.inner
+                .challenges
+                .delete_challenges(user.id, purpose)
+                .await?;
+        }
+        self.record(
+            Decision::success(AuditAction::AccountDeleted, "closed")
+                .user(user.id)
+                .session(auth.session_id)
+                .detail(json!({"sessions_ended": sessions, "credentials_removed": credentials})),
             ctx,
         )
         .await;
