@@ -242,3 +242,138 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+// ---- Helpers for the MFA, throttling and passwordless suites ----
+
+/// Second factors with a fixed test sealing key.
+pub(crate) fn mfa_config() -> ciam::MfaConfig {
+    let key = ciam::otp::SealingKey::new("k1", [7; 32]).unwrap();
+    ciam::MfaConfig::new(ciam::otp::SecretBox::new(key).unwrap())
+}
+
+/// The harness with `policy` and second factors configured.
+pub(crate) fn mfa_harness<B: Backend>(store: Arc<B>, policy: Policy) -> Harness<B> {
+    harness_with(store, policy, |b| b.mfa(mfa_config()))
+}
+
+/// A request context from `ip` (none when `None`).
+pub(crate) fn ctx_from(ip: Option<&str>) -> RequestContext {
+    RequestContext::new(ip.map(|ip| ip.parse().unwrap()), Some("flows-test/1.0"))
+}
+
+/// The newest entry of `log` with `action`, `outcome` and `reason`; the test fails, listing
+/// what was logged, without one.
+pub(crate) fn logged_entry<'a>(
+    log: &'a [ciam::audit::AuditEntry],
+    action: ciam::audit::AuditAction,
+    outcome: ciam::audit::AuditOutcome,
+    reason: &str,
+) -> &'a ciam::audit::AuditEntry {
+    log.iter()
+        .find(|e| e.action == action && e.outcome == outcome && e.reason == reason)
+        .unwrap_or_else(|| {
+            let seen: Vec<_> = log
+                .iter()
+                .map(|e| format!("{}/{}/{}", e.action.as_str(), e.outcome.as_str(), e.reason))
+                .collect();
+            panic!(
+                "no {}/{}/{reason} in {seen:#?}",
+                action.as_str(),
+                outcome.as_str()
+            )
+        })
+}
+
+impl<B: Backend> Harness<B> {
+    /// The newest audit entries, with or without a user, newest first.
+    pub(crate) async fn whole_audit(&self) -> Vec<ciam::audit::AuditEntry> {
+        self.store.recent_audit(1000).await.unwrap()
+    }
+
+    /// A password sign-in from `ctx`, whatever it answers.
+    pub(crate) async fn try_sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome, Error> {
+        self.ciam.sign_in_password(email, &pw(password), ctx).await
+    }
+
+    /// Registers `email` with [`PW`] and follows the verification link, without signing in.
+    pub(crate) async fn register_only(&self, email: &str) {
+        self.ciam
+            .register(Registration::new(email, Some(pw(PW))), &ctx())
+            .await
+            .unwrap();
+        self.verify_latest(email).await;
+    }
+}
+
+impl<B> Harness<B> {
+    /// The engine's current Unix time in seconds.
+    pub(crate) fn unix_now(&self) -> u64 {
+        u64::try_from(self.clock.now().unix_timestamp()).unwrap()
+    }
+}
+
+/// The session of a sign-in that must have succeeded.
+pub(crate) fn expect_signed_in(r: Result<SignInOutcome, Error>) -> SignedIn {
+    match r {
+        Ok(SignInOutcome::SignedIn(s)) => *s,
+        other => panic!("expected signed in, got {other:?}"),
+    }
+}
+
+/// The methods a session was authenticated with, as text.
+pub(crate) fn amr_text(auth: &AuthContext) -> Vec<&'static str> {
+    auth.amr.iter().map(|m| m.as_str()).collect()
+}
+
+impl<B: Backend> Harness<B> {
+    /// The newest audit entry (about `user`, or about anyone when `None`) with `action`,
+    /// `outcome` and `reason`; the test fails without one.
+    pub(crate) async fn audit_entry(
+        &self,
+        user: Option<ciam::id::UserId>,
+        action: ciam::audit::AuditAction,
+        outcome: ciam::audit::AuditOutcome,
+        reason: &str,
+    ) -> ciam::audit::AuditEntry {
+        let log = match user {
+            Some(u) => self.ciam.audit_log(u, 1000).await.unwrap(),
+            None => self.whole_audit().await,
+        };
+        logged_entry(&log, action, outcome, reason).clone()
+    }
+}
+
+impl<B: Backend> Harness<B> {
+    /// The newest refusal of `action` for `reason` (about `user`, or anyone when `None`).
+    pub(crate) async fn failed_entry(
+        &self,
+        user: Option<ciam::id::UserId>,
+        action: ciam::audit::AuditAction,
+        reason: &str,
+    ) -> ciam::audit::AuditEntry {
+        let outcome = ciam::audit::AuditOutcome::Failure;
+        self.audit_entry(user, action, outcome, reason).await
+    }
+
+    /// The newest success of `action` for `reason` (about `user`, or anyone when `None`).
+    pub(crate) async fn ok_entry(
+        &self,
+        user: Option<ciam::id::UserId>,
+        action: ciam::audit::AuditAction,
+        reason: &str,
+    ) -> ciam::audit::AuditEntry {
+        let outcome = ciam::audit::AuditOutcome::Success;
+        self.audit_entry(user, action, outcome, reason).await
+    }
+
+    /// The newest `throttled/sign_in_delay` entry: an attempt refused inside a delay.
+    pub(crate) async fn last_delay(&self) -> ciam::audit::AuditEntry {
+        let action = ciam::audit::AuditAction::Throttled;
+        self.failed_entry(None, action, "sign_in_delay").await
+    }
+}
