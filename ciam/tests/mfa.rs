@@ -36,6 +36,7 @@ on_both_backends!(
     disabling_totp_removes_it_and_the_codes,
     assurance_checks,
     second_factor_needs_mfa_configured_for_an_enrolled_account,
+    a_pending_sign_in_ends_with_a_reset_or_a_lock,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -867,4 +868,47 @@ async fn second_factor_needs_mfa_configured_for_an_enrolled_account<B: Backend>(
     ));
     let status = h.ciam.mfa_status(&auth).await.unwrap();
     assert!(!status.totp);
+}
+
+async fn a_pending_sign_in_ends_with_a_reset_or_a_lock<B: Backend>(store: Arc<B>) {
+    let h = mfa_harness(store, Policy::default());
+    let app = h.enrolled(EMAIL).await;
+
+    // Someone with the old password waits at the second factor while the owner resets it:
+    // the old password's sign-in cannot be finished.
+    let token = h.pending(EMAIL, PW).await;
+    h.clock.advance(Duration::seconds(1));
+    h.ciam.forgot_password(EMAIL, &ctx()).await.unwrap();
+    let mail = h.outbox.nth_to(EMAIL, 2).await;
+    h.ciam
+        .reset_password(&token_in(&mail), &pw(PW2), &ctx())
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.complete(&token, &app.totp(&h, 0), false, &ctx()).await,
+        Err(Error::InvalidToken)
+    ));
+    let e = h
+        .failed_entry(Some(app.user), Action::SignInMfa, "password_changed")
+        .await;
+    assert_eq!(e.user_id, Some(app.user));
+    assert_eq!(h.sessions(app.user).await, 0);
+    // A sign-in with the new password goes through.
+    let token = h.pending(EMAIL, PW2).await;
+    h.completes(&token, &app.totp(&h, 0)).await;
+    h.clock.advance(Duration::seconds(30));
+
+    // An account locked while its sign-in waits gets no session.
+    let token = h.pending(EMAIL, PW2).await;
+    let mut user = h.store.user_by_id(app.user).await.unwrap().unwrap();
+    user.status = ciam::user::UserStatus::Locked;
+    h.store.update_user(&user).await.unwrap();
+    let sessions = h.sessions(app.user).await;
+    assert!(matches!(
+        h.complete(&token, &app.totp(&h, 0), false, &ctx()).await,
+        Err(Error::AccountUnavailable)
+    ));
+    assert_eq!(h.sessions(app.user).await, sessions);
+    h.failed_entry(Some(app.user), Action::SignInMfa, "locked")
+        .await;
 }

@@ -556,7 +556,9 @@ impl Ciam {
     /// for [`Policy::remember_device_for`](crate::Policy).
     ///
     /// # Errors
-    /// [`Error::InvalidToken`] for an unknown, expired or used-up pending sign-in;
+    /// [`Error::InvalidToken`] for an unknown, expired or used-up pending sign-in, and for one
+    /// started before the password was changed or reset; [`Error::AccountUnavailable`] when
+    /// the account was locked or disabled meanwhile;
     /// [`Error::InvalidCredentials`] for a wrong code (the pending sign-in stays open until
     /// its attempts run out); [`Error::RateLimited`] when the account or IP is throttled.
     pub async fn complete_mfa(
@@ -581,6 +583,29 @@ impl Ciam {
         };
         let user_id = pending.user_id.ok_or(Error::InvalidToken)?;
         let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
+        // A password change or reset after the first factor ends the pending sign-in: whoever
+        // knew the old password does not finish with it.
+        if let Some(password) = self
+            .credential_of(user_id, CredentialKind::Password)
+            .await?
+            && password.updated_at > pending.created_at
+        {
+            self.record(
+                Decision::failure(AuditAction::SignInMfa, "password_changed").user(user_id),
+                ctx,
+            )
+            .await;
+            return Err(Error::InvalidToken);
+        }
+        // So does the account becoming unavailable while it waits.
+        if !user.status.may_sign_in() {
+            self.record(
+                Decision::failure(AuditAction::SignInMfa, user.status.as_str()).user(user_id),
+                ctx,
+            )
+            .await;
+            return Err(Error::AccountUnavailable);
+        }
         let keys = throttle::keys(
             &self.inner.policy.throttle,
             "mfa",
