@@ -175,9 +175,14 @@ impl Answer {
             .collect()
     }
 
-    /// The `name=value` pair of the (single) session cookie set.
+    /// The `name=value` pair of the (single) session cookie set; other cookies set with it
+    /// (the trusted-device cookie) are ignored.
     pub(crate) fn cookie_pair(&self) -> String {
-        let cookies = self.set_cookies();
+        let cookies: Vec<String> = self
+            .set_cookies()
+            .into_iter()
+            .filter(|c| c.starts_with("ciam_session=") || c.starts_with("__Host-ciam_session="))
+            .collect();
         assert_eq!(cookies.len(), 1, "{cookies:?}");
         cookies[0].split(';').next().unwrap().to_owned()
     }
