@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/forgot-password", get(forgot_password))
         .route("/reset-password", get(reset_password))
         .route("/account", get(account))
+        .route("/passkeys", get(passkeys))
         .route("/assets/app.js", get(script))
 }
 
@@ -61,42 +62,9 @@ table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{text-align:left;
 .muted{color:#6b7280;font-size:.9rem}.out{min-height:1.5em;margin:.5rem 0 0}.out.ok{color:#146c2e}.out.err{color:#b42318}\
 .badge{background:#e0e7ff;border-radius:4px;padding:0 .35rem;font-size:.8rem}";
 
-/// The form script: submits `form[data-api]` as JSON and shows the answer.
-const SCRIPT: &str = r#""use strict";
-document.addEventListener("submit", async (event) => {
-  const form = event.target;
-  if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
-  event.preventDefault();
-  const out = form.querySelector(".out");
-  const show = (text, ok) => { if (out) { out.textContent = text; out.className = ok ? "out ok" : "out err"; } };
-  const method = form.dataset.method || "POST";
-  const body = {};
-  for (const [key, value] of new FormData(form)) { if (value !== "") body[key] = value; }
-  const button = form.querySelector("button");
-  if (button) button.disabled = true;
-  try {
-    const response = await fetch(form.dataset.api, {
-      method,
-      headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: method === "DELETE" ? undefined : JSON.stringify(body),
-      credentials: "same-origin",
-    });
-    let data = null;
-    try { data = await response.json(); } catch (_) { /* 204 has no body */ }
-    if (response.ok) {
-      if (form.dataset.then) { window.location.assign(form.dataset.then); return; }
-      show(form.dataset.ok || "Done.", true);
-      form.reset();
-    } else {
-      show((data && data.message) || "The request failed (" + response.status + ").", false);
-    }
-  } catch (_) {
-    show("The server cannot be reached. Try again.", false);
-  } finally {
-    if (button) button.disabled = false;
-  }
-});
-"#;
+/// The page script (`assets/app.js`): submits `form[data-api]` as JSON and shows the answer,
+/// and runs the passkey ceremonies (sign-in with autofill, sign-up, the `/passkeys` page).
+const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// Headers every page carries: no caching of personal pages, no referrer (pages with a token
 /// in the URL must not leak it), a strict content security policy.
@@ -152,6 +120,8 @@ async fn script() -> Response {
 }
 
 const OUT: &str = r#"<p class="out" role="status"></p>"#;
+/// Where the passkey buttons show their result.
+const PASSKEY_OUT: &str = r#"<p class="out" id="passkey-out" role="status"></p>"#;
 
 async fn home(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
     let Some(auth) = auth else {
@@ -181,7 +151,9 @@ async fn register(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
 <label for="password">Password (at least 15 characters)</label>
 <input id="password" name="password" type="password" autocomplete="new-password" minlength="15" required>
 <p class="muted">Use a long passphrase; no special characters are required.</p>
-<button>Create account</button>{OUT}</form></section>
+<button>Create account</button>{OUT}
+<p class="muted">Or skip the password: your device keeps a passkey, unlocked with your fingerprint, face or screen lock.</p>
+<button type="button" id="passkey-sign-up" class="secondary">Sign up with a passkey</button>{PASSKEY_OUT}</form></section>
 <p class="muted">Already registered? <a href="/login">Sign in</a>.</p>"#
     );
     page("Create an account", auth.is_some(), &body)
@@ -190,9 +162,11 @@ async fn register(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
 async fn login(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
     let body = format!(
         r#"<section><form data-api="/auth/login" data-then="/account">
-<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username" required>
+<label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username webauthn" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button>Sign in</button>{OUT}</form></section>
+<button>Sign in</button>{OUT}
+<p class="muted">Have a passkey? Pick it from the e-mail field's suggestions, or use the button (with or without your address).</p>
+<button type="button" id="passkey-sign-in" class="secondary">Sign in with a passkey</button>{PASSKEY_OUT}</form></section>
 <p class="muted"><a href="/forgot-password">Forgot your password?</a> · <a href="/register">Create an account</a></p>
 <section><h2>Did not get the confirmation mail?</h2>
 <form data-api="/auth/verify-email/resend" data-ok="If that address has an unconfirmed account, a new link is on its way.">
@@ -333,6 +307,8 @@ async fn account(
 <tr><th>Member since</th><td>{since}</td></tr></table><table>{profile}</table></section>
 <section><h2>Signed-in devices</h2><table><tr><th>Device</th><th>Signed in</th><th>Last seen</th><th></th></tr>{rows}</table>
 <form data-api="/auth/sessions/revoke-others" data-then="/account"><button class="secondary">Sign out all other devices</button>{OUT}</form></section>
+<section><h2>Passkeys</h2><p>Sign in with your fingerprint, face or screen lock instead of a password.</p>
+<p><a id="passkeys-link" href="/passkeys">Manage your passkeys</a></p></section>
 <section><h2>Change password</h2><form data-api="/auth/password/change" data-ok="Password changed. Your other devices were signed out.">
 <label for="current_password">Current password</label><input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
 <label for="new_password">New password (at least 15 characters)</label><input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="15" required>
@@ -346,6 +322,23 @@ async fn account(
         since = escape(&when(user.created_at)),
     );
     page("Your account", true, &body)
+}
+
+/// The signed-in user's passkeys. The table is filled by the script from `GET /auth/passkeys`,
+/// which is also where rename (`PATCH`) and delete (`DELETE`) go.
+async fn passkeys(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
+    if auth.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let body = r#"<section><h2>Your passkeys</h2>
+<table><thead><tr><th>Name</th><th>Created</th><th>Last used</th><th></th></tr></thead>
+<tbody id="passkey-list"><tr><td class="muted">Loading…</td></tr></tbody></table>
+<p class="out" id="passkeys-out" role="status"></p></section>
+<section><h2>Add a passkey</h2><p class="muted">Your device creates a key that only this site can use; the key never leaves it (or your password manager, for a synced passkey).</p>
+<label for="passkey-name">Name (optional)</label><input id="passkey-name" maxlength="64" placeholder="e.g. Work laptop">
+<button type="button" id="add-passkey">Add a passkey</button></section>
+<p class="muted"><a href="/account">Back to your account</a></p>"#;
+    page("Passkeys", true, body)
 }
 
 fn error_page(e: &ciam::Error) -> Response {

@@ -1,0 +1,187 @@
+//! The quickstart's pages in a real browser: Debian's headless Chromium, driven by
+//! `tests/browser/e2e.mjs` (npm playwright-core, no browser download) with a CDP virtual
+//! authenticator, against the quickstart binary at `http://localhost:<port>` (WebAuthn needs a
+//! domain RP id; `localhost` is a secure context over plain HTTP). Mail goes to the SMTP sink
+//! (`scripts/peers/smtp-start.sh`, started by `scripts/test.sh`); the driver reads the
+//! confirmation links from its Maildir.
+//!
+//! The driver signs up with a password and confirms the address, signs in, adds, renames and
+//! deletes a passkey on `/passkeys`, signs in with it from the e-mail field's autofill, with the
+//! typed address (allow-list) and without one (discoverable), revokes another device's session
+//! on `/account`, and signs up a second person with a passkey alone. Screenshots of each page go
+//! to `target/browser-screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` (or `CHROMIUM`), Node.js and `tests/browser/node_modules`: run
+//! `scripts/peers/browser-install.sh`. The test fails, never skips, when they are missing.
+
+// A test harness: its helpers fail the test by panicking, like the tests themselves (clippy's
+// in-test allowances cover only `#[test]` functions, not helpers of an integration-test crate).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// The whole driver run, browser start included (it takes about 12 s here).
+const DRIVER_LIMIT: Duration = Duration::from_secs(240);
+
+const INSTALL_HINT: &str =
+    "run scripts/peers/browser-install.sh (Debian chromium and npm playwright-core)";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// `target/browser-screenshots` of the workspace (or of `CARGO_TARGET_DIR`).
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        )
+        .join("browser-screenshots")
+}
+
+/// The browser, Node.js and playwright-core, or a failure that says how to install them.
+fn prerequisites() -> PathBuf {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        chromium.is_file(),
+        "{} is missing: {INSTALL_HINT}",
+        chromium.display()
+    );
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node (Node.js >= 20) is not on PATH: {INSTALL_HINT}"
+    );
+    let playwright = browser_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        playwright.is_file(),
+        "{} is missing: {INSTALL_HINT}",
+        playwright.display()
+    );
+    chromium
+}
+
+/// Starts the quickstart on a free port with `CIAM_PUBLIC_URL=http://localhost:<port>`, the
+/// origin the browser uses and the passkeys' RP id.
+async fn start_on_localhost() -> Server {
+    let (smtp_port, _) = smtp_env();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("server.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .current_dir(dir.path())
+        .env("CIAM_BIND", format!("127.0.0.1:{port}"))
+        .env("CIAM_PUBLIC_URL", format!("http://localhost:{port}"))
+        .env(
+            "CIAM_DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", dir.path().join("ciam.db").display()),
+        )
+        .env("CIAM_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("CIAM_MAIL_FROM", "quickstart test <noreply@localhost>")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        base: format!("http://localhost:{port}"),
+        log,
+        _dir: dir,
+    };
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!(
+                "quickstart exited early ({status}):\n{}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
+        }
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "quickstart did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn passkeys_and_sessions_in_chromium() {
+    let chromium = prerequisites();
+    let (_, maildir) = smtp_env();
+    let server = start_on_localhost().await;
+    let shots = screenshot_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let started = Instant::now();
+    let run = tokio::process::Command::new("node")
+        .arg("e2e.mjs")
+        .current_dir(browser_dir())
+        .env("E2E_BASE_URL", &server.base)
+        .env("E2E_MAILDIR", &maildir)
+        .env("E2E_SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .env(
+            "E2E_TIMEOUT_MS",
+            (DRIVER_LIMIT.as_millis() - 5_000).to_string(),
+        )
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(DRIVER_LIMIT, run)
+        .await
+        .unwrap_or_else(|_| panic!("the browser driver did not finish within {DRIVER_LIMIT:?}"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    assert!(
+        out.status.success() && stdout.contains("E2E PASSED"),
+        "the browser driver failed ({}; screenshots in {}):\n{stdout}\n{stderr}\nserver log:\n{log}",
+        out.status,
+        shots.display()
+    );
+    println!("browser run: {:?}", started.elapsed());
+
+    // Every page the driver went through was photographed.
+    let mut names: Vec<String> = std::fs::read_dir(&shots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for page in [
+        "register-password",
+        "verify-email",
+        "login",
+        "account",
+        "passkeys-added",
+        "account-after-passkey-autofill",
+        "account-after-passkey-allow-list",
+        "account-after-passkey-discoverable",
+        "account-two-devices",
+        "register-passkey",
+        "login-verification-required",
+        "passkeys-last-method",
+    ] {
+        assert!(
+            names.iter().any(|n| n.ends_with(&format!("-{page}.png"))),
+            "no screenshot of {page}: {names:?}"
+        );
+    }
+    // The server handled it all without an error of its own.
+    assert!(!log.contains("ERROR"), "the server logged errors:\n{log}");
+}

@@ -1,0 +1,426 @@
+// Drives the quickstart's real pages in Debian's headless Chromium (playwright-core, no browser
+// download) with a CDP virtual authenticator (CTAP2, internal, resident keys, user verification):
+// password sign-up and e-mail confirmation, password sign-in, adding a passkey on /passkeys,
+// passkey sign-in with the typed e-mail (allow-list) and without it (discoverable), renaming and
+// deleting, revoking another device's session on /account, and a passkey-only sign-up (with the
+// page's own fallbacks for the L3 JSON helpers, which are removed for that part).
+// Every step checks what the page shows. Run by ../browser.rs; on its own:
+//
+//   E2E_BASE_URL=http://localhost:<port> E2E_MAILDIR=<SMTP sink Maildir> node e2e.mjs
+//
+// env: E2E_BASE_URL (required; the quickstart's CIAM_PUBLIC_URL, host must be localhost),
+//      E2E_MAILDIR (required; the sink's Maildir, the driver reads new/), E2E_SCREENSHOTS (dir;
+//      default ./screenshots), CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 120000).
+import { chromium, request } from 'playwright-core';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+const base = (process.env.E2E_BASE_URL || '').replace(/\/+$/, '');
+const maildir = process.env.E2E_MAILDIR;
+const shots = process.env.E2E_SCREENSHOTS || 'screenshots';
+if (!base || !maildir) {
+  console.error('usage: E2E_BASE_URL=http://localhost:<port> E2E_MAILDIR=<maildir> node e2e.mjs');
+  process.exit(2);
+}
+const watchdog = setTimeout(() => { console.error('e2e: watchdog: giving up'); process.exit(3); },
+  Number(process.env.E2E_TIMEOUT_MS || 120000));
+mkdirSync(shots, { recursive: true });
+
+const started = Date.now();
+const ms = () => `${Date.now() - started} ms`;
+const step = (text) => console.log(`[${ms()}] ${text}`);
+const ok = (text) => console.log(`  ok: ${text}`);
+const fail = (text) => { throw new Error(`check failed: ${text}`); };
+const check = (cond, text) => { if (!cond) fail(text); ok(text); };
+const sleep = (n) => new Promise((r) => setTimeout(r, n));
+
+/** Polls `read` until `pred` holds on its value (bounded), then returns the value. */
+async function until(read, pred, text, limit = 10000) {
+  const deadline = Date.now() + limit;
+  let last;
+  for (;;) {
+    last = await read();
+    if (pred(last)) { ok(text); return last; }
+    if (Date.now() > deadline) fail(`${text} (last seen: ${JSON.stringify(last)})`);
+    await sleep(100);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SMTP sink's Maildir: one file per message, with X-RcptTo added by aiosmtpd.
+
+const seenMail = new Set();
+function decodeQuotedPrintable(s) {
+  const bytes = [];
+  const soft = s.replace(/=\r?\n/g, '');
+  for (let i = 0; i < soft.length; i++) {
+    const hex = soft.slice(i + 1, i + 3);
+    if (soft[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(hex)) { bytes.push(parseInt(hex, 16)); i += 2; }
+    else bytes.push(...Buffer.from(soft[i], 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+function readMail(to, subject) {
+  const dir = join(maildir, 'new');
+  let names = [];
+  try { names = readdirSync(dir).sort(); } catch { return null; }
+  for (const name of names) {
+    if (seenMail.has(name)) continue;
+    const raw = readFileSync(join(dir, name), 'utf8').replace(/\r\n/g, '\n');
+    const split = raw.indexOf('\n\n');
+    if (split < 0) continue;
+    const head = raw.slice(0, split).replace(/\n[ \t]/g, ' ');
+    const header = (h) => (head.split('\n').find((l) => l.toLowerCase().startsWith(`${h.toLowerCase()}:`)) || '')
+      .slice(h.length + 1).trim();
+    const rcpt = header('X-RcptTo').split(',').map((a) => a.trim().toLowerCase());
+    if (rcpt.includes(to.toLowerCase()) && header('Subject').includes(subject)) {
+      seenMail.add(name);
+      return decodeQuotedPrintable(raw.slice(split + 2));
+    }
+  }
+  return null;
+}
+/** Waits for the confirmation mail to `to` and returns the link in it. */
+async function confirmationLink(to) {
+  const body = await until(() => readMail(to, 'Confirm your e-mail address'), (b) => b !== null,
+    `confirmation mail to ${to} arrived`);
+  const link = (body.match(/https?:\/\/[^\s"'<>]+\/verify-email\?token=[A-Za-z0-9_-]+/) || [])[0];
+  check(link && link.startsWith(`${base}/verify-email?token=`), `the mail links to ${base}/verify-email`);
+  return link;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  // Chromium resolves no host name but localhost: nothing it tries on its own (Google
+  // accounts, updates, WebAuthn related-origin fetches) leaves the machine.
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost',
+];
+const userDataDir = mkdtempSync(join(tmpdir(), 'quickstart-chromium-'));
+const tag = randomBytes(6).toString('hex');
+const alice = `alice.${tag}@example.com`;
+const bob = `bob.${tag}@example.com`;
+const PASSWORD = 'quiet river lantern 2048 zebra';
+let context;
+let page;
+let shotNo = 0;
+const problems = [];
+const starts = [];
+const finishes = [];
+/** Gives held-back credentials back to the authenticator (see loginWithAutofillWaiting). */
+let restore = null;
+const stepUps = [];
+
+async function shot(name) {
+  shotNo += 1;
+  const file = join(shots, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+}
+const text = (selector) => page.locator(selector).first().textContent({ timeout: 5000 }).then((t) => (t || '').trim()).catch(() => '');
+const out = (selector) => page.locator(selector).first().evaluate((e) => ({ text: e.textContent.trim(), cls: e.className, error: e.dataset.error || '' })).catch(() => ({ text: '', cls: '', error: '' }));
+
+async function addAuthenticator(cdp) {
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', ctap2Version: 'ctap2_1', transport: 'internal',
+      hasResidentKey: true, hasUserVerification: true, isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  return authenticatorId;
+}
+const credentials = async (cdp, id) => (await cdp.send('WebAuthn.getCredentials', { authenticatorId: id })).credentials;
+
+/** The account page shows `email` as the signed-in user. */
+async function onAccountAs(email) {
+  await page.waitForURL(`${base}/account`, { timeout: 10000 });
+  await until(() => text('main table td'), (t) => t.startsWith(email), `the account page shows ${email}`);
+}
+
+async function signOut() {
+  await page.goto(`${base}/account`);
+  await page.locator('form[data-api="/auth/logout"] button').last().click();
+  await page.waitForURL(`${base}/`, { timeout: 10000 });
+  await until(() => text('main section p'), (t) => t.includes('not signed in'), 'signed out: the home page says so');
+}
+
+/** Opens /passkeys and waits until the script has filled the table. */
+async function openPasskeys() {
+  await page.goto(`${base}/passkeys`);
+  await page.waitForSelector('#passkey-list[data-loaded]', { timeout: 10000 });
+}
+const passkeyRows = () => page.locator('#passkey-list tr.passkey').evaluateAll((rows) => rows.map((r) => ({
+  name: r.querySelector('.passkey-label').textContent,
+  kind: r.querySelector('.passkey-kind').textContent,
+  created: r.querySelector('.passkey-created').textContent,
+  used: r.querySelector('.passkey-used').textContent,
+})));
+
+/** Opens /login while the authenticator's credentials are held back, so the autofill request
+ * the page starts on load has nothing to offer and waits, as it does until a person picks a
+ * suggestion; types `email`. The credentials come back when the page asks the server for its
+ * next ceremony's options (the button's, after it has cancelled the autofill request): the
+ * person ignored the suggestions and used the button. */
+async function loginWithAutofillWaiting(cdp, authenticatorId, email) {
+  const saved = await credentials(cdp, authenticatorId);
+  await cdp.send('WebAuthn.clearCredentials', { authenticatorId });
+  starts.length = 0;
+  finishes.length = 0;
+  await page.goto(`${base}/login`);
+  await until(() => starts.length, (n) => n === 1, 'the page started a conditional request on load');
+  if (email) await page.fill('#email', email);
+  restore = async () => {
+    for (const credential of saved) await cdp.send('WebAuthn.addCredential', { authenticatorId, credential });
+  };
+  check(page.url() === `${base}/login` && finishes.length === 0, 'autofill waits: still on the sign-in page');
+  check(await page.inputValue('#email') === email, `the e-mail field holds "${email}"`);
+}
+
+/** After a button sign-in: exactly the button's ceremony went to the server. */
+function onlyTheButtonsCeremony() {
+  check(starts.length === 2 && finishes.length === 1, 'the button ran the only ceremony that finished (autofill was cancelled)');
+  return starts[1];
+}
+
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: FLAGS,
+    timeout: 30000,
+    viewport: { width: 1000, height: 900 },
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(10000);
+  page.on('pageerror', (e) => problems.push(`uncaught error in the page: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') {
+      console.log(`  (console: ${m.text()})`);
+      if (/Content Security Policy/i.test(m.text())) problems.push(`CSP violation: ${m.text()}`);
+    }
+  });
+  // Each passkey sign-in ceremony the page starts: its request body and allow-list length,
+  // recorded before the page sees the answer.
+  await page.route('**/auth/passkeys/login/start', async (route) => {
+    if (restore && starts.length > 0) { const r = restore; restore = null; await r(); }
+    const response = await route.fetch();
+    let allow = -1;
+    try { allow = ((await response.json()).allowCredentials || []).length; } catch { /* not JSON */ }
+    starts.push({ body: route.request().postData() || '', allow });
+    await route.fulfill({ response });
+  });
+  page.on('request', (r) => { if (r.url().endsWith('/auth/passkeys/login/finish')) finishes.push(r.postData()); });
+  page.on('response', (r) => {
+    if (!r.url().endsWith('/auth/passkeys/step-up/finish')) return;
+    stepUps.push({ status: r.status(), cookie: r.allHeaders().then((h) => h['set-cookie'] || '') });
+  });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable', { enableUI: false });
+  let authenticator = await addAuthenticator(cdp);
+  step(`browser up, virtual authenticator ${authenticator}`);
+
+  // --- 1. Sign up with a password, confirm the address from the mail.
+  step(`password sign-up of ${alice}`);
+  await page.goto(`${base}/register`);
+  check(await page.locator('#passkey-sign-up').isVisible(), 'the register page offers "Sign up with a passkey"');
+  await page.fill('#email', alice);
+  await page.fill('#password', PASSWORD);
+  await page.locator('form[data-api="/auth/register"] button:not([type=button])').click();
+  await until(() => out('form[data-api="/auth/register"] .out'), (o) => o.cls.includes('ok') && o.text.includes('Check your inbox'),
+    'the page says a confirmation link was sent');
+  await shot('register-password');
+  const link = await confirmationLink(alice);
+  await page.goto(link);
+  await page.locator('form[data-api="/auth/verify-email"] button').click();
+  await until(() => out('form[data-api="/auth/verify-email"] .out'), (o) => o.cls.includes('ok') && o.text.includes('confirmed'),
+    'the confirmation page says the address is confirmed');
+  await shot('verify-email');
+
+  // --- 2. Sign in with the password.
+  step('password sign-in');
+  await page.goto(`${base}/login`);
+  check(await page.getAttribute('#email', 'autocomplete') === 'username webauthn', 'the e-mail field offers passkeys in autofill');
+  check(await page.evaluate(() => typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function'
+    && typeof PublicKeyCredential.prototype.toJSON === 'function'), 'Chromium has the L3 JSON helpers');
+  await shot('login');
+  await page.fill('#email', alice);
+  await page.fill('#password', PASSWORD);
+  await page.locator('form[data-api="/auth/login"] button:not([type=button])').click();
+  await onAccountAs(alice);
+  await shot('account');
+
+  // --- 3. Add a passkey on /passkeys (reached by the account page's link).
+  step('add a passkey');
+  await page.click('#passkeys-link');
+  await page.waitForURL(`${base}/passkeys`);
+  await page.waitForSelector('#passkey-list[data-loaded]');
+  await until(() => text('#passkey-list'), (t) => t.includes('No passkeys yet'), 'the list starts empty');
+  await page.fill('#passkey-name', 'Test laptop');
+  await page.click('#add-passkey');
+  await until(() => out('#passkeys-out'), (o) => o.cls.includes('ok') && o.text.includes('Test laptop'), 'the page says the passkey was added');
+  let rows = await until(passkeyRows, (r) => r.length === 1 && r[0].name === 'Test laptop', 'the passkey is listed under its name');
+  check(rows[0].kind === 'device-bound', 'listed as device-bound (the virtual authenticator is not backup eligible)');
+  check(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/.test(rows[0].created) && rows[0].used === 'never', `created ${rows[0].created}, never used`);
+  const held = await credentials(cdp, authenticator);
+  check(held.length === 1 && held[0].isResidentCredential && held[0].rpId === 'localhost',
+    'the authenticator holds one discoverable credential for rpId localhost');
+  await shot('passkeys-added');
+
+  // --- 4. Rename it. The first PATCH is answered as if the sign-in were old (the quickstart
+  // asks for one within 10 minutes): the page must confirm with the passkey (step-up, real
+  // ceremony and endpoints) and then rename.
+  step('rename the passkey, through a passkey step-up');
+  let faked = 0;
+  await page.route('**/auth/passkeys/*', (route) => {
+    if (route.request().method() !== 'PATCH' || faked > 0) return route.fallback();
+    faked += 1;
+    return route.fulfill({ status: 401, contentType: 'application/json',
+      body: JSON.stringify({ error: 'step_up_required', message: 'Confirm it is you first.' }) });
+  });
+  await page.locator('#passkey-list tr.passkey .passkey-new-name').fill('Work laptop');
+  await page.locator('#passkey-list tr.passkey .passkey-rename').click();
+  await until(() => out('#passkeys-out'), (o) => o.text.includes('Renamed to') && o.text.includes('Work laptop'), 'the page confirms the rename');
+  await until(passkeyRows, (r) => r.length === 1 && r[0].name === 'Work laptop', 'the list shows the new name');
+  check(faked === 1 && stepUps.length === 1 && stepUps[0].status === 200, 'after a step-up with the passkey');
+  check((await stepUps[0].cookie).startsWith('ciam_session='), 'the step-up set a new session cookie');
+  await page.unroute('**/auth/passkeys/*');
+  await page.goto(`${base}/account`);
+  await onAccountAs(alice);
+
+  // --- 5. Sign out; the sign-in page offers the passkey in the e-mail field's autofill
+  // (conditional mediation, started on load). The virtual authenticator picks it at once.
+  await signOut();
+  step('passkey sign-in from autofill (conditional mediation)');
+  starts.length = 0;
+  finishes.length = 0;
+  await page.goto(`${base}/login`);
+  await onAccountAs(alice);
+  check(starts.length === 1 && finishes.length === 1 && starts[0].body === '{}' && starts[0].allow === 0,
+    'signed in by the conditional request the page started on load, with no allow-list');
+  await shot('account-after-passkey-autofill');
+
+  // --- 6. The button, with the typed address (allow-list) and without (discoverable), while
+  // the autofill request waits (see loginWithAutofillWaiting); the button cancels it.
+  for (const [label, email] of [['the typed e-mail (allow-list)', alice], ['no address (discoverable)', '']]) {
+    await signOut();
+    step(`passkey sign-in with the button and ${label}`);
+    await loginWithAutofillWaiting(cdp, authenticator, email);
+    await page.click('#passkey-sign-in');
+    await onAccountAs(alice);
+    const used = onlyTheButtonsCeremony();
+    if (email) {
+      check(JSON.parse(used.body).email === email && used.allow === 1, 'it asked for the address\'s passkeys (allow-list of one)');
+    } else {
+      check(used.body === '{}' && used.allow === 0, 'it asked for a discoverable passkey (no allow-list)');
+    }
+    await shot(email ? 'account-after-passkey-allow-list' : 'account-after-passkey-discoverable');
+  }
+  const counted = await credentials(cdp, authenticator);
+  check(counted[0].signCount >= 3, `the authenticator signed three times (signCount ${counted[0].signCount})`);
+
+  await openPasskeys();
+  rows = await passkeyRows();
+  check(rows.length === 1 && rows[0].used !== 'never', `the list shows when it was last used (${rows[0].used})`);
+
+  // --- 7. Another device signs in; revoke its session from /account.
+  step('revoke another device\'s session on /account');
+  const other = await request.newContext({
+    baseURL: base, userAgent: `other-device-${tag}`, extraHTTPHeaders: { Origin: base },
+  });
+  const login = await other.post('/auth/login', { data: { email: alice, password: PASSWORD } });
+  check(login.status() === 200, 'a second device signs in with the password');
+  check((await other.get('/auth/me')).status() === 200, 'the second device is signed in');
+  await page.goto(`${base}/account`);
+  const otherRow = page.locator('tr', { hasText: `other-device-${tag}` });
+  check(await otherRow.count() === 1, 'the account page lists the other device');
+  await shot('account-two-devices');
+  await otherRow.locator('button', { hasText: 'Revoke' }).click();
+  await page.waitForLoadState('load');
+  await until(() => page.locator('tr', { hasText: `other-device-${tag}` }).count(), (n) => n === 0, 'the other device is gone from the list');
+  check((await other.get('/auth/me')).status() === 401, 'the other device is signed out');
+  await other.dispose();
+  await onAccountAs(alice);
+
+  // --- 8. Delete the passkey (the password remains).
+  step('delete the passkey');
+  await openPasskeys();
+  await page.locator('#passkey-list tr.passkey .passkey-delete').click();
+  await until(() => out('#passkeys-out'), (o) => o.cls.includes('ok') && o.text.includes('Deleted'), 'the page confirms the deletion');
+  await until(() => text('#passkey-list'), (t) => t.includes('No passkeys yet'), 'the list is empty again');
+  await signOut();
+
+  // --- 9. A new person, a new device: sign up with a passkey alone. This device's browser
+  // lacks the WebAuthn L3 JSON helpers, so the page's own base64url conversions and
+  // serializer carry every ceremony from here on.
+  await page.addInitScript(() => {
+    delete PublicKeyCredential.parseCreationOptionsFromJSON;
+    delete PublicKeyCredential.parseRequestOptionsFromJSON;
+    delete PublicKeyCredential.prototype.toJSON;
+  });
+  step(`passkey-only sign-up of ${bob}, with the page's fallbacks for the L3 JSON helpers`);
+  await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: authenticator });
+  authenticator = await addAuthenticator(cdp);
+  await context.clearCookies();
+  await page.goto(`${base}/passkeys`);
+  check(page.url() === `${base}/login`, '/passkeys sends a visitor who is not signed in to /login');
+  await page.goto(`${base}/register`);
+  check(await page.evaluate(() => !('parseCreationOptionsFromJSON' in PublicKeyCredential)
+    && !('parseRequestOptionsFromJSON' in PublicKeyCredential) && !('toJSON' in PublicKeyCredential.prototype)),
+    'the L3 JSON helpers are gone');
+  await page.fill('#email', bob);
+  await page.click('#passkey-sign-up');
+  await until(() => out('#passkey-out'), (o) => o.cls.includes('ok') && o.text.includes('Check your inbox'),
+    'the page says a confirmation link was sent');
+  check((await credentials(cdp, authenticator)).length === 1, 'the new authenticator holds the passkey');
+  await shot('register-passkey');
+
+  step('passkey sign-in before confirming the address is refused');
+  await loginWithAutofillWaiting(cdp, authenticator, bob);
+  await page.click('#passkey-sign-in');
+  const refused = await until(() => out('#passkey-out'), (o) => o.cls.includes('err') && o.text !== '',
+    'the page shows the refusal');
+  check(refused.error === 'verification_required', `the refusal is verification_required ("${refused.text}")`);
+  check(page.url() === `${base}/login`, 'still on the sign-in page');
+  onlyTheButtonsCeremony();
+  await shot('login-verification-required');
+
+  await page.goto(await confirmationLink(bob));
+  await page.locator('form[data-api="/auth/verify-email"] button').click();
+  await until(() => out('form[data-api="/auth/verify-email"] .out'), (o) => o.cls.includes('ok'), 'the address is confirmed');
+
+  step('discoverable passkey sign-in of the passkey-only account');
+  await loginWithAutofillWaiting(cdp, authenticator, '');
+  await page.click('#passkey-sign-in');
+  await onAccountAs(bob);
+  check(onlyTheButtonsCeremony().allow === 0, 'with no allow-list');
+
+  step('the only sign-in method cannot be deleted');
+  await openPasskeys();
+  rows = await passkeyRows();
+  check(rows.length === 1 && rows[0].name !== '', `one passkey listed ("${rows[0].name}")`);
+  await page.locator('#passkey-list tr.passkey .passkey-delete').click();
+  const kept = await until(() => out('#passkeys-out'), (o) => o.cls.includes('err') && o.text !== '', 'the page shows the refusal');
+  check(kept.error === 'last_sign_in_method', `the refusal is last_sign_in_method ("${kept.text}")`);
+  check((await passkeyRows()).length === 1, 'the passkey is still listed');
+  await shot('passkeys-last-method');
+
+  check(problems.length === 0, `no script errors or CSP violations in the pages${problems.length ? `: ${problems.join('; ')}` : ''}`);
+  step(`${shotNo} screenshots in ${shots}`);
+  console.log(`E2E PASSED in ${ms()}`);
+} catch (e) {
+  if (page) {
+    await shot('failure').catch(() => {});
+    console.error(`at ${page.url()}: ${JSON.stringify(await out('#passkey-out'))}; passkey sign-in starts ${JSON.stringify(starts)}, finishes ${finishes.length}`);
+  }
+  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
+  console.error(`E2E FAILED after ${ms()}: ${e && e.stack ? e.stack : e}`);
+  process.exitCode = 1;
+} finally {
+  if (context) await context.close().catch(() => {});
+  rmSync(userDataDir, { recursive: true, force: true });
+  clearTimeout(watchdog);
+}
