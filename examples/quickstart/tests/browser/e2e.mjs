@@ -286,7 +286,7 @@ try {
   await until(() => out('#passkeys-out'), (o) => o.text.includes('Renamed to') && o.text.includes('Work laptop'), 'the page confirms the rename');
   await until(passkeyRows, (r) => r.length === 1 && r[0].name === 'Work laptop', 'the list shows the new name');
   check(faked === 1 && stepUps.length === 1 && stepUps[0].status === 200, 'after a step-up with the passkey');
-  check((await stepUps[0].cookie).startsWith('ciam_session='), 'the step-up set a new session cookie');
+  check((await stepUps[0].cookie).split('\n').some((c) => c.startsWith('ciam_session=')), 'the step-up set a new session cookie');
   await page.unroute('**/auth/passkeys/*');
   await page.goto(`${base}/account`);
   await onAccountAs(alice);
