@@ -16,7 +16,7 @@ pub(crate) mod throttle;
 
 use std::sync::Arc;
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 pub use builder::{BuildError, CiamBuilder};
 
@@ -284,20 +284,13 @@ impl Ciam {
                 ));
             }
         };
-        let now = self.now();
-        let sent = self
-            .inner
-            .challenges
-            .count_challenges(user, purpose, now - Duration::hours(1), now)
-            .await?;
-        if sent >= u64::from(policy.mails_per_hour) {
-            self.record(
-                Decision::failure(AuditAction::Throttled, throttled).user(user),
-                ctx,
-            )
-            .await;
+        if !self
+            .message_quota(user, purpose.as_str(), throttled, ctx)
+            .await?
+        {
             return Ok(false);
         }
+        let now = self.now();
         let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
         let payload = serde_json::json!({ "email": to.as_str() });
         let challenge = Challenge::new(token.hash(), purpose, Some(user), payload, now, now + ttl);
@@ -309,6 +302,37 @@ impl Ciam {
             _ => MailKind::ConfirmNewEmail { link },
         };
         self.send_mail(to, kind);
+        Ok(true)
+    }
+
+    /// Counts one more message of `kind` to `user` if the hourly limit
+    /// ([`Policy::mails_per_hour`](crate::Policy)) allows it, and says whether it did.
+    /// Counted on the counter store in a sliding hour, not as live challenges: a link that
+    /// expired or was used was still a message. A refusal is recorded as `throttled` with
+    /// `reason`.
+    async fn message_quota(
+        &self,
+        user: UserId,
+        kind: &str,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<bool> {
+        const WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+        let now = self.now();
+        let key = format!("mail:{kind}:{user}");
+        let counters = &self.inner.counters;
+        let sent = self.sliding_count(&key, WINDOW, now).await?;
+        if sent >= u64::from(self.inner.policy.mails_per_hour) {
+            self.record(
+                Decision::failure(AuditAction::Throttled, reason)
+                    .user(user)
+                    .detail(serde_json::json!({"kind": kind})),
+                ctx,
+            )
+            .await;
+            return Ok(false);
+        }
+        counters.hit(&key, WINDOW, now).await?;
         Ok(true)
     }
 

@@ -47,11 +47,6 @@ enum Proven {
 /// Digits in a sign-in code.
 pub const SIGN_IN_CODE_DIGITS: usize = 6;
 
-/// The mail limit counts in fixed hour windows: the current window and the previous one
-/// together stay under [`Policy::mails_per_hour`](crate::Policy), so no 60 minutes ever see
-/// more mails than that (after reaching it, the next mail may wait up to two hours).
-const MAIL_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -105,26 +100,12 @@ impl Ciam {
             .await;
             return Ok(None);
         }
-        let now = self.now();
-        // Counted on the counter store, not as live challenges: a link that expired (after
-        // `passwordless_ttl`, well under an hour) or was used was still a mail.
-        let key = format!("mail:{}:{}", purpose.as_str(), user.id);
-        let counters = &self.inner.counters;
-        let sent = counters.count(&key, MAIL_WINDOW, now).await?
-            + counters
-                .count(&key, MAIL_WINDOW, now - time::Duration::hours(1))
-                .await?;
-        if sent >= u64::from(self.inner.policy.mails_per_hour) {
-            self.record(
-                Decision::failure(AuditAction::Throttled, "passwordless_mail_limit")
-                    .user(user.id)
-                    .detail(json!({"kind": purpose.as_str()})),
-                ctx,
-            )
-            .await;
+        if !self
+            .message_quota(user.id, purpose.as_str(), "passwordless_mail_limit", ctx)
+            .await?
+        {
             return Ok(None);
         }
-        counters.hit(&key, MAIL_WINDOW, now).await?;
         Ok(Some(user))
     }
 
@@ -261,28 +242,18 @@ impl Ciam {
             })?;
         let phone = Phone::parse(phone)?;
         let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let mut target = self.inner.identities.user_by_phone(&phone).await?;
-        if let Some(user) = &target {
-            let now = self.now();
-            let sent = self
-                .inner
-                .challenges
-                .count_challenges(
-                    user.id,
-                    ChallengePurpose::SignInCode,
-                    now - time::Duration::hours(1),
-                    now,
-                )
-                .await?;
-            if !user.status.may_sign_in() || sent >= u64::from(self.inner.policy.mails_per_hour) {
-                self.record(
-                    Decision::failure(AuditAction::Throttled, "sms_limit_or_unavailable")
-                        .user(user.id),
-                    ctx,
-                )
-                .await;
-                target = None;
-            }
+        let mut target = self
+            .inner
+            .identities
+            .user_by_phone(&phone)
+            .await?
+            .filter(|u| u.status.may_sign_in());
+        if let Some(user) = &target
+            && !self
+                .message_quota(user.id, "sms_code", "sms_limit", ctx)
+                .await?
+        {
+            target = None;
         }
         let code = self.random_code()?;
         let now = self.now();

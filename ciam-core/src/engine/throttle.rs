@@ -170,7 +170,18 @@ fn until_window_end(window: Duration, now: OffsetDateTime) -> Duration {
 impl Ciam {
     /// Failures on `key` in the sliding window ending at `now`.
     pub(crate) async fn sliding_failures(&self, key: &str, now: OffsetDateTime) -> Result<u64> {
-        let window = self.inner.policy.throttle.window;
+        self.sliding_count(key, self.inner.policy.throttle.window, now)
+            .await
+    }
+
+    /// The count of `key` in the sliding `window` ending at `now`: the current fixed window
+    /// plus the previous one weighted by how much of it the sliding window still covers.
+    pub(crate) async fn sliding_count(
+        &self,
+        key: &str,
+        window: Duration,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
         let counters = &self.inner.counters;
         let current = counters.count(key, window, now).await?;
         let previous = counters
