@@ -411,3 +411,76 @@ pub(crate) async fn me_with_cookie(s: &Server, cookie: &str) -> Answer {
 
 // ---------------------------------------------------------------------------------------------
 // Tests.
+
+// ---------------------------------------------------------------------------------------------
+// Starting with extra settings.
+
+/// Starts the quickstart as `instance` says, with the extra environment variables `env`
+/// (for example `CIAM_TRUSTED_PROXY_HOPS`), and waits until it answers `/healthz`.
+pub(crate) async fn start_with_env(instance: Instance, env: &[(&str, &str)]) -> (Server, Mailbox) {
+    let (smtp_port, maildir) = smtp_env();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = dir.path().join("server.log");
+    let database_url = instance
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("ciam.db").display()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_quickstart"));
+    command
+        .current_dir(dir.path())
+        .env("CIAM_BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "CIAM_PUBLIC_URL",
+            instance.public_url.as_deref().unwrap_or(&base),
+        )
+        .env("CIAM_DATABASE_URL", database_url)
+        .env("CIAM_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
+        .env("CIAM_MAIL_FROM", "quickstart test <noreply@localhost>")
+        .env("RUST_LOG", "warn");
+    if let Some(url) = &instance.redis_url {
+        command.env("CIAM_REDIS_URL", url);
+    }
+    command.envs(env.iter().copied());
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server {
+        child,
+        base,
+        log,
+        _dir: dir,
+    };
+    wait_until_healthy(&mut server, Duration::from_secs(30)).await;
+    (
+        server,
+        Mailbox {
+            dir: maildir.join("new"),
+            seen: HashSet::new(),
+        },
+    )
+}
+
+/// Waits (bounded) until `server` answers `/healthz`; fails with its log if it exits first.
+pub(crate) async fn wait_until_healthy(server: &mut Server, limit: Duration) {
+    let client = Client::new();
+    let deadline = Instant::now() + limit;
+    while !client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == StatusCode::OK)
+    {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!(
+                "quickstart exited early ({status}):\n{}",
+                std::fs::read_to_string(&server.log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "quickstart did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
