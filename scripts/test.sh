@@ -17,6 +17,9 @@ services="$(scripts/peers/services-up.sh)"
 export CIAM_TEST_POSTGRES_URL="${CIAM_TEST_POSTGRES_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_POSTGRES_URL=//p')}"
 export CIAM_TEST_REDIS_URL="${CIAM_TEST_REDIS_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_REDIS_URL=//p')}"
 
+# Headless Chromium and playwright-core for the browser test (installed if missing).
+scripts/peers/browser-install.sh >/dev/null
+
 # Published conformance vectors, read by path (a checkout of the shared vectors beside this repo).
 export CIAM_VECTORS_DIR="${CIAM_VECTORS_DIR:-$(cd .. && pwd)/shared/vectors}"
 

@@ -111,12 +111,19 @@ async fn registration_verification_sessions_and_logout() {
     // Sign in: the cookie's attributes, and no token in the body.
     let r = login(&a, &s, &email, PASSWORD).await;
     let cookies = r.set_cookies();
-    assert_eq!(cookies.len(), 2, "the session and the trusted-device cookie: {cookies:?}");
+    assert_eq!(
+        cookies.len(),
+        2,
+        "the session and the trusted-device cookie: {cookies:?}"
+    );
     let device = cookies
         .iter()
         .find(|c| c.starts_with("ciam_device="))
         .expect("a trusted-device cookie");
-    assert!(device.contains("HttpOnly") && device.contains("Max-Age=2592000"), "{device}");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Max-Age=2592000"),
+        "{device}"
+    );
     let c = cookies
         .iter()
         .find(|c| c.starts_with("ciam_session="))
