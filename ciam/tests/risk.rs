@@ -14,23 +14,31 @@ use ciam::store::Backend;
 use ciam::{Error, MfaFactor, MfaProof, Policy, RequestContext, SecretString, SignInOutcome};
 use support::{Harness, PW, harness_with, on_both_backends, pw};
 
-/// A breach corpus holding exactly one password (the trait's contract, without files; the
-/// range-file reader has its own tests in ciam-core).
+/// The leaked password of these tests.
+const LEAKED: &str = "hunter2 hunter2 hunter2";
+
+/// A breach corpus holding exactly one password from the moment it is `listed` (a corpus
+/// updated after an account chose that password); the trait's contract without files, the
+/// range-file reader has its own tests in ciam-core.
 #[derive(Debug)]
-struct Corpus(&'static str);
+struct Corpus(std::sync::atomic::AtomicBool);
 
 #[async_trait::async_trait]
 impl BreachedPasswords for Corpus {
     async fn is_breached(&self, password: &SecretString) -> Result<bool, BreachCheckError> {
-        Ok(password.expose() == self.0)
+        Ok(self.0.load(std::sync::atomic::Ordering::SeqCst) && password.expose() == LEAKED)
     }
 }
 
-fn risky<B: Backend>(store: Arc<B>) -> Harness<B> {
+fn risky_with<B: Backend>(store: Arc<B>, corpus: Arc<Corpus>) -> Harness<B> {
     harness_with(store, Policy::default(), |b| {
         b.risk_policy(Arc::new(DefaultRiskPolicy::default()))
-            .breached_passwords(Arc::new(Corpus("hunter2 hunter2 hunter2")))
+            .breached_passwords(corpus)
     })
+}
+
+fn risky<B: Backend>(store: Arc<B>) -> Harness<B> {
+    risky_with(store, Arc::new(Corpus(true.into())))
 }
 
 /// London (51.5074 N, 0.1278 W) and Sydney (33.8688 S, 151.2093 E).
@@ -193,16 +201,19 @@ async fn impossible_travel_is_explained<B: Backend>(store: Arc<B>) {
 /// A breached password with recent failures on the account is denied outright, with the
 /// vague reason, and the rules behind it recorded.
 async fn breached_password_with_velocity_is_denied<B: Backend>(store: Arc<B>) {
-    let h = risky(store);
+    let corpus = Arc::new(Corpus(false.into()));
+    let h = risky_with(store, corpus.clone());
     let email = "cy@example.com";
     h.ciam
         .register(
-            ciam::Registration::new(email, Some(pw("hunter2 hunter2 hunter2"))),
+            ciam::Registration::new(email, Some(pw(LEAKED))),
             &support::ctx(),
         )
         .await
         .unwrap();
     h.verify_latest(email).await;
+    // The password leaks elsewhere after the account chose it.
+    corpus.0.store(true, std::sync::atomic::Ordering::SeqCst);
     let attacker = from("192.0.2.50", None, LONDON);
     for _ in 0..5 {
         let r = h
@@ -219,10 +230,7 @@ async fn breached_password_with_velocity_is_denied<B: Backend>(store: Arc<B>) {
     }
     // Past the throttle's delay, the right (breached) password from the attacker's IP.
     h.clock.advance(time::Duration::minutes(1));
-    let r = h
-        .ciam
-        .sign_in_password(email, &pw("hunter2 hunter2 hunter2"), &attacker)
-        .await;
+    let r = h.ciam.sign_in_password(email, &pw(LEAKED), &attacker).await;
     let Err(Error::RiskDenied { reason }) = r else {
         panic!("expected a denial, got {r:?}");
     };
@@ -269,7 +277,48 @@ async fn bot_score_denies<B: Backend>(store: Arc<B>) {
     assert!((score - 0.97).abs() < 1e-6, "{score}");
 }
 
+/// A breached password is refused when it is chosen: at sign-up, reset and change.
+async fn breached_passwords_cannot_be_chosen<B: Backend>(store: Arc<B>) {
+    let h = risky(store);
+    let r = h
+        .ciam
+        .register(
+            ciam::Registration::new("fay@example.com", Some(pw(LEAKED))),
+            &support::ctx(),
+        )
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::WeakPassword(
+                ciam::password::PolicyViolation::Breached
+            ))
+        ),
+        "{r:?}"
+    );
+    let s = h.register_verified("fay@example.com").await;
+    let auth = h.auth(&s).await.unwrap();
+    let r = h
+        .ciam
+        .change_password(&auth, Some(&pw(PW)), &pw(LEAKED), &support::ctx())
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(Error::WeakPassword(
+                ciam::password::PolicyViolation::Breached
+            ))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.unwrap_err().public_message(),
+        "This password has appeared in a data breach. Choose a different one."
+    );
+}
+
 on_both_backends!(
+    breached_passwords_cannot_be_chosen,
     new_device_and_network_are_challenged,
     impossible_travel_is_explained,
     breached_password_with_velocity_is_denied,

@@ -64,12 +64,7 @@ impl Ciam {
         self.inner.profile.validate_all(&req.profile)?;
         let phc = match &req.password {
             Some(pw) => {
-                let words = self.context_words(Some(&email));
-                self.inner.password_policy.check(
-                    pw,
-                    &words,
-                    self.inner.policy.password_is_single_factor,
-                )?;
+                self.check_new_password(pw, Some(&email)).await?;
                 Some(self.inner.hasher.hash(pw).await?)
             }
             None => None,

@@ -165,14 +165,12 @@ impl Ciam {
         };
         let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
         let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
-        let words = self.context_words(user.email.as_ref());
-        if let Err(violation) = self.inner.password_policy.check(
-            new_password,
-            &words,
-            self.inner.policy.password_is_single_factor,
-        ) {
+        if let Err(refused) = self
+            .check_new_password(new_password, user.email.as_ref())
+            .await
+        {
             self.restore_challenge(challenge).await;
-            return Err(violation.into());
+            return Err(refused);
         }
         let phc = match self.inner.hasher.hash(new_password).await {
             Ok(phc) => phc,
@@ -258,12 +256,8 @@ impl Ciam {
             ctx,
         )
         .await?;
-        let words = self.context_words(user.email.as_ref());
-        self.inner.password_policy.check(
-            new_password,
-            &words,
-            self.inner.policy.password_is_single_factor,
-        )?;
+        self.check_new_password(new_password, user.email.as_ref())
+            .await?;
         let phc = self.inner.hasher.hash(new_password).await?;
         self.set_password(user.id, phc).await?;
         self.inner

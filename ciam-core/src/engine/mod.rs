@@ -31,7 +31,7 @@ use crate::mail::{MailKind, MailTemplates, Mailer, OutgoingMail};
 use crate::password::{PasswordHasher, PasswordPolicy};
 use crate::profile::ProfileSchema;
 use crate::rng::SecureRandom;
-use crate::secret::OpaqueToken;
+use crate::secret::{OpaqueToken, SecretString};
 use crate::session::{Aal, AuthMethod, Session};
 use crate::store::{
     AuditStore, ChallengeStore, CounterStore, CredentialStore, IdentityStore, SessionStore,
@@ -372,6 +372,29 @@ impl Ciam {
         };
         self.inner.sessions.insert_session(&session).await?;
         Ok((token, session))
+    }
+
+    /// Checks a new password: the policy, then (when configured) the breach corpus. A breach
+    /// check that fails is logged and does not block the change (the policy still applies).
+    async fn check_new_password(
+        &self,
+        password: &SecretString,
+        email: Option<&Email>,
+    ) -> Result<()> {
+        let words = self.context_words(email);
+        self.inner.password_policy.check(
+            password,
+            &words,
+            self.inner.policy.password_is_single_factor,
+        )?;
+        if let Some(check) = &self.inner.breached {
+            match check.is_breached(password).await {
+                Ok(true) => return Err(crate::password::PolicyViolation::Breached.into()),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "breached-password check failed; ignored"),
+            }
+        }
+        Ok(())
     }
 
     /// Words a password must not contain: the application name and the e-mail local part.

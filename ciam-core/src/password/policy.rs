@@ -37,6 +37,10 @@ pub enum PolicyViolation {
     /// Contains the user's name, e-mail address or the service name.
     #[error("The password must not contain your name, e-mail address or the name of this service.")]
     ContainsContext,
+    /// Found in a breach corpus by the configured
+    /// [`BreachedPasswords`](crate::risk::BreachedPasswords) check.
+    #[error("This password has appeared in a data breach. Choose a different one.")]
+    Breached,
 }
 
 /// Rules for new passwords, following NIST SP 800-63B: length only, no composition rules.
