@@ -173,6 +173,16 @@ pub trait ChallengeStore: Send + Sync + Debug + 'static {
         now: OffsetDateTime,
     ) -> StoreResult<Option<Challenge>>;
 
+    /// Reads, without consuming, the challenge with this purpose and secret hash if it has not
+    /// expired at `now`. For long-lived records checked on every use (trusted-device tokens),
+    /// never for one-time secrets, which must be consumed.
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>>;
+
     /// How many live challenges of `purpose` were issued to `user` at or after `since`
     /// (used to rate-limit mail).
     async fn count_challenges(

@@ -285,6 +285,15 @@ impl ChallengeStore for ComposedBackend {
         self.challenges.insert_challenge(challenge).await
     }
 
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        self.challenges.challenge_by_hash(purpose, hash, now).await
+    }
+
     async fn consume_challenge(
         &self,
         purpose: ChallengePurpose,

@@ -435,6 +435,20 @@ impl ChallengeStore for MemoryBackend {
         Ok(())
     }
 
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        Ok(self
+            .lock()
+            .challenges
+            .get(hash.as_bytes())
+            .filter(|c| c.purpose == purpose && now < c.expires_at)
+            .cloned())
+    }
+
     async fn consume_challenge(
         &self,
         purpose: ChallengePurpose,

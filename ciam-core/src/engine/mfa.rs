@@ -796,16 +796,14 @@ impl Ciam {
             return Ok(None);
         };
         let now = self.now();
-        // Read by consuming and putting back: the store has no plain lookup for challenges.
         let Some(record) = self
             .inner
             .challenges
-            .consume_challenge(ChallengePurpose::TrustedDevice, &token.hash(), now)
+            .challenge_by_hash(ChallengePurpose::TrustedDevice, &token.hash(), now)
             .await?
         else {
             return Ok(None);
         };
-        self.inner.challenges.insert_challenge(&record).await?;
         if record.user_id != Some(user) {
             return Ok(None);
         }

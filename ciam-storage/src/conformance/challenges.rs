@@ -179,3 +179,49 @@ pub async fn count_and_delete<B: Backend>(store: B) {
         .unwrap();
     assert_eq!(got, Some(theirs), "other users' challenges are untouched");
 }
+
+/// `challenge_by_hash` reads a live challenge of its purpose without consuming it, and gives
+/// nothing for another purpose, an unknown hash or once it has expired.
+pub async fn read_without_consuming<B: Backend>(store: B) {
+    let u = user("device@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    let c = challenge(Some(u.id), ChallengePurpose::TrustedDevice, 0, 600);
+    store.insert_challenge(&c).await.expect("insert_challenge");
+    for _ in 0..2 {
+        let read = store
+            .challenge_by_hash(ChallengePurpose::TrustedDevice, &c.secret_hash, at(10))
+            .await
+            .unwrap();
+        assert_eq!(read, Some(c.clone()), "read back as written, and again");
+    }
+    assert_eq!(
+        store
+            .challenge_by_hash(ChallengePurpose::MagicLink, &c.secret_hash, at(10))
+            .await
+            .unwrap(),
+        None,
+        "not for another purpose"
+    );
+    let other = challenge(Some(u.id), ChallengePurpose::TrustedDevice, 0, 600);
+    assert_eq!(
+        store
+            .challenge_by_hash(ChallengePurpose::TrustedDevice, &other.secret_hash, at(10))
+            .await
+            .unwrap(),
+        None,
+        "an unknown hash gives None"
+    );
+    assert_eq!(
+        store
+            .challenge_by_hash(ChallengePurpose::TrustedDevice, &c.secret_hash, at(600))
+            .await
+            .unwrap(),
+        None,
+        "an expired challenge is not read"
+    );
+    let consumed = store
+        .consume_challenge(ChallengePurpose::TrustedDevice, &c.secret_hash, at(20))
+        .await
+        .unwrap();
+    assert_eq!(consumed, Some(c), "reading left it in place");
+}

@@ -102,6 +102,7 @@ where
     challenges::expired_is_removed(make().await).await;
     challenges::consumed_once_under_concurrency(make().await).await;
     challenges::count_and_delete(make().await).await;
+    challenges::read_without_consuming(make().await).await;
 }
 
 /// Runs the [`audit`] checks.

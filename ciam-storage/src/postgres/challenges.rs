@@ -39,6 +39,32 @@ impl ChallengeStore for PostgresBackend {
         .await
     }
 
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        let sql = format!(
+            "SELECT secret_hash, purpose, user_id, payload, created_at, expires_at
+             FROM {} WHERE secret_hash = $1 AND purpose = $2",
+            self.table("challenges")
+        );
+        let sql = sql.as_str();
+        let row = retry(move || async move {
+            sqlx::query(sql)
+                .bind(hash.as_bytes().to_vec())
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)
+        })
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let challenge = decode_challenge(&row)?;
+        Ok((now < challenge.expires_at).then_some(challenge))
+    }
+
     async fn consume_challenge(
         &self,
         purpose: ChallengePurpose,

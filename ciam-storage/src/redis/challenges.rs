@@ -43,6 +43,24 @@ impl ChallengeStore for RedisStore {
         }
     }
 
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        let mut conn = self.conn();
+        let key = self.key("c", &codec::hex(hash));
+        let value: Value = self
+            .run(redis::cmd("HGETALL").arg(&key).query_async(&mut conn))
+            .await?;
+        let Some(fields) = Fields::from_value("challenge", value)? else {
+            return Ok(None);
+        };
+        let challenge = codec::decode_challenge(&fields, *hash)?;
+        Ok(Some(challenge).filter(|c| c.purpose == purpose && now < c.expires_at))
+    }
+
     async fn consume_challenge(
         &self,
         purpose: ChallengePurpose,

@@ -31,6 +31,26 @@ impl ChallengeStore for SqliteBackend {
         Ok(())
     }
 
+    async fn challenge_by_hash(
+        &self,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        let row = sqlx::query(
+            "SELECT secret_hash, purpose, user_id, payload, created_at, expires_at
+             FROM challenges WHERE secret_hash = ? AND purpose = ?",
+        )
+        .bind(hash.as_bytes().to_vec())
+        .bind(purpose.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::map)?;
+        let Some(row) = row else { return Ok(None) };
+        let challenge = decode_challenge(&row)?;
+        Ok((now < challenge.expires_at).then_some(challenge))
+    }
+
     async fn consume_challenge(
         &self,
         purpose: ChallengePurpose,
