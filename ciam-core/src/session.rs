@@ -73,6 +73,16 @@ impl Aal {
         self as u8
     }
 
+    /// The `acr` value for this level: the NIST SP 800-63 URIs registered for OpenID Connect
+    /// (`http://idmanagement.gov/ns/assurance/aal/1`, `/2`, `/3`).
+    pub fn acr(self) -> &'static str {
+        match self {
+            Self::Aal1 => "http://idmanagement.gov/ns/assurance/aal/1",
+            Self::Aal2 => "http://idmanagement.gov/ns/assurance/aal/2",
+            Self::Aal3 => "http://idmanagement.gov/ns/assurance/aal/3",
+        }
+    }
+
     /// Parses a level number.
     pub fn from_level(n: u8) -> Option<Self> {
         Some(match n {
@@ -153,6 +163,11 @@ pub struct SessionInfo {
     pub amr: Vec<AuthMethod>,
     /// Assurance level.
     pub aal: u8,
+    /// The same level as an OpenID Connect `acr` value ([`Aal::acr`]).
+    pub acr: &'static str,
+    /// When the user last authenticated actively (the `auth_time` a step-up renews).
+    #[serde(with = "time::serde::rfc3339")]
+    pub auth_time: OffsetDateTime,
     /// Device.
     pub device: DeviceInfo,
     /// Whether this is the session making the request.
@@ -169,6 +184,8 @@ impl SessionInfo {
             expires_at: s.expires_at(),
             amr: s.amr.clone(),
             aal: s.aal.level(),
+            acr: s.aal.acr(),
+            auth_time: s.auth_time,
             device: s.device.clone(),
             current: current == Some(s.id),
         }

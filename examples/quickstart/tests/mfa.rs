@@ -107,6 +107,11 @@ async fn totp_enrolment_and_second_factor_sign_in() {
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     assert_eq!(ok.body["session"]["aal"], 2);
+    assert_eq!(
+        ok.body["session"]["acr"],
+        "http://idmanagement.gov/ns/assurance/aal/2"
+    );
+    assert_eq!(ok.body["session"]["amr"], json!(["pwd", "otp", "mfa"]));
     let me = get(&b, &s, "/auth/me").await;
     assert_eq!(me.status, StatusCode::OK);
 
