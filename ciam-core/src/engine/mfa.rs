@@ -20,7 +20,12 @@
 //! sign-in throttling (so an attacker cannot lock its owner out), and when the user ticked
 //! "remember this device" at the second factor, it skips the second factor until
 //! [`Policy::remember_device_for`](crate::Policy) has passed. [`Ciam::forget_devices`] revokes
-//! every token of an account; a password change or reset does too.
+//! every token of an account; a password reset does too.
+//!
+//! The token is a 256-bit random value whose SHA-256 is stored with the account, rather than a
+//! self-contained signed token: it is as unforgeable as a MAC (nobody can mint one without the
+//! store), it carries nothing readable, and it can be revoked one account at a time without a
+//! deny-list, because a token is only ever as valid as its stored record.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
