@@ -572,3 +572,40 @@ async fn garbage_is_unsupported_and_never_panics() {
         assert!(h.needs_rehash(stored));
     }
 }
+
+/// A quarter of the queue is kept for `verify_trusted`: once ordinary jobs have filled the
+/// rest, they are refused, and a trusted device's sign-in is still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_verifications_keep_a_reserved_lane() {
+    let config = PasswordConfig::default()
+        .argon2(Argon2Params {
+            m_cost_kib: 32 * 1024,
+            t_cost: 3,
+            p_cost: 1,
+        })
+        .pool(PoolConfig {
+            workers: 1,
+            queue: 4,
+        });
+    let h = PasswordHasher::new(config, Arc::new(SystemRandom::new())).unwrap();
+    let p = pw("the owner's own passphrase");
+    let stored = h.hash(&p).await.unwrap();
+    // Joined futures are first polled in order: the five ordinary jobs ask before the owner.
+    let (a, b, c, d, e, owner) = tokio::join!(
+        h.verify(&p, &stored),
+        h.verify(&p, &stored),
+        h.verify(&p, &stored),
+        h.verify(&p, &stored),
+        h.verify(&p, &stored),
+        h.verify_trusted(&p, &stored)
+    );
+    let refused = [a, b, c, d, e]
+        .into_iter()
+        .filter(|r| matches!(r, Err(PasswordError::Overloaded { .. })))
+        .count();
+    assert!(refused >= 1, "the ordinary lane filled up");
+    assert!(
+        owner.unwrap().matched,
+        "the trusted verification was served despite the full ordinary lane"
+    );
+}

@@ -87,7 +87,17 @@ impl Ciam {
                 .sign_in_failed(None, "unknown_user_or_no_password", &keys, ctx)
                 .await;
         };
-        let verification = match self.inner.hasher.verify(password, &credential.secret).await {
+        // The owner's browser (trusted device) hashes in the priority lane: an attack filling
+        // the hashing queue does not keep the owner out.
+        let verified = if trusted.is_some() {
+            self.inner
+                .hasher
+                .verify_trusted(password, &credential.secret)
+                .await
+        } else {
+            self.inner.hasher.verify(password, &credential.secret).await
+        };
+        let verification = match verified {
             Ok(v) => v,
             Err(crate::password::PasswordError::Overloaded { retry_after }) => {
                 self.record(

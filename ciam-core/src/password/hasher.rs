@@ -151,6 +151,26 @@ impl PasswordHasher {
         password: &SecretString,
         stored: &str,
     ) -> Result<Verification, PasswordError> {
+        self.verify_lane(password, stored, false).await
+    }
+
+    /// [`Self::verify`] in the priority lane: a quarter of the queue is kept for it, so
+    /// sign-ins from trusted devices (the accounts' owners) are still served while a flood of
+    /// other attempts fills the rest.
+    pub async fn verify_trusted(
+        &self,
+        password: &SecretString,
+        stored: &str,
+    ) -> Result<Verification, PasswordError> {
+        self.verify_lane(password, stored, true).await
+    }
+
+    async fn verify_lane(
+        &self,
+        password: &SecretString,
+        stored: &str,
+        priority: bool,
+    ) -> Result<Verification, PasswordError> {
         check_length(password)?;
         match parse(stored)? {
             Stored::Argon(hash) => {
@@ -172,7 +192,7 @@ impl PasswordHasher {
                 let matched = self
                     .inner
                     .pool
-                    .run(move |memory| {
+                    .run_lane(priority, move |memory| {
                         hash.verify(&pwd, key.as_ref().map(|k| k.as_slice()), memory)
                     })
                     .await??;
@@ -196,7 +216,7 @@ impl PasswordHasher {
                 let matched = self
                     .inner
                     .pool
-                    .run(move |_| hash.verify(&pwd, firebase.as_deref()))
+                    .run_lane(priority, move |_| hash.verify(&pwd, firebase.as_deref()))
                     .await??;
                 Ok(Verification {
                     matched,

@@ -36,6 +36,10 @@ pub(crate) struct Pool {
     tx: SyncSender<Job>,
     stats: Arc<Stats>,
     workers: usize,
+    /// Queue capacity.
+    capacity: usize,
+    /// Queue slots only priority jobs may take (a quarter of the queue).
+    reserved: usize,
 }
 
 impl Pool {
@@ -62,17 +66,29 @@ impl Pool {
             tx,
             stats,
             workers: config.workers,
+            capacity: config.queue,
+            reserved: config.queue / 4,
         })
     }
 
     /// Runs `f` on a worker and waits for its result without blocking the executor.
     ///
-    /// Fails fast with [`PasswordError::Overloaded`] when the queue is full.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
+    /// Fails fast with [`PasswordError::Overloaded`] when the queue is full; a job that is not
+    /// `priority` already when only the reserved quarter of the queue is left, so a flood of
+    /// ordinary jobs cannot take the last places from priority ones.
+    pub(crate) async fn run_lane<T, F>(&self, priority: bool, f: F) -> Result<T, PasswordError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     {
+        if !priority
+            && self.stats.queued.load(Ordering::SeqCst)
+                >= self.capacity.saturating_sub(self.reserved)
+        {
+            return Err(PasswordError::Overloaded {
+                retry_after: self.retry_after(),
+            });
+        }
         let (done, result) = tokio::sync::oneshot::channel();
         let stats = Arc::clone(&self.stats);
         let job: Job = Box::new(move |memory| {
@@ -101,6 +117,15 @@ impl Pool {
         result
             .await
             .map_err(|_| PasswordError::Internal("a hashing job failed".into()))
+    }
+
+    /// [`Self::run_lane`] for an ordinary job.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    {
+        self.run_lane(false, f).await
     }
 
     /// Jobs finished since the pool started.
