@@ -1,7 +1,16 @@
 "use strict";
 // The quickstart's only script (served from /assets/app.js; the pages allow no inline script).
-// 1. Submits every `form[data-api]` as JSON to the /auth API and shows the answer.
-// 2. Passkeys: sign-in (button and e-mail autofill), sign-up, and the /passkeys page.
+// 1. Submits every `form[data-api]` as JSON to the /auth API and shows the answer; a sign-in
+//    answered `mfa_required` continues with the second-factor form, and a change answered
+//    `step_up_required` sends the user to sign in again (`data-step-up` names the way back).
+// 2. The /security page: authenticator app enrolment (QR code), recovery codes, devices.
+// 3. Passkeys: sign-in (button and e-mail autofill), sign-up, and the /passkeys page.
+//
+// Form attributes: data-api (path; a submit button's own data-api wins), data-method,
+// data-json (send the fields with a DELETE too), data-then (go there on success), data-ok
+// (message on success), data-reveal (id of an element to show on success), data-step-up (the
+// page to come back to after signing in again), data-handler (a function of `handlers` that
+// takes the answer), data-invalid (the message for `invalid_credentials`, for code forms). Fields marked data-local are not sent; a checkbox is sent as a boolean.
 
 /** Writes a message into a `.out` element. */
 function show(out, text, ok, code) {
@@ -30,31 +39,214 @@ function failure(answer) {
   return (answer.data && answer.data.message) || "The request failed (" + answer.status + ").";
 }
 
+/** The form's fields as a JSON object: empty fields are left out, checkboxes are booleans. */
+function formBody(form) {
+  const body = {};
+  for (const field of form.elements) {
+    if (!field.name || field.disabled || field.hasAttribute("data-local")) continue;
+    if (field.type === "checkbox") { body[field.name] = field.checked; continue; }
+    if (field.type === "radio" && !field.checked) continue;
+    if (field.type === "submit" || field.type === "button" || field.value === "") continue;
+    body[field.name] = field.value;
+  }
+  return body;
+}
+
+/** A path on this site to return to, or the fallback (never another origin). */
+function localPath(path, fallback) {
+  return typeof path === "string" && /^\/(?![\/\\])/.test(path) && !/[\\\u0000-\u001f]/.test(path) ? path : fallback;
+}
+
+/** Sends the user to sign in again, then back to `back` (step-up: the change they asked for
+ * needs a recent sign-in, or one with the second factor). The sign-in page explains why. */
+function stepUp(back) {
+  window.location.assign("/login?next=" + encodeURIComponent(localPath(back, "/account")) + "&step_up=1");
+}
+
+const errorCode = (answer) => (answer.data && answer.data.error) || "";
+
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
   event.preventDefault();
+  const submitter = event.submitter instanceof HTMLElement ? event.submitter : null;
+  const option = (name) => (submitter && submitter.dataset[name]) || form.dataset[name];
   const out = form.querySelector(".out");
   const method = form.dataset.method || "POST";
-  const body = {};
-  for (const [key, value] of new FormData(form)) { if (value !== "") body[key] = value; }
-  const button = form.querySelector("button");
-  if (button) button.disabled = true;
+  const withBody = method !== "DELETE" || form.hasAttribute("data-json");
+  const buttons = [...form.querySelectorAll("button")];
+  for (const b of buttons) b.disabled = true;
   try {
-    const answer = await api(form.dataset.api, method, method === "DELETE" ? undefined : body);
-    if (answer.ok) {
+    const answer = await api(option("api"), method, withBody ? formBody(form) : undefined);
+    if (answer.ok && answer.data && answer.data.status === "mfa_required") {
+      show(out, "", true);
+      showMfa(answer.data);
+    } else if (answer.ok) {
+      const handler = form.dataset.handler && handlers[form.dataset.handler];
+      if (handler) { await handler(answer, form, out); return; }
       if (form.dataset.then) { window.location.assign(form.dataset.then); return; }
-      show(out, form.dataset.ok || "Done.", true);
+      show(out, option("ok") || "Done.", true);
+      const reveal = option("reveal") && document.getElementById(option("reveal"));
+      if (reveal) { reveal.hidden = false; const field = reveal.querySelector("input:not([type=hidden])"); if (field) field.focus(); }
       form.reset();
+    } else if (errorCode(answer) === "step_up_required" && form.dataset.stepUp) {
+      show(out, "For your security, sign in again first…", false, "step_up_required");
+      stepUp(form.dataset.stepUp);
     } else {
-      show(out, failure(answer), false, answer.data && answer.data.error);
+      // A wrong code is `invalid_credentials`, whose message speaks of passwords: forms that
+      // take a code say so in their own words (`data-invalid`).
+      const text = errorCode(answer) === "invalid_credentials" && form.dataset.invalid ? form.dataset.invalid : failure(answer);
+      show(out, text, false, errorCode(answer));
     }
   } catch (_) {
     show(out, "The server cannot be reached. Try again.", false);
   } finally {
-    if (button) button.disabled = false;
+    for (const b of buttons) b.disabled = false;
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// The second factor of a sign-in (on /login and /magic-link).
+
+/** What the code field asks for, by the API field it is sent as. */
+const MFA_KINDS = {
+  code: { label: "Code from your authenticator app", inputMode: "numeric", autocomplete: "one-time-code" },
+  recovery_code: { label: "Recovery code", inputMode: "text", autocomplete: "off" },
+  email_code: { label: "Code from the e-mail we just sent", inputMode: "numeric", autocomplete: "one-time-code" },
+};
+/** The factor names of the API (`factors`) and the field each one is sent as. */
+const FACTOR_FIELDS = { totp: "code", recovery_code: "recovery_code", email_code: "email_code" };
+
+function setMfaKind(kind) {
+  const field = document.getElementById("mfa-code");
+  const label = document.getElementById("mfa-code-label");
+  const spec = MFA_KINDS[kind];
+  if (!field || !spec) return;
+  field.name = kind;
+  field.inputMode = spec.inputMode;
+  field.autocomplete = spec.autocomplete;
+  field.value = "";
+  if (label) label.textContent = spec.label;
+  for (const radio of document.querySelectorAll('input[name="mfa-kind"]')) radio.checked = radio.value === kind;
+}
+
+/** Shows the second-factor form for an `mfa_required` answer; the other sign-in steps go. */
+function showMfa(challenge) {
+  const section = document.getElementById("mfa");
+  if (!section) return;
+  for (const step of document.querySelectorAll("[data-sign-in-step], #step-up-note")) step.hidden = true;
+  document.getElementById("mfa-token").value = challenge.mfa_token;
+  const offered = (challenge.factors || []).filter((f) => FACTOR_FIELDS[f]);
+  for (const label of section.querySelectorAll("label[data-factor]")) label.hidden = !offered.includes(label.dataset.factor);
+  document.getElementById("mfa-kinds").hidden = offered.length < 2;
+  const reason = document.getElementById("mfa-reason");
+  reason.textContent = challenge.reason || "";
+  reason.hidden = !challenge.reason;
+  setMfaKind(FACTOR_FIELDS[offered[0] || "totp"]);
+  const out = section.querySelector(".out");
+  show(out, offered[0] === "email_code" ? "We e-mailed you a code." : "", true);
+  section.hidden = false;
+  document.getElementById("mfa-code").focus();
+}
+
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLInputElement && target.name === "mfa-kind" && target.checked) {
+    setMfaKind(target.value);
+    document.getElementById("mfa-code").focus();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The /security page: what `data-handler` forms do with a successful answer.
+
+/** Shows the recovery codes (once: they are not stored in the page or anywhere else). */
+function showRecoveryCodes(codes) {
+  const section = document.getElementById("recovery-section");
+  const list = document.getElementById("recovery-codes");
+  if (!section || !list || !codes) return;
+  list.replaceChildren(...codes.map((code) => {
+    const li = document.createElement("li");
+    const c = document.createElement("code");
+    c.textContent = code;
+    li.append(c);
+    return li;
+  }));
+  section.hidden = false;
+  section.scrollIntoView({ block: "nearest" });
+}
+
+/** Updates the status line and which buttons show from `GET /auth/mfa`. */
+async function refreshMfaStatus() {
+  const answer = await api("/auth/mfa", "GET");
+  if (!answer.ok || !answer.data) return;
+  const on = !!answer.data.totp;
+  const status = document.getElementById("totp-status");
+  status.textContent = on ? "On" : "Off";
+  status.dataset.on = String(on);
+  document.getElementById("recovery-left").textContent = String(answer.data.recovery_codes_left);
+  document.getElementById("totp-off").hidden = on;
+  document.getElementById("totp-on").hidden = !on;
+  if (on) document.getElementById("totp-enrolment").hidden = true;
+}
+
+/** The QR code's SVG, parsed as SVG (never as HTML) and checked to be one `<svg>` element.
+ * The page's CSP (`default-src 'none'`) blocks `data:` images; inline SVG needs no change. */
+function qrCode(svgText) {
+  const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
+  const svg = doc.documentElement;
+  if (!svg || svg.namespaceURI !== "http://www.w3.org/2000/svg" || svg.localName !== "svg" || doc.querySelector("parsererror, script, foreignObject")) {
+    return null;
+  }
+  return document.importNode(svg, true);
+}
+
+/** Groups the base32 key in fours for typing (apps ignore the spaces). */
+const grouped = (secret) => secret.replace(/(.{4})(?=.)/g, "$1 ");
+
+const handlers = {
+  async enrolment(answer, form, out) {
+    const e = answer.data;
+    const qr = qrCode(e.qr_svg || "");
+    const box = document.getElementById("totp-qr");
+    if (qr) box.replaceChildren(qr); else box.replaceChildren();
+    const secret = document.getElementById("totp-secret");
+    secret.textContent = grouped(e.secret);
+    secret.dataset.secret = e.secret;
+    document.getElementById("totp-uri").href = e.otpauth_uri;
+    document.getElementById("totp-enrolment-token").value = e.enrolment;
+    show(out, "", true);
+    document.getElementById("totp-off").hidden = true;
+    document.getElementById("totp-enrolment").hidden = false;
+    document.getElementById("totp-code").focus();
+  },
+  // The forms below sit in parts of the page that the new status hides: the page-wide
+  // status line (#security-out) carries their message.
+  async totpConfirmed(answer, form) {
+    show(document.getElementById("security-out"), "Two-step sign-in is on. Save your recovery codes below.", true);
+    const codes = answer.data && answer.data.recovery_codes;
+    if (codes) showRecoveryCodes(codes);
+    form.reset();
+    document.getElementById("totp-qr").replaceChildren();
+    document.getElementById("totp-secret").textContent = "";
+    await refreshMfaStatus();
+  },
+  async recoveryCodes(answer, form, out) {
+    showRecoveryCodes(answer.data && answer.data.recovery_codes);
+    show(out, "New recovery codes: the old ones no longer work.", true);
+    await refreshMfaStatus();
+  },
+  async mfaChanged(answer, form) {
+    show(document.getElementById("security-out"), form.dataset.ok || "Done.", true);
+    document.getElementById("recovery-section").hidden = true;
+    await refreshMfaStatus();
+  },
+  async forgotten(answer, form, out) {
+    const n = (answer.data && answer.data.forgotten) || 0;
+    show(out, (n === 1 ? "Forgot 1 remembered device." : "Forgot " + n + " remembered devices.")
+      + " Every browser asks for the second factor at its next sign-in.", true);
+  },
+};
 
 // ---------------------------------------------------------------------------------------------
 // WebAuthn helpers. The API speaks the WebAuthn Level 3 JSON forms (base64url strings); the
@@ -172,9 +364,16 @@ function showError(out, error) {
 /** The autofill (conditional) request in flight: its AbortController and its settling. */
 let conditional = null;
 
+/** Where the page goes after a sign-in: its sign-in form's `data-then` (the `next` of
+ * `/login?next=...`, checked by the server), else /account. */
+function afterSignIn() {
+  const form = document.querySelector('form[data-api="/auth/login"]');
+  return localPath(form && form.dataset.then, "/account");
+}
+
 async function signInDone(out) {
   show(out, "Signed in.", true);
-  window.location.assign("/account");
+  window.location.assign(afterSignIn());
 }
 
 function startConditional(out) {

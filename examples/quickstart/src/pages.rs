@@ -22,11 +22,13 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/", get(home))
         .route("/register", get(register))
         .route("/login", get(login))
+        .route("/magic-link", get(magic_link))
         .route("/verify-email", get(verify_email))
         .route("/forgot-password", get(forgot_password))
         .route("/reset-password", get(reset_password))
         .route("/account", get(account))
         .route("/passkeys", get(passkeys))
+        .route("/security", get(security))
         .route("/assets/app.js", get(script))
 }
 
@@ -47,7 +49,7 @@ pub(crate) fn escape(text: &str) -> String {
 }
 
 const CSS: &str = "\
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1d2330;background:#f5f6f8}\
+*{box-sizing:border-box}[hidden]{display:none!important}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:#1d2330;background:#f5f6f8}\
 header{background:#1d2330;padding:.7rem 1.5rem;display:flex;gap:1rem;align-items:center}\
 header a{color:#fff;text-decoration:none}header .brand{font-weight:600;margin-right:auto}\
 main{max-width:42rem;margin:2rem auto;padding:0 1rem}\
@@ -60,10 +62,19 @@ button.secondary{background:#6b7280}button.danger{background:#b42318}\
 form.inline{display:inline}form.inline button{margin:0;padding:.2rem .6rem;font-size:.85rem}\
 table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{text-align:left;padding:.35rem;border-bottom:1px solid #eceef2;vertical-align:top}\
 .muted{color:#6b7280;font-size:.9rem}.out{min-height:1.5em;margin:.5rem 0 0}.out.ok{color:#146c2e}.out.err{color:#b42318}\
-.badge{background:#e0e7ff;border-radius:4px;padding:0 .35rem;font-size:.8rem}";
+.badge{background:#e0e7ff;border-radius:4px;padding:0 .35rem;font-size:.8rem}\
+label.choice{display:flex;gap:.5rem;align-items:center;font-weight:400}\
+input[type=checkbox],input[type=radio]{width:auto;margin:0}\
+fieldset{border:0;padding:0;margin:.5rem 0}legend{font-weight:500}\
+.notice{background:#fff7e0;border-color:#e8c872}.qr svg{width:200px;height:200px;display:block}\
+code.secret{display:block;margin:.3rem 0;font-size:1.05rem;letter-spacing:.05em;word-break:break-all}\
+ol.codes{columns:2;font-family:ui-monospace,monospace;font-size:1.05rem}";
 
 /// The page script (`assets/app.js`): submits `form[data-api]` as JSON and shows the answer,
-/// and runs the passkey ceremonies (sign-in with autofill, sign-up, the `/passkeys` page).
+/// asks for the second factor when a sign-in needs it, sends the user to sign in again when
+/// a change needs a recent sign-in (step-up), runs the `/security` page (authenticator app,
+/// recovery codes, remembered devices) and the passkey ceremonies (sign-in with autofill,
+/// sign-up, the `/passkeys` page).
 const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// Headers every page carries: no caching of personal pages, no referrer (pages with a token
@@ -123,11 +134,28 @@ const OUT: &str = r#"<p class="out" role="status"></p>"#;
 /// Where the passkey buttons show their result.
 const PASSKEY_OUT: &str = r#"<p class="out" id="passkey-out" role="status"></p>"#;
 
-async fn home(State(ciam): State<Ciam>, MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
+#[derive(Deserialize)]
+struct HomeQuery {
+    closed: Option<String>,
+}
+
+async fn home(
+    State(ciam): State<Ciam>,
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+    Query(q): Query<HomeQuery>,
+) -> Response {
     let Some(auth) = auth else {
-        let body = r#"<section><p>You are not signed in.</p>
-<p><a href="/login">Sign in</a> or <a href="/register">create an account</a>.</p></section>"#;
-        return page("Welcome", false, body);
+        // After "Delete account" (the page sends the browser here with `?closed=1`).
+        let closed = if q.closed.is_some() {
+            r#"<section class="notice" id="account-closed"><p>Your account is closed and you are signed out.</p></section>"#
+        } else {
+            ""
+        };
+        let body = format!(
+            r#"{closed}<section><p>You are not signed in.</p>
+<p><a href="/login">Sign in</a> or <a href="/register">create an account</a>.</p></section>"#
+        );
+        return page("Welcome", false, &body);
     };
     let email = match ciam.user(auth.user_id).await {
         Ok(user) => user
@@ -159,16 +187,82 @@ async fn register(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
     page("Create an account", auth.is_some(), &body)
 }
 
-async fn login(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    step_up: Option<String>,
+}
+
+/// Where to go after signing in: a path on this site (`next`), else `/account`. Anything
+/// that could leave the site (`//host`, a backslash, a scheme, control characters) is ignored.
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n
+        }
+        _ => "/account",
+    }
+}
+
+/// The second-factor step of a sign-in, shown by the script when the API answers
+/// `mfa_required` (after the password, a magic link or a mailed code). The code field is
+/// renamed `code`, `recovery_code` or `email_code` by the chosen kind; `then` is where a
+/// completed sign-in goes.
+fn mfa_section(then: &str) -> String {
+    format!(
+        r#"<section id="mfa" hidden><h2>Second step: confirm it is you</h2>
+<p class="notice" id="mfa-reason" hidden></p>
+<form id="mfa-form" data-api="/auth/mfa/challenge" data-then="{then}" data-invalid="That code is not right, or it was already used. Check it and try again.">
+<input type="hidden" name="mfa_token" id="mfa-token">
+<fieldset id="mfa-kinds"><legend>Confirm with</legend>
+<label class="choice" data-factor="totp"><input type="radio" name="mfa-kind" value="code" data-local> a code from your authenticator app</label>
+<label class="choice" data-factor="recovery_code"><input type="radio" name="mfa-kind" value="recovery_code" data-local> one of your recovery codes</label>
+<label class="choice" data-factor="email_code"><input type="radio" name="mfa-kind" value="email_code" data-local> the code we just e-mailed you</label>
+</fieldset>
+<label for="mfa-code" id="mfa-code-label">Code</label>
+<input id="mfa-code" name="code" autocomplete="one-time-code" autocapitalize="off" spellcheck="false" required>
+<label class="choice"><input type="checkbox" id="remember-device" name="remember_device"> Remember this device for 30 days: no code here next time</label>
+<button>Continue</button>{OUT}</form>
+<p class="muted"><a href="/login">Start again</a></p></section>"#
+    )
+}
+
+async fn login(
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let then = escape(local_path(q.next.as_deref()));
+    // Sent here by a change that needs a recent sign-in (see `app.js`, `stepUp`).
+    let step_up = if q.step_up.is_some() {
+        r#"<section class="notice" id="step-up-note"><p>For your security, this change needs a recent sign-in. Please sign in again (with your second factor if you set one up); you will be taken back to finish it.</p></section>"#
+    } else {
+        ""
+    };
+    let mfa = mfa_section(&then);
     let body = format!(
-        r#"<section><form data-api="/auth/login" data-then="/account">
+        r#"{step_up}<section data-sign-in-step><form data-api="/auth/login" data-then="{then}">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username webauthn" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button>Sign in</button>{OUT}
 <p class="muted">Have a passkey? Pick it from the e-mail field's suggestions, or use the button (with or without your address).</p>
 <button type="button" id="passkey-sign-in" class="secondary">Sign in with a passkey</button>{PASSKEY_OUT}</form></section>
-<p class="muted"><a href="/forgot-password">Forgot your password?</a> · <a href="/register">Create an account</a></p>
-<section><h2>Did not get the confirmation mail?</h2>
+{mfa}
+<section data-sign-in-step id="passwordless"><h2>Sign in without a password</h2>
+<form id="passwordless-form" data-api="/auth/magic-link/start">
+<label for="passwordless-email">E-mail address</label><input id="passwordless-email" name="email" type="email" autocomplete="email" required>
+<button id="magic-link-start" data-api="/auth/magic-link/start" data-ok="Check your inbox: open the link in this browser to sign in.">E-mail me a sign-in link</button>
+<button id="otp-start" class="secondary" data-api="/auth/otp/start" data-ok="Check your inbox for a code, and enter it below." data-reveal="otp-section">E-mail me a code</button>{OUT}
+<p class="muted">The link or code works only in this browser, for a few minutes.</p></form></section>
+<section data-sign-in-step id="otp-section" hidden><h2>Enter the code from the e-mail</h2>
+<form id="otp-form" data-api="/auth/otp/verify" data-then="{then}" data-invalid="That code is not right. Check the e-mail and try again.">
+<label for="otp-code">Code</label><input id="otp-code" name="code" inputmode="numeric" autocomplete="one-time-code" required>
+<button>Sign in</button>{OUT}</form></section>
+<p class="muted" data-sign-in-step><a href="/forgot-password">Forgot your password?</a> · <a href="/register">Create an account</a></p>
+<section data-sign-in-step><h2>Did not get the confirmation mail?</h2>
 <form data-api="/auth/verify-email/resend" data-ok="If that address has an unconfirmed account, a new link is on its way.">
 <label for="resend">E-mail address</label><input id="resend" name="email" type="email" required>
 <button class="secondary">Send a new link</button>{OUT}</form></section>"#
@@ -207,6 +301,27 @@ async fn verify_email(
         escape(&token)
     );
     page("Confirm your e-mail address", auth.is_some(), &body)
+}
+
+/// The link in a passwordless sign-in mail. Like `/verify-email`, GET only shows a button:
+/// a mail scanner that follows the link neither signs in nor uses it up.
+async fn magic_link(
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
+        return missing_token("Sign in with your link", auth.is_some());
+    };
+    let mfa = mfa_section("/account");
+    let body = format!(
+        r#"<section data-sign-in-step><p>Sign in with the link we e-mailed you.</p>
+<form id="magic-link-form" data-api="/auth/magic-link/confirm" data-then="/account">
+<input type="hidden" name="token" value="{}"><button>Sign in</button>{OUT}</form>
+<p class="muted">The link works once, for a few minutes, and only in the browser that asked for it.</p></section>
+{mfa}<p class="muted"><a href="/login">Other ways to sign in</a></p>"#,
+        escape(&token)
+    );
+    page("Sign in with your link", auth.is_some(), &body)
 }
 
 async fn forgot_password(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
@@ -302,6 +417,11 @@ async fn account(
         profile.push_str(r#"<tr><td class="muted">No profile details yet.</td></tr>"#);
     }
     let rows: String = sessions.iter().map(session_row).collect();
+    let totp = match ciam.mfa_status(&auth).await {
+        Ok(status) if status.totp => "on",
+        Ok(_) => "off",
+        Err(e) => return error_page(&e),
+    };
     let body = format!(
         r#"<section><h2>Profile</h2><table><tr><th>E-mail</th><td>{email} <span class="badge">{verified}</span></td></tr>
 <tr><th>Member since</th><td>{since}</td></tr></table><table>{profile}</table></section>
@@ -309,14 +429,20 @@ async fn account(
 <form data-api="/auth/sessions/revoke-others" data-then="/account"><button class="secondary">Sign out all other devices</button>{OUT}</form></section>
 <section><h2>Passkeys</h2><p>Sign in with your fingerprint, face or screen lock instead of a password.</p>
 <p><a id="passkeys-link" href="/passkeys">Manage your passkeys</a></p></section>
+<section><h2>Two-step sign-in</h2><p>Authenticator app: <strong id="account-totp">{totp}</strong>. After your password, ask for a code from an app on your phone.</p>
+<p><a id="security-link" href="/security">Manage two-step sign-in and remembered devices</a></p></section>
 <section><h2>Change password</h2><form data-api="/auth/password/change" data-ok="Password changed. Your other devices were signed out.">
 <label for="current_password">Current password</label><input id="current_password" name="current_password" type="password" autocomplete="current-password" required>
 <label for="new_password">New password (at least 15 characters)</label><input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="15" required>
 <button>Change password</button>{OUT}</form></section>
-<section><h2>Change e-mail address</h2><form data-api="/auth/email/change" data-ok="Check the new inbox for a confirmation link. Nothing changes until you follow it.">
+<section><h2>Change e-mail address</h2><form id="email-change-form" data-api="/auth/email/change" data-step-up="/account" data-ok="Check the new inbox for a confirmation link. Nothing changes until you follow it.">
 <label for="new_email">New e-mail address</label><input id="new_email" name="email" type="email" autocomplete="email" required>
-<label for="email_password">Current password</label><input id="email_password" name="current_password" type="password" autocomplete="current-password" required>
+<label for="email_password">Current password (not needed within 10 minutes of signing in)</label><input id="email_password" name="current_password" type="password" autocomplete="current-password">
 <button>Send confirmation link</button>{OUT}</form></section>
+<section><h2>Delete account</h2><form id="delete-account-form" data-api="/auth/account" data-method="DELETE" data-json data-step-up="/account" data-then="/?closed=1">
+<p>Your account is closed at once: every session ends and your password, passkeys and second factors are removed.</p>
+<label class="choice"><input type="checkbox" id="delete-confirm" required> I understand that this cannot be undone</label>
+<button class="danger">Delete my account</button>{OUT}</form></section>
 <form data-api="/auth/logout" data-then="/"><button class="secondary">Sign out</button>{OUT}</form>"#,
         email = escape(&email),
         since = escape(&when(user.created_at)),
@@ -341,6 +467,58 @@ async fn passkeys(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
     page("Passkeys", true, body)
 }
 
+/// Second factors: the authenticator app (status, enrolment with its QR code, turning it
+/// off), recovery codes (shown once, regenerated) and remembered devices. The status comes
+/// from the engine; the buttons are forms the script sends to `/auth/mfa/...`.
+async fn security(
+    State(ciam): State<Ciam>,
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+) -> Response {
+    let Some(auth) = auth else {
+        return Redirect::to("/login?next=/security").into_response();
+    };
+    let status = match ciam.mfa_status(&auth).await {
+        Ok(s) => s,
+        Err(e) => return error_page(&e),
+    };
+    let (on, hidden_if_on, hidden_if_off) = if status.totp {
+        ("On", " hidden", "")
+    } else {
+        ("Off", "", " hidden")
+    };
+    let body = format!(
+        r##"<section><h2>Authenticator app</h2>
+<p>Status: <strong id="totp-status" data-on="{totp}">{on}</strong> · Recovery codes left: <strong id="recovery-left">{left}</strong></p>
+<p class="out" id="security-out" role="status"></p>
+<div id="totp-off"{hidden_if_on}><p>After your password, sign-in will ask for a six-digit code from an app on your phone (any TOTP app: Google Authenticator, Authy, 1Password, Aegis…).</p>
+<form id="totp-enrol-form" data-api="/auth/mfa/totp/enroll" data-step-up="/security" data-handler="enrolment"><button>Set up an authenticator app</button>{OUT}</form></div>
+<div id="totp-enrolment" hidden><p>1. Scan this QR code with your authenticator app.</p>
+<div class="qr" id="totp-qr" role="img" aria-label="QR code for your authenticator app"></div>
+<p class="muted">Cannot scan it? Enter this key by hand (time-based, 6 digits, every 30 seconds): <code class="secret" id="totp-secret"></code>
+· <a id="totp-uri" href="#">open in an app on this device</a></p>
+<form id="totp-confirm-form" data-api="/auth/mfa/totp/confirm" data-handler="totpConfirmed" data-invalid="That code is not right. Check it and try again (an app's code changes every 30 seconds).">
+<input type="hidden" name="enrolment" id="totp-enrolment-token">
+<label for="totp-code">2. Enter the code the app shows</label>
+<input id="totp-code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{{6}}" maxlength="6" required>
+<button>Turn on</button>{OUT}</form></div>
+<div id="totp-on"{hidden_if_off}>
+<form id="recovery-form" data-api="/auth/mfa/recovery-codes" data-step-up="/security" data-handler="recoveryCodes"><p>Lost your phone? Each recovery code signs you in once. New codes replace the old ones.</p>
+<button class="secondary">Get new recovery codes</button>{OUT}</form>
+<form id="totp-disable-form" data-api="/auth/mfa/totp" data-method="DELETE" data-step-up="/security" data-handler="mfaChanged" data-ok="The authenticator app and recovery codes are removed.">
+<button class="danger">Turn off</button>{OUT}</form></div></section>
+<section id="recovery-section" hidden><h2>Your recovery codes</h2>
+<p><strong>Shown only this once.</strong> Keep them somewhere safe (printed, or in a password manager): each one signs you in once if you lose your phone.</p>
+<ol class="codes" id="recovery-codes"></ol></section>
+<section><h2>Remembered devices</h2>
+<p>Browsers where you ticked "Remember this device" skip the code for 30 days. Lost a device, or signed in on a shared computer? Forget them all: every browser, this one included, asks for the second factor at its next sign-in.</p>
+<form id="devices-forget-form" data-api="/auth/devices/forget" data-handler="forgotten"><button class="secondary">Forget remembered devices</button>{OUT}</form></section>
+<p class="muted"><a href="/account">Back to your account</a></p>"##,
+        totp = status.totp,
+        left = status.recovery_codes_left,
+    );
+    page("Two-step sign-in", true, &body)
+}
+
 fn error_page(e: &ciam::Error) -> Response {
     let status = ciam::axum::status_for(e.kind());
     if status.is_server_error() {
@@ -357,6 +535,25 @@ fn error_page(e: &ciam::Error) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sign_ins_return_only_to_paths_on_this_site() {
+        use super::local_path;
+        assert_eq!(local_path(Some("/account")), "/account");
+        assert_eq!(local_path(Some("/security?x=1")), "/security?x=1");
+        for away in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\\/evil.example",
+            "javascript:alert(1)",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(local_path(Some(away)), "/account", "{away:?}");
+        }
+        assert_eq!(local_path(None), "/account");
+    }
+
     #[test]
     fn escape_covers_html_metacharacters() {
         assert_eq!(

@@ -5,11 +5,20 @@
 //! (`scripts/peers/smtp-start.sh`, started by `scripts/test.sh`); the driver reads the
 //! confirmation links from its Maildir.
 //!
-//! The driver signs up with a password and confirms the address, signs in, adds, renames and
-//! deletes a passkey on `/passkeys`, signs in with it from the e-mail field's autofill, with the
-//! typed address (allow-list) and without one (discoverable), revokes another device's session
-//! on `/account`, and signs up a second person with a passkey alone. Screenshots of each page go
-//! to `target/browser-screenshots/`.
+//! Two scenarios, each with its own server and browser (they may run at once):
+//!
+//! - `e2e.mjs` (passkeys): signs up with a password and confirms the address, signs in, adds,
+//!   renames and deletes a passkey on `/passkeys`, signs in with it from the e-mail field's
+//!   autofill, with the typed address (allow-list) and without one (discoverable), revokes
+//!   another device's session on `/account`, and signs up a second person with a passkey alone.
+//! - `mfa.mjs` (second factors): enrols an authenticator app on `/security` (QR code, key, code
+//!   computed per RFC 6238, recovery codes shown once), signs in with password and code
+//!   remembering the browser, again without a code, from a fresh browser with a recovery code,
+//!   with a magic link (GET shows a button, another browser cannot use it) and with a mailed
+//!   code plus second factor, regenerates recovery codes and forgets devices, changes the
+//!   e-mail address and deletes the account through the step-up sign-in.
+//!
+//! Screenshots of each page go to `target/browser-screenshots/<scenario>/`.
 //!
 //! Needs `/usr/bin/chromium` (or `CHROMIUM`), Node.js and `tests/browser/node_modules`: run
 //! `scripts/peers/browser-install.sh`. The test fails, never skips, when they are missing.
@@ -26,7 +35,8 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-/// The whole driver run, browser start included (it takes about 12 s here).
+/// The whole driver run, browser start included (about 12 s for the passkeys, up to 60 s for
+/// the second factors, which may wait for the next TOTP time step).
 const DRIVER_LIMIT: Duration = Duration::from_secs(240);
 
 const INSTALL_HINT: &str =
@@ -117,17 +127,19 @@ async fn start_on_localhost() -> Server {
     }
 }
 
-#[tokio::test]
-async fn passkeys_and_sessions_in_chromium() {
+/// Runs the driver `script` against a fresh quickstart, with its screenshots in
+/// `target/browser-screenshots/<scenario>/`, and checks that it passed, that every page in
+/// `pages` was photographed and that the server logged no error.
+async fn run_driver(script: &str, scenario: &str, pages: &[&str]) {
     let chromium = prerequisites();
     let (_, maildir) = smtp_env();
     let server = start_on_localhost().await;
-    let shots = screenshot_dir();
+    let shots = screenshot_dir().join(scenario);
     let _ = std::fs::remove_dir_all(&shots);
 
     let started = Instant::now();
     let run = tokio::process::Command::new("node")
-        .arg("e2e.mjs")
+        .arg(script)
         .current_dir(browser_dir())
         .env("E2E_BASE_URL", &server.base)
         .env("E2E_MAILDIR", &maildir)
@@ -142,7 +154,7 @@ async fn passkeys_and_sessions_in_chromium() {
         .output();
     let out = tokio::time::timeout(DRIVER_LIMIT, run)
         .await
-        .unwrap_or_else(|_| panic!("the browser driver did not finish within {DRIVER_LIMIT:?}"))
+        .unwrap_or_else(|_| panic!("{script} did not finish within {DRIVER_LIMIT:?}"))
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -151,11 +163,11 @@ async fn passkeys_and_sessions_in_chromium() {
     let log = std::fs::read_to_string(&server.log).unwrap_or_default();
     assert!(
         out.status.success() && stdout.contains("E2E PASSED"),
-        "the browser driver failed ({}; screenshots in {}):\n{stdout}\n{stderr}\nserver log:\n{log}",
+        "{script} failed ({}; screenshots in {}):\n{stdout}\n{stderr}\nserver log:\n{log}",
         out.status,
         shots.display()
     );
-    println!("browser run: {:?}", started.elapsed());
+    println!("{scenario} browser run: {:?}", started.elapsed());
 
     // Every page the driver went through was photographed.
     let mut names: Vec<String> = std::fs::read_dir(&shots)
@@ -163,20 +175,7 @@ async fn passkeys_and_sessions_in_chromium() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    for page in [
-        "register-password",
-        "verify-email",
-        "login",
-        "account",
-        "passkeys-added",
-        "account-after-passkey-autofill",
-        "account-after-passkey-allow-list",
-        "account-after-passkey-discoverable",
-        "account-two-devices",
-        "register-passkey",
-        "login-verification-required",
-        "passkeys-last-method",
-    ] {
+    for page in pages {
         assert!(
             names.iter().any(|n| n.ends_with(&format!("-{page}.png"))),
             "no screenshot of {page}: {names:?}"
@@ -184,4 +183,50 @@ async fn passkeys_and_sessions_in_chromium() {
     }
     // The server handled it all without an error of its own.
     assert!(!log.contains("ERROR"), "the server logged errors:\n{log}");
+}
+
+#[tokio::test]
+async fn passkeys_and_sessions_in_chromium() {
+    run_driver(
+        "e2e.mjs",
+        "passkeys",
+        &[
+            "register-password",
+            "verify-email",
+            "login",
+            "account",
+            "passkeys-added",
+            "account-after-passkey-autofill",
+            "account-after-passkey-allow-list",
+            "account-after-passkey-discoverable",
+            "account-two-devices",
+            "register-passkey",
+            "login-verification-required",
+            "passkeys-last-method",
+        ],
+    )
+    .await;
+}
+
+/// Second factors, passwordless sign-in and step-up; waits for one 30 s TOTP step at most.
+#[tokio::test]
+async fn second_factors_and_passwordless_in_chromium() {
+    run_driver(
+        "mfa.mjs",
+        "mfa",
+        &[
+            "security-off",
+            "security-enrol",
+            "security-recovery-codes",
+            "login-second-factor",
+            "account-after-totp",
+            "account-after-recovery-code",
+            "login-magic-link-sent",
+            "magic-link",
+            "security-new-codes-devices-forgotten",
+            "login-step-up",
+            "account-closed",
+        ],
+    )
+    .await;
 }

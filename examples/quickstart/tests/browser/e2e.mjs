@@ -8,98 +8,16 @@
 //
 //   E2E_BASE_URL=http://localhost:<port> E2E_MAILDIR=<SMTP sink Maildir> node e2e.mjs
 //
-// env: E2E_BASE_URL (required; the quickstart's CIAM_PUBLIC_URL, host must be localhost),
-//      E2E_MAILDIR (required; the sink's Maildir, the driver reads new/), E2E_SCREENSHOTS (dir;
-//      default ./screenshots), CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 120000).
+// env: see harness.mjs.
 import { chromium, request } from 'playwright-core';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import {
+  base, shots, chromiumPath, watchdog, ms, step, check, until, confirmationLink, FLAGS, outOf, textOf, stepUpOnce,
+} from './harness.mjs';
 
-const base = (process.env.E2E_BASE_URL || '').replace(/\/+$/, '');
-const maildir = process.env.E2E_MAILDIR;
-const shots = process.env.E2E_SCREENSHOTS || 'screenshots';
-if (!base || !maildir) {
-  console.error('usage: E2E_BASE_URL=http://localhost:<port> E2E_MAILDIR=<maildir> node e2e.mjs');
-  process.exit(2);
-}
-const watchdog = setTimeout(() => { console.error('e2e: watchdog: giving up'); process.exit(3); },
-  Number(process.env.E2E_TIMEOUT_MS || 120000));
-mkdirSync(shots, { recursive: true });
-
-const started = Date.now();
-const ms = () => `${Date.now() - started} ms`;
-const step = (text) => console.log(`[${ms()}] ${text}`);
-const ok = (text) => console.log(`  ok: ${text}`);
-const fail = (text) => { throw new Error(`check failed: ${text}`); };
-const check = (cond, text) => { if (!cond) fail(text); ok(text); };
-const sleep = (n) => new Promise((r) => setTimeout(r, n));
-
-/** Polls `read` until `pred` holds on its value (bounded), then returns the value. */
-async function until(read, pred, text, limit = 10000) {
-  const deadline = Date.now() + limit;
-  let last;
-  for (;;) {
-    last = await read();
-    if (pred(last)) { ok(text); return last; }
-    if (Date.now() > deadline) fail(`${text} (last seen: ${JSON.stringify(last)})`);
-    await sleep(100);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The SMTP sink's Maildir: one file per message, with X-RcptTo added by aiosmtpd.
-
-const seenMail = new Set();
-function decodeQuotedPrintable(s) {
-  const bytes = [];
-  const soft = s.replace(/=\r?\n/g, '');
-  for (let i = 0; i < soft.length; i++) {
-    const hex = soft.slice(i + 1, i + 3);
-    if (soft[i] === '=' && /^[0-9A-Fa-f]{2}$/.test(hex)) { bytes.push(parseInt(hex, 16)); i += 2; }
-    else bytes.push(...Buffer.from(soft[i], 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-function readMail(to, subject) {
-  const dir = join(maildir, 'new');
-  let names = [];
-  try { names = readdirSync(dir).sort(); } catch { return null; }
-  for (const name of names) {
-    if (seenMail.has(name)) continue;
-    const raw = readFileSync(join(dir, name), 'utf8').replace(/\r\n/g, '\n');
-    const split = raw.indexOf('\n\n');
-    if (split < 0) continue;
-    const head = raw.slice(0, split).replace(/\n[ \t]/g, ' ');
-    const header = (h) => (head.split('\n').find((l) => l.toLowerCase().startsWith(`${h.toLowerCase()}:`)) || '')
-      .slice(h.length + 1).trim();
-    const rcpt = header('X-RcptTo').split(',').map((a) => a.trim().toLowerCase());
-    if (rcpt.includes(to.toLowerCase()) && header('Subject').includes(subject)) {
-      seenMail.add(name);
-      return decodeQuotedPrintable(raw.slice(split + 2));
-    }
-  }
-  return null;
-}
-/** Waits for the confirmation mail to `to` and returns the link in it. */
-async function confirmationLink(to) {
-  const body = await until(() => readMail(to, 'Confirm your e-mail address'), (b) => b !== null,
-    `confirmation mail to ${to} arrived`);
-  const link = (body.match(/https?:\/\/[^\s"'<>]+\/verify-email\?token=[A-Za-z0-9_-]+/) || [])[0];
-  check(link && link.startsWith(`${base}/verify-email?token=`), `the mail links to ${base}/verify-email`);
-  return link;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  // Chromium resolves no host name but localhost: nothing it tries on its own (Google
-  // accounts, updates, WebAuthn related-origin fetches) leaves the machine.
-  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost',
-];
 const userDataDir = mkdtempSync(join(tmpdir(), 'quickstart-chromium-'));
 const tag = randomBytes(6).toString('hex');
 const alice = `alice.${tag}@example.com`;
@@ -120,8 +38,8 @@ async function shot(name) {
   const file = join(shots, `${String(shotNo).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
 }
-const text = (selector) => page.locator(selector).first().textContent({ timeout: 5000 }).then((t) => (t || '').trim()).catch(() => '');
-const out = (selector) => page.locator(selector).first().evaluate((e) => ({ text: e.textContent.trim(), cls: e.className, error: e.dataset.error || '' })).catch(() => ({ text: '', cls: '', error: '' }));
+const text = (selector) => textOf(page, selector);
+const out = (selector) => outOf(page, selector);
 
 async function addAuthenticator(cdp) {
   const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
@@ -188,7 +106,7 @@ function onlyTheButtonsCeremony() {
 
 try {
   context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: chromiumPath,
     headless: true,
     args: FLAGS,
     timeout: 30000,
@@ -274,18 +192,12 @@ try {
   // asks for one within 10 minutes): the page must confirm with the passkey (step-up, real
   // ceremony and endpoints) and then rename.
   step('rename the passkey, through a passkey step-up');
-  let faked = 0;
-  await page.route('**/auth/passkeys/*', (route) => {
-    if (route.request().method() !== 'PATCH' || faked > 0) return route.fallback();
-    faked += 1;
-    return route.fulfill({ status: 401, contentType: 'application/json',
-      body: JSON.stringify({ error: 'step_up_required', message: 'Confirm it is you first.' }) });
-  });
+  const faked = await stepUpOnce(page, '**/auth/passkeys/*', 'PATCH', 'Confirm it is you first.');
   await page.locator('#passkey-list tr.passkey .passkey-new-name').fill('Work laptop');
   await page.locator('#passkey-list tr.passkey .passkey-rename').click();
   await until(() => out('#passkeys-out'), (o) => o.text.includes('Renamed to') && o.text.includes('Work laptop'), 'the page confirms the rename');
   await until(passkeyRows, (r) => r.length === 1 && r[0].name === 'Work laptop', 'the list shows the new name');
-  check(faked === 1 && stepUps.length === 1 && stepUps[0].status === 200, 'after a step-up with the passkey');
+  check(faked() === 1 && stepUps.length === 1 && stepUps[0].status === 200, 'after a step-up with the passkey');
   check((await stepUps[0].cookie).split('\n').some((c) => c.startsWith('ciam_session=')), 'the step-up set a new session cookie');
   await page.unroute('**/auth/passkeys/*');
   await page.goto(`${base}/account`);
