@@ -68,7 +68,7 @@ input[type=checkbox],input[type=radio]{width:auto;margin:0}\
 fieldset{border:0;padding:0;margin:.5rem 0}legend{font-weight:500}\
 .notice{background:#fff7e0;border-color:#e8c872}.qr svg{width:200px;height:200px;display:block}\
 code.secret{display:block;margin:.3rem 0;font-size:1.05rem;letter-spacing:.05em;word-break:break-all}\
-ol.codes{columns:2;font-family:ui-monospace,monospace;font-size:1.05rem}";
+ol.codes{white-space:nowrap;font-family:ui-monospace,monospace;font-size:1.05rem}";
 
 /// The page script (`assets/app.js`): submits `form[data-api]` as JSON and shows the answer,
 /// asks for the second factor when a sign-in needs it, sends the user to sign in again when

@@ -16,7 +16,7 @@
 //!   remembering the browser, again without a code, from a fresh browser with a recovery code,
 //!   with a magic link (GET shows a button, another browser cannot use it) and with a mailed
 //!   code plus second factor, regenerates recovery codes and forgets devices, changes the
-//!   e-mail address and deletes the account through the step-up sign-in.
+//!   e-mail address, signs in again for a step-up, turns the app off and deletes the account.
 //!
 //! Screenshots of each page go to `target/browser-screenshots/<scenario>/`.
 //!
@@ -225,6 +225,7 @@ async fn second_factors_and_passwordless_in_chromium() {
             "magic-link",
             "security-new-codes-devices-forgotten",
             "login-step-up",
+            "security-turned-off",
             "account-closed",
         ],
     )

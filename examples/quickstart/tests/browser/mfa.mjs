@@ -17,7 +17,7 @@
 //     `step_up_required` (a real one needs a 10-minute-old sign-in), so the page sends the user
 //     to /login?next=/account&step_up=1, the sign-in asks for the second factor (the devices
 //     were forgotten; an old recovery code is refused, a new one works) and comes back to
-//     /account, where the account is deleted for real.
+//     /account; /security turns the app off; the account is deleted for real.
 //
 // Every step checks what the page shows; screenshots go to E2E_SCREENSHOTS. Run by
 // ../browser.rs; on its own:
@@ -328,6 +328,18 @@ try {
   await answerWithRecoveryCode(a, fresh[0], true);
   await onAccount(a);
   check(a.url() === `${base}/account`, 'back on /account after the step-up');
+
+  step('/security: turn the authenticator app off');
+  await a.goto(`${base}/security`);
+  await a.locator('#totp-disable-form button').click();
+  await until(() => outOf(a, '#security-out'), (o) => o.cls.includes('ok') && o.text.includes('removed'), 'the page says the app and codes are removed');
+  check(await textOf(a, '#totp-status') === 'Off' && await textOf(a, '#recovery-left') === '0', 'status: off, no recovery codes');
+  check(await visible(a, '#totp-enrol-form') && !(await visible(a, '#totp-on')), 'setting it up is offered again');
+  await shot(a, 'security-turned-off');
+  await a.goto(`${base}/account`);
+  check(await textOf(a, '#account-totp') === 'off', 'the account page says the authenticator app is off');
+
+  step('delete the account');
   await a.check('#delete-confirm');
   await a.locator('#delete-account-form button').click();
   await a.waitForURL(`${base}/?closed=1`);
