@@ -317,7 +317,48 @@ async fn breached_passwords_cannot_be_chosen<B: Backend>(store: Arc<B>) {
     );
 }
 
+/// A password the policy would refuse today (here: imported, shorter than the 15 characters
+/// a single-factor password needs) signs in, with the weak-password rule recorded.
+async fn weak_password_is_a_signal<B: Backend>(store: Arc<B>) {
+    let h = risky(store);
+    let now = h.clock_now();
+    let mut user = ciam::user::User::new(
+        ciam::id::UserId::generate(&ciam::rng::SystemRandom::new()).unwrap(),
+        now,
+    );
+    user.email = Some(ciam::identifier::Email::parse("gus@example.com").unwrap());
+    user.email_verified_at = Some(now);
+    let phc = h
+        .ciam
+        .password_hasher()
+        .hash(&pw("tr0ub4dor&3"))
+        .await
+        .unwrap();
+    let credential = ciam::credential::Credential::new(
+        ciam::id::CredentialId::generate(&ciam::rng::SystemRandom::new()).unwrap(),
+        user.id,
+        ciam::credential::CredentialKind::Password,
+        phc,
+        now,
+    );
+    h.store
+        .create_user(&user, std::slice::from_ref(&credential))
+        .await
+        .unwrap();
+    let outcome = h
+        .ciam
+        .sign_in_password("gus@example.com", &pw("tr0ub4dor&3"), &support::ctx())
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SignInOutcome::SignedIn(_)), "{outcome:?}");
+    let check = last_assessment(&h, user.id).await;
+    assert_eq!(check.detail["decision"], "allow");
+    assert_eq!(rules(&check), vec!["weak_password"]);
+    assert_eq!(check.detail["rules"][0]["points"], 10);
+}
+
 on_both_backends!(
+    weak_password_is_a_signal,
     breached_passwords_cannot_be_chosen,
     new_device_and_network_are_challenged,
     impossible_travel_is_explained,

@@ -4,7 +4,8 @@
 //!
 //! Signals come from the account's own history (its recent successful sign-ins in the audit
 //! log: their networks and the locations the application supplied), the browser's
-//! trusted-device token, the throttling counters, the configured
+//! trusted-device token, the throttling counters, the password policy (a password it would
+//! refuse today is weak), the configured
 //! [`BreachedPasswords`](crate::risk::BreachedPasswords) check and the application-supplied
 //! bot score ([`RequestContext::with_bot_score`](crate::RequestContext)). An account with no
 //! history yet has no baseline: "new device" and "new network" are then unknown rather than
@@ -103,6 +104,17 @@ impl Ciam {
                 "subnet" => signals.with_subnet_failures(failures),
                 _ => signals,
             };
+        }
+        if let Some(pw) = password {
+            // A password the current policy would refuse today (chosen under older rules, or
+            // imported) is weak.
+            let words = self.context_words(user.email.as_ref());
+            let weak = self
+                .inner
+                .password_policy
+                .check(pw, &words, self.inner.policy.password_is_single_factor)
+                .is_err();
+            signals = signals.with_password_weak(weak);
         }
         if let (Some(check), Some(pw)) = (&self.inner.breached, password) {
             match check.is_breached(pw).await {
