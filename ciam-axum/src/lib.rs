@@ -62,7 +62,7 @@
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
 //! | `DELETE /account` | `{current_password?}` (or a recent sign-in; AAL2 when a second factor is enrolled) | 204, cookie cleared; 401 `step_up_required` |
-//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code, remember_device?}` | as `POST /login`; 401 `invalid_credentials` (wrong code), `invalid_token` (expired or used up) |
+//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code, remember_device?}` | as `POST /login`; 401 `invalid_code` (wrong code), `invalid_token` (expired or used up) |
 //! | `GET /mfa` | — | `{totp, recovery_codes_left}` |
 //! | `POST /mfa/totp/enroll` | — (recent sign-in) | `{enrolment, otpauth_uri, secret, qr_svg, qr_png}` (PNG base64) |
 //! | `POST /mfa/totp/confirm` | `{enrolment, code}` | `{recovery_codes: [...] \| null}` (shown once) |
@@ -72,7 +72,7 @@
 //! | `POST /magic-link/start` | `{email}` | 202 `{"status": "link_sent"}` + binding cookie (also for an unknown address) |
 //! | `POST /magic-link/confirm` | `{token}` (binding cookie) | as `POST /login`; 401 `invalid_token` (also from another browser) |
 //! | `POST /otp/start` | `{email}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown address) |
-//! | `POST /otp/verify` | `{code}` (binding cookie) | as `POST /login`; 401 `invalid_credentials` / `invalid_token` |
+//! | `POST /otp/verify` | `{code}` (binding cookie) | as `POST /login`; 401 `invalid_code` / `invalid_token` |
 //! | `POST /sms/start` | `{phone}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown number); finish with `POST /otp/verify` |
 //!
 //! Sign-ins set a second, long-lived cookie, the trusted-device token (`ciam_device`): it

@@ -51,6 +51,9 @@ pub enum Error {
     /// Wrong e-mail or password; also for unknown accounts.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A one-time code (TOTP, recovery code, mailed or texted code) was wrong.
+    #[error("wrong code")]
+    InvalidCode,
     /// A one-time token (verification, reset) is unknown, expired or already used.
     #[error("invalid or expired token")]
     InvalidToken,
@@ -127,9 +130,10 @@ impl Error {
             Self::InvalidIdentifier(_) | Self::InvalidProfile(_) | Self::WeakPassword(_) => {
                 ErrorKind::InvalidInput
             }
-            Self::InvalidCredentials | Self::InvalidToken | Self::Unauthenticated => {
-                ErrorKind::Unauthorized
-            }
+            Self::InvalidCredentials
+            | Self::InvalidCode
+            | Self::InvalidToken
+            | Self::Unauthenticated => ErrorKind::Unauthorized,
             Self::StepUpRequired | Self::AssuranceRequired { .. } => ErrorKind::StepUpRequired,
             Self::PasskeyRejected(_) => ErrorKind::Unauthorized,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
@@ -150,6 +154,7 @@ impl Error {
             Self::InvalidProfile(_) => "invalid_profile",
             Self::WeakPassword(_) => "weak_password",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidCode => "invalid_code",
             Self::InvalidToken => "invalid_token",
             Self::Unauthenticated => "unauthenticated",
             Self::StepUpRequired | Self::AssuranceRequired { .. } => "step_up_required",
@@ -175,6 +180,7 @@ impl Error {
             Self::InvalidProfile(_) => "A profile value is not valid.".to_owned(),
             Self::WeakPassword(v) => v.to_string(),
             Self::InvalidCredentials => "The e-mail address or password is incorrect.".to_owned(),
+            Self::InvalidCode => "That code is not right. Check it and try again.".to_owned(),
             Self::InvalidToken => {
                 "This link is invalid or has expired. Request a new one.".to_owned()
             }

@@ -202,7 +202,7 @@ async fn enrolment_needs_recent_auth_and_a_code_from_the_app<B: Backend>(store: 
         h.ciam
             .confirm_totp(&auth, enrolment.enrolment.expose(), &wrong, &ctx())
             .await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     let e = h
         .failed_entry(Some(user), Action::MfaEnrolled, "wrong_code")
@@ -297,7 +297,7 @@ async fn enrolment_needs_recent_auth_and_a_code_from_the_app<B: Backend>(store: 
     let old_code = MfaProof::Totp(SecretString::new(config.code_at(&secret, h.unix_now())));
     assert!(matches!(
         h.complete(&token, &old_code, false, &ctx()).await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     let new_code = MfaProof::Totp(SecretString::new(config.code_at(&secret2, h.unix_now())));
     h.completes(&token, &new_code).await;
@@ -319,7 +319,7 @@ async fn enrolment_allows_limited_wrong_codes<B: Backend>(store: Arc<B>) {
             h.ciam
                 .confirm_totp(&auth, start.enrolment.expose(), &wrong, &ctx())
                 .await,
-            Err(Error::InvalidCredentials)
+            Err(Error::InvalidCode)
         ));
     }
     let right = config.code_at(&secret, h.unix_now());
@@ -341,7 +341,7 @@ async fn enrolment_allows_limited_wrong_codes<B: Backend>(store: Arc<B>) {
             h.ciam
                 .confirm_totp(&auth, start.enrolment.expose(), &wrong, &ctx())
                 .await,
-            Err(Error::InvalidCredentials)
+            Err(Error::InvalidCode)
         ));
     }
     let e = h
@@ -430,7 +430,7 @@ async fn sign_in_asks_for_the_second_factor<B: Backend>(store: Arc<B>) {
             &ctx()
         )
         .await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     let e = h
         .failed_entry(Some(app.user), Action::SignInMfa, "wrong_code")
@@ -459,7 +459,7 @@ async fn totp_codes_work_once_within_one_step_of_skew<B: Backend>(store: Arc<B>)
     // Two steps behind: refused.
     assert!(matches!(
         h.complete(&token, &app.totp(&h, -2), false, &ctx()).await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     // One step behind: accepted.
     let s = h.completes(&token, &app.totp(&h, -1)).await;
@@ -469,14 +469,14 @@ async fn totp_codes_work_once_within_one_step_of_skew<B: Backend>(store: Arc<B>)
     // Two steps ahead: refused; one step ahead: accepted.
     assert!(matches!(
         h.complete(&token, &app.totp(&h, 2), false, &ctx()).await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     h.completes(&token, &app.totp(&h, 1)).await;
     // Having used the next step's code, the current one (an earlier step) is refused.
     let token = h.pending(EMAIL, PW).await;
     assert!(matches!(
         h.complete(&token, &app.totp(&h, 0), false, &ctx()).await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     // Two steps later, the code of that time works.
     h.clock.advance(Duration::seconds(60));
@@ -509,7 +509,7 @@ async fn pending_sign_in_expires_and_runs_out_of_attempts<B: Backend>(store: Arc
     for _ in 1..attempts {
         assert!(matches!(
             h.complete(&token, &wrong, false, &ctx()).await,
-            Err(Error::InvalidCredentials)
+            Err(Error::InvalidCode)
         ));
     }
     h.completes(&token, &app.totp(&h, 0)).await;
@@ -520,7 +520,7 @@ async fn pending_sign_in_expires_and_runs_out_of_attempts<B: Backend>(store: Arc
     for _ in 0..attempts {
         assert!(matches!(
             h.complete(&token, &wrong, false, &ctx()).await,
-            Err(Error::InvalidCredentials)
+            Err(Error::InvalidCode)
         ));
     }
     let e = h
@@ -578,7 +578,7 @@ async fn recovery_codes_work_once_and_can_be_replaced<B: Backend>(store: Arc<B>)
     assert!(matches!(
         h.complete(&token, &MfaProof::RecoveryCode(code), false, &ctx())
             .await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     let e = h
         .failed_entry(Some(app.user), Action::SignInMfa, "wrong_code")
@@ -637,7 +637,7 @@ async fn recovery_codes_work_once_and_can_be_replaced<B: Backend>(store: Arc<B>)
             &ctx()
         )
         .await,
-        Err(Error::InvalidCredentials)
+        Err(Error::InvalidCode)
     ));
     h.completes(&token, &MfaProof::RecoveryCode(fresh[0].clone()))
         .await;

@@ -48,8 +48,8 @@ fn invalid_token<T: std::fmt::Debug>(r: Result<T, Error>) {
 
 fn wrong<T: std::fmt::Debug>(r: Result<T, Error>) {
     match r {
-        Err(Error::InvalidCredentials) => {}
-        other => panic!("expected InvalidCredentials, got {other:?}"),
+        Err(Error::InvalidCode) => {}
+        other => panic!("expected InvalidCode, got {other:?}"),
     }
 }
 

@@ -141,7 +141,7 @@ async fn new_device_and_network_are_challenged<B: Backend>(store: Arc<B>) {
         .take(6)
         .collect();
     if code != "000000" {
-        assert!(matches!(wrong, Err(Error::InvalidCredentials)), "{wrong:?}");
+        assert!(matches!(wrong, Err(Error::InvalidCode)), "{wrong:?}");
     }
     let done = h
         .ciam

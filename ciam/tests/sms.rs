@@ -73,7 +73,7 @@ async fn sms_code_signs_in<B: Backend>(store: Arc<B>) {
         .ciam
         .verify_sign_in_code(Some(&binding), wrong, &ctx())
         .await;
-    assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
     let outcome = h
         .ciam
         .verify_sign_in_code(Some(&binding), &code, &ctx())
@@ -116,7 +116,7 @@ async fn sms_code_signs_in<B: Backend>(store: Arc<B>) {
         .ciam
         .verify_sign_in_code(Some(&stranger), "123456", &ctx())
         .await;
-    assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
     let r = h.ciam.start_sms_code("not a number", &ctx()).await;
     assert!(matches!(r, Err(Error::InvalidIdentifier(_))), "{r:?}");
 }

@@ -296,7 +296,7 @@ impl Ciam {
     /// earlier one. Returns the recovery codes, to show once, when the account had none.
     ///
     /// A wrong code leaves the enrolment open (up to [`Policy::mfa_attempts`](crate::Policy)
-    /// tries) and is [`Error::InvalidCredentials`]; an unknown or expired enrolment is
+    /// tries) and is [`Error::InvalidCode`]; an unknown or expired enrolment is
     /// [`Error::InvalidToken`].
     pub async fn confirm_totp(
         &self,
@@ -348,7 +348,7 @@ impl Ciam {
                     ctx,
                 )
                 .await;
-                return Err(Error::InvalidCredentials);
+                return Err(Error::InvalidCode);
             }
         }
         let previous = self
@@ -564,7 +564,7 @@ impl Ciam {
     /// [`Error::InvalidToken`] for an unknown, expired or used-up pending sign-in, and for one
     /// started before the password was changed or reset; [`Error::AccountUnavailable`] when
     /// the account was locked or disabled meanwhile;
-    /// [`Error::InvalidCredentials`] for a wrong code (the pending sign-in stays open until
+    /// [`Error::InvalidCode`] for a wrong code (the pending sign-in stays open until
     /// its attempts run out); [`Error::RateLimited`] when the account or IP is throttled.
     pub async fn complete_mfa(
         &self,
@@ -664,7 +664,7 @@ impl Ciam {
                 ctx,
             )
             .await;
-            return Err(Error::InvalidCredentials);
+            return Err(Error::InvalidCode);
         };
         self.clear_account_failures(&keys).await?;
         let mut amr: Vec<AuthMethod> = pending.payload["amr"]

@@ -292,7 +292,7 @@ impl Ciam {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] when the browser holds no live code request (also after the
-    /// attempts ran out); [`Error::InvalidCredentials`] for a wrong code;
+    /// attempts ran out); [`Error::InvalidCode`] for a wrong code;
     /// [`Error::RateLimited`] when this IP failed too often.
     pub async fn verify_sign_in_code(
         &self,
@@ -338,7 +338,7 @@ impl Ciam {
                 ctx,
             )
             .await;
-            return Err(Error::InvalidCredentials);
+            return Err(Error::InvalidCode);
         };
         let (proven, kind) = match challenge.payload["phone"].as_str() {
             Some(phone) => (Proven::Phone(phone.to_owned()), "sms_code"),

@@ -93,8 +93,8 @@ document.addEventListener("submit", async (event) => {
       show(out, "For your security, sign in again first…", false, "step_up_required");
       stepUp(form.dataset.stepUp);
     } else {
-      // A wrong code is `invalid_credentials`, whose message speaks of passwords: forms that
-      // take a code say so in their own words (`data-invalid`).
+      // A wrong code is `invalid_code`; a form may still word `invalid_credentials` its own
+      // way (`data-invalid`), for example where a password and a code are asked together.
       const text = errorCode(answer) === "invalid_credentials" && form.dataset.invalid ? form.dataset.invalid : failure(answer);
       show(out, text, false, errorCode(answer));
     }

@@ -97,7 +97,7 @@ async fn totp_enrolment_and_second_factor_sign_in() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(bad.body["error"], "invalid_credentials");
+    assert_eq!(bad.body["error"], "invalid_code");
     let ok = post(
         &b,
         &s,
@@ -212,7 +212,7 @@ async fn magic_links_and_codes() {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let r = post(&b, &s, "/auth/otp/verify", json!({"code": wrong})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(r.body["error"], "invalid_credentials");
+    assert_eq!(r.body["error"], "invalid_code");
     let r = post(&b, &s, "/auth/otp/verify", json!({"code": code})).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
@@ -225,7 +225,7 @@ async fn magic_links_and_codes() {
     let r = post(&c, &s, "/auth/otp/start", json!({"email": stranger})).await;
     assert_eq!(r.body, json!({"status": "code_sent"}));
     let r = post(&c, &s, "/auth/otp/verify", json!({"code": "123456"})).await;
-    assert_eq!(r.body["error"], "invalid_credentials");
+    assert_eq!(r.body["error"], "invalid_code");
     mail.assert_none(&stranger, Duration::from_millis(300))
         .await;
 }

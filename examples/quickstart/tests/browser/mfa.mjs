@@ -203,7 +203,7 @@ try {
   await a.fill('#totp-code', wrong);
   await a.locator('#totp-confirm-form button').click();
   const refused = await until(() => outOf(a, '#totp-confirm-form .out'), (o) => o.cls.includes('err'), 'a wrong code is refused');
-  check(refused.error === 'invalid_credentials' && refused.text.startsWith('That code is not right'), `as invalid_credentials ("${refused.text}")`);
+  check(refused.error === 'invalid_code' && refused.text.startsWith('That code is not right'), `as invalid_code ("${refused.text}")`);
   await a.fill('#totp-code', right);
   await a.locator('#totp-confirm-form button').click();
   await until(() => outOf(a, '#security-out'), (o) => o.cls.includes('ok') && o.text.includes('is on'), 'the page says two-step sign-in is on');
@@ -324,7 +324,7 @@ try {
   check(!(await visible(a, '#step-up-note')), 'the explanation gives way to the second factor');
   await answerWithRecoveryCode(a, codes[2], false);
   const old = await until(() => outOf(a, '#mfa-form .out'), (o) => o.cls.includes('err'), 'a recovery code of the old set is refused');
-  check(old.error === 'invalid_credentials' && old.text.startsWith('That code is not right'), `as invalid_credentials ("${old.text}")`);
+  check(old.error === 'invalid_code' && old.text.startsWith('That code is not right'), `as invalid_code ("${old.text}")`);
   await answerWithRecoveryCode(a, fresh[0], true);
   await onAccount(a);
   check(a.url() === `${base}/account`, 'back on /account after the step-up');
