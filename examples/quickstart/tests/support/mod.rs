@@ -74,66 +74,7 @@ pub(crate) struct Instance {
 
 /// Starts the quickstart as `instance` says.
 pub(crate) async fn start_with(instance: Instance) -> (Server, Mailbox) {
-    let (smtp_port, maildir) = smtp_env();
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let own = format!("http://127.0.0.1:{port}");
-    let base = own.clone();
-    let log = dir.path().join("server.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quickstart"));
-    if let Some(url) = &instance.redis_url {
-        command.env("CIAM_REDIS_URL", url);
-    }
-    let child = command
-        .current_dir(dir.path())
-        .env("CIAM_BIND", format!("127.0.0.1:{port}"))
-        .env(
-            "CIAM_PUBLIC_URL",
-            instance.public_url.as_deref().unwrap_or(&own),
-        )
-        .env(
-            "CIAM_DATABASE_URL",
-            instance.database_url.clone().unwrap_or_else(|| {
-                format!("sqlite://{}?mode=rwc", dir.path().join("ciam.db").display())
-            }),
-        )
-        .env("CIAM_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
-        .env("CIAM_MAIL_FROM", "quickstart test <noreply@localhost>")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        child,
-        base,
-        log,
-        _dir: dir,
-    };
-    let client = Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!(
-                "quickstart exited early ({status}):\n{}",
-                std::fs::read_to_string(&server.log).unwrap_or_default()
-            );
-        }
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await
-            && r.status() == StatusCode::OK
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "quickstart did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (
-        server,
-        Mailbox {
-            dir: maildir.join("new"),
-            seen: HashSet::new(),
-        },
-    )
+    start_with_env(instance, &[]).await
 }
 
 /// A browser-like client: keeps cookies and sends `Origin` like a browser's `fetch` POST.
