@@ -32,6 +32,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     }
 }
 
+/// The signed-in caller, whose session reached assurance level `N` (1, 2 or 3; NIST SP
+/// 800-63B). Rejects like [`Authenticated`] without a session, and with 401
+/// `{"error": "step_up_required", "aal": N}` when the session's level is lower, so the client
+/// steps up (a second factor or a passkey) and retries.
+///
+/// ```
+/// use ciam_axum::RequireAal;
+///
+/// async fn export_data(RequireAal(me): RequireAal<2>) -> String {
+///     format!("{} at AAL{}", me.user_id, me.aal.level())
+/// }
+/// let _app: axum::Router = axum::Router::new().route("/export", axum::routing::get(export_data));
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequireAal<const N: u8>(pub AuthContext);
+
+impl<S: Send + Sync, const N: u8> FromRequestParts<S> for RequireAal<N> {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(auth) = Authenticated::from_request_parts(parts, state).await?;
+        if auth.aal.level() >= N {
+            Ok(Self(auth))
+        } else {
+            Err(AuthRejection::AssuranceRequired { aal: N })
+        }
+    }
+}
+
 /// The signed-in caller, if any. Never rejects.
 #[derive(Debug, Clone)]
 pub struct MaybeAuthenticated(pub Option<AuthContext>);

@@ -33,6 +33,7 @@
 //! | [`CiamLayer`] / [`CiamService`] | Reads the session cookie, validates it, inserts [`AuthContext`](ciam_core::AuthContext) and [`RequestContext`](ciam_core::RequestContext) into the request extensions; clears an invalid cookie; CSRF check |
 //! | [`Authenticated`] | Extractor: the signed-in caller, or 401 `{"error": "unauthenticated"}` |
 //! | [`MaybeAuthenticated`] | Extractor: `Option<AuthContext>`, never rejects |
+//! | [`RequireAal`] | Extractor: the signed-in caller at assurance level `N` or above, else 401 `{"error": "step_up_required", "aal": N}` |
 //! | [`ClientContext`] | Extractor: the [`RequestContext`](ciam_core::RequestContext) to pass to engine calls |
 //! | [`Json`] | JSON body extractor whose rejections are JSON (400 / 413 / 415) |
 //! | [`ApiError`] | Engine errors as HTTP responses (status by [`ErrorKind`](ciam_core::ErrorKind), `Retry-After`) |
@@ -159,7 +160,7 @@ pub use cookie::{
     CookieConfig, PLAIN_BINDING_COOKIE_NAME, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME,
     SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,
 };
-pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated};
+pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, RequireAal};
 pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use routes::{BODY_LIMIT, router};

@@ -164,6 +164,12 @@ pub enum AuthRejection {
     /// [`CiamLayer`](crate::CiamLayer) is not installed around the route: 500. A
     /// configuration bug, logged as an error.
     LayerMissing,
+    /// Signed in, but the session's assurance level is below what the route needs
+    /// ([`RequireAal`](crate::RequireAal)): 401 `{"error": "step_up_required", "aal": n}`.
+    AssuranceRequired {
+        /// The level the route needs.
+        aal: u8,
+    },
 }
 
 impl IntoResponse for AuthRejection {
@@ -174,6 +180,15 @@ impl IntoResponse for AuthRejection {
                 "unauthenticated",
                 "Please sign in.",
             ),
+            Self::AssuranceRequired { aal } => (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({
+                    "error": "step_up_required",
+                    "message": "Please confirm it's you (second factor or passkey) to continue.",
+                    "aal": aal,
+                })),
+            )
+                .into_response(),
             Self::LayerMissing => {
                 tracing::error!("CiamLayer is not installed around a route that needs it");
                 error_body(

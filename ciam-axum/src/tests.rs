@@ -13,7 +13,9 @@ use http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::{ApiError, Authenticated, CiamLayer, Json, MaybeAuthenticated, router, status_for};
+use crate::{
+    ApiError, Authenticated, CiamLayer, Json, MaybeAuthenticated, RequireAal, router, status_for,
+};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 const HTTP_URL: &str = "http://localhost:3000";
@@ -47,6 +49,14 @@ fn app(ciam: &Ciam) -> Router {
             get(|Authenticated(a): Authenticated| async move { a.user_id.to_string() }),
         )
         .route("/echo", post(echo))
+        .route(
+            "/aal1",
+            get(|RequireAal(a): RequireAal<1>| async move { a.aal.level().to_string() }),
+        )
+        .route(
+            "/aal2",
+            get(|RequireAal(a): RequireAal<2>| async move { a.aal.level().to_string() }),
+        )
         .nest("/auth", router(ciam.clone()))
         .layer(CiamLayer::new(ciam.clone()))
 }
@@ -539,4 +549,37 @@ async fn error_responses_carry_code_message_and_retry_after() {
         body,
         json!({"error": "internal", "message": "Something went wrong."})
     );
+}
+
+#[tokio::test]
+async fn require_aal_asks_weaker_sessions_to_step_up() {
+    let ciam = engine(HTTP_URL);
+    let app = app(&ciam);
+    let res = app
+        .clone()
+        .oneshot(Request::get("/aal2").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body_json(res).await["error"], "unauthenticated");
+
+    let signed = sign_in(&app, HTTP_URL, "aal@example.com").await;
+    let session = set_cookies(&signed)
+        .into_iter()
+        .find(|c| c.starts_with("ciam_session="))
+        .map(|c| cookie_pair(&c))
+        .unwrap();
+    let get_with = |path: &str| {
+        Request::get(path)
+            .header(header::COOKIE, session.clone())
+            .body(Body::empty())
+            .unwrap()
+    };
+    let res = app.clone().oneshot(get_with("/aal1")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.clone().oneshot(get_with("/aal2")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let body = body_json(res).await;
+    assert_eq!(body["error"], "step_up_required");
+    assert_eq!(body["aal"], 2);
 }
