@@ -205,18 +205,9 @@ impl Ciam {
         let target = self
             .passwordless_target(&email, ChallengePurpose::SignInCode, ctx)
             .await?;
-        let code = self.random_code()?;
-        let now = self.now();
-        // An unknown address gets a code nobody is told, so guesses fail alike.
-        let challenge = Challenge::new(
-            binding.hash(),
-            ChallengePurpose::SignInCode,
-            target.as_ref().map(|u| u.id),
-            json!({"code": code_hash(&code), "attempts": 0, "email": email.as_str()}),
-            now,
-            now + self.inner.policy.passwordless_ttl,
-        );
-        self.inner.challenges.insert_challenge(&challenge).await?;
+        let code = self
+            .store_sign_in_code(&binding, target.as_ref(), ("email", email.as_str()))
+            .await?;
         if let Some(user) = target {
             self.send_mail(
                 user.email.as_ref().unwrap_or(&email),
@@ -229,6 +220,31 @@ impl Ciam {
             .await;
         }
         Ok(binding)
+    }
+
+    /// Draws a code and stores it under the browser's `binding`, for `target` (or for nobody:
+    /// an unknown address or number gets a code nobody is told, so guesses fail alike).
+    /// `sent_to` names where it goes (`("email", ..)` or `("phone", ..)`); returns the code.
+    async fn store_sign_in_code(
+        &self,
+        binding: &OpaqueToken,
+        target: Option<&User>,
+        sent_to: (&str, &str),
+    ) -> Result<String> {
+        let code = self.random_code()?;
+        let now = self.now();
+        let mut payload = json!({"code": code_hash(&code), "attempts": 0});
+        payload[sent_to.0] = json!(sent_to.1);
+        let challenge = Challenge::new(
+            binding.hash(),
+            ChallengePurpose::SignInCode,
+            target.map(|u| u.id),
+            payload,
+            now,
+            now + self.inner.policy.passwordless_ttl,
+        );
+        self.inner.challenges.insert_challenge(&challenge).await?;
+        Ok(code)
     }
 
     /// Texts a one-time sign-in code to `phone` through the configured
@@ -255,17 +271,9 @@ impl Ciam {
         {
             target = None;
         }
-        let code = self.random_code()?;
-        let now = self.now();
-        let challenge = Challenge::new(
-            binding.hash(),
-            ChallengePurpose::SignInCode,
-            target.as_ref().map(|u| u.id),
-            json!({"code": code_hash(&code), "attempts": 0, "phone": phone.as_str()}),
-            now,
-            now + self.inner.policy.passwordless_ttl,
-        );
-        self.inner.challenges.insert_challenge(&challenge).await?;
+        let code = self
+            .store_sign_in_code(&binding, target.as_ref(), ("phone", phone.as_str()))
+            .await?;
         if let Some(user) = target {
             let text = format!(
                 "{code} is your {} sign-in code. Don't share it.",
