@@ -1,9 +1,12 @@
 //! # ciam: customer identity you link into your Rust application
 //!
-//! ciam gives a web application sign-up with e-mail verification, password sign-in and
-//! sign-out, password reset and change, e-mail change, a list of signed-in devices with
-//! revoke, and an audit log of every decision, all in-process, on storage you choose
-//! (SQLite by default). It is a library, not a server: no extra service to run.
+//! ciam gives a web application sign-up with e-mail verification; sign-in with a password, a
+//! passkey (feature `passkeys`), a magic link or a one-time code; TOTP second factors with
+//! recovery codes; throttling without victim lockout and an explained risk policy
+//! ([`risk`]); password reset and change, e-mail change, account closing behind a step-up; a
+//! list of signed-in devices with revoke, and an audit log of every decision, all
+//! in-process, on storage you choose (SQLite by default). It is a library, not a server: no
+//! extra service to run.
 //!
 //! This crate is a facade. It re-exports [`ciam_core`] (the model, storage traits and the
 //! [`Ciam`] engine) at its root, the storage backends as [`storage`], and the axum
@@ -46,7 +49,7 @@
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
 //! | `postgres` | no | `storage::postgres::PostgresBackend`, revocations over `LISTEN/NOTIFY` |
 //! | `redis` | no | `storage::redis::RedisStore` for sessions, challenges and counters |
-//! | `passkeys` | no | `ciam::webauthn`: WebAuthn L3 registration and authentication verification (none, packed, fido-u2f, apple, android-key, tpm) |
+//! | `passkeys` | no | the engine's passkey flows (`Ciam::passkey_*`, `CiamBuilder::passkeys`), the `/passkeys/...` axum routes, and `ciam::webauthn`: WebAuthn L3 verification (none, packed, fido-u2f, apple, android-key, tpm) |
 //!
 //! ## Security properties
 //!
