@@ -106,10 +106,13 @@
 //! - `users`: one row per account, with the display and canonical forms of the e-mail and
 //!   username (unique indexes on the canonical forms and on the phone number), status,
 //!   verification times, profile attributes as JSON text, region, tenant and version;
-//! - `credentials`: password hashes (PHC strings) with their own version, by user;
+//! - `credentials`: passwords (PHC strings), passkeys, TOTP secrets and recovery codes, each
+//!   with a kind, its own version, an optional label and an optional `lookup` key unique per
+//!   kind (a passkey's WebAuthn credential id), by user;
 //! - `sessions`: session records under the SHA-256 of the token (unique), by user;
 //! - `challenges`: one-time challenges under the hash of their secret, by purpose and user;
-//! - `audit`: the append-only audit log, by user and time.
+//! - `audit`: the append-only audit log, by user and time;
+//! - `rate_counters`: rate-limit counters per key, window length and window.
 //!
 //! Ids are stored as 16-byte blobs, hashes as 32-byte blobs and times as Unix nanoseconds, so
 //! every record reads back equal to what was written. A row that does not decode gives

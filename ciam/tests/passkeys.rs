@@ -375,6 +375,7 @@ impl<B: Backend> Harness<B> {
 }
 
 on_both_backends!(
+    a_registered_credential_id_is_refused,
     sign_up_with_a_passkey_alone,
     allow_list_sign_in_lists_the_accounts_passkeys,
     sign_in_options_do_not_reveal_accounts,
@@ -852,6 +853,40 @@ async fn registration_ceremony_is_bound_to_its_user<B: Backend>(store: Arc<B>) {
         h.finish_registration(&auth_a, &response).await,
         "unknown_or_expired_challenge",
     );
+    assert!(h.stored_passkeys(a.user.id).await.is_empty());
+}
+
+/// A credential id already registered (here: to another account, as a cloned or replayed
+/// authenticator would present it) is refused at finish, and nothing is stored.
+async fn a_registered_credential_id_is_refused<B: Backend>(store: Arc<B>) {
+    let h = passkey_harness(store);
+    let a = h.register_verified("ia@example.com").await;
+    let b = h.register_verified("ib@example.com").await;
+    let auth_a = h.auth(&a).await.unwrap();
+    let options = h.registration_options(&auth_a).await;
+    let mut device = Device::new(false);
+    let response = device.create(&options).await;
+    let raw_id = device.credential_id();
+    // B already holds a credential under that id.
+    let taken = Credential::new(
+        ciam::id::CredentialId::generate(&ciam::rng::SystemRandom::new()).unwrap(),
+        b.user.id,
+        CredentialKind::Passkey,
+        "{}".to_owned(),
+        h.clock_now(),
+    )
+    .with_lookup(raw_id);
+    h.store.insert_credential(&taken).await.unwrap();
+    rejected(
+        h.finish_registration(&auth_a, &response).await,
+        "credential_already_registered",
+    );
+    h.refused(
+        a.user.id,
+        Action::PasskeyAdded,
+        "credential_already_registered",
+    )
+    .await;
     assert!(h.stored_passkeys(a.user.id).await.is_empty());
 }
 
