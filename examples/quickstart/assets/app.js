@@ -223,23 +223,25 @@ const handlers = {
   // The forms below sit in parts of the page that the new status hides: the page-wide
   // status line (#security-out) carries their message.
   async totpConfirmed(answer, form) {
-    show(document.getElementById("security-out"), "Two-step sign-in is on. Save your recovery codes below.", true);
     const codes = answer.data && answer.data.recovery_codes;
     if (codes) showRecoveryCodes(codes);
     form.reset();
     document.getElementById("totp-qr").replaceChildren();
     document.getElementById("totp-secret").textContent = "";
     await refreshMfaStatus();
+    show(document.getElementById("security-out"), "Two-step sign-in is on. Save your recovery codes below.", true);
   },
   async recoveryCodes(answer, form, out) {
     showRecoveryCodes(answer.data && answer.data.recovery_codes);
-    show(out, "New recovery codes: the old ones no longer work.", true);
     await refreshMfaStatus();
+    show(out, "New recovery codes: the old ones no longer work.", true);
   },
+  // The status is refreshed before the message shows, so a reader of the message (a person or
+  // a test) sees the page already in its new state.
   async mfaChanged(answer, form) {
-    show(document.getElementById("security-out"), form.dataset.ok || "Done.", true);
     document.getElementById("recovery-section").hidden = true;
     await refreshMfaStatus();
+    show(document.getElementById("security-out"), form.dataset.ok || "Done.", true);
   },
   async forgotten(answer, form, out) {
     const n = (answer.data && answer.data.forgotten) || 0;
