@@ -1,0 +1,1 @@
+//! Consent ledger and privacy requests for ciam (work in progress).
