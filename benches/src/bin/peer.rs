@@ -1,0 +1,194 @@
+//! The peer stack the performance harness measures ciam against: a small axum app built the
+//! way the axum-login documentation and examples build one (axum-login 0.18 over
+//! tower-sessions 0.14 with its memory store, argon2 verification in `spawn_blocking`).
+//!
+//! It does the same work as the quickstart on the measured routes:
+//! - `POST /auth/login` with `{"email", "password"}`: looks the user up, verifies the argon2id
+//!   hash (the same PHC strings as the quickstart's accounts, so the same parameters), and
+//!   signs in (a new session, a `Set-Cookie`).
+//! - `GET /auth/me`: the signed-in user as JSON, or 401 (`login_required!`).
+//! - `GET /healthz`: `ok`.
+//!
+//! Settings from the environment: `PEER_BIND` (default `127.0.0.1:0`; the bound address is
+//! printed as `listening on <addr>` on stdout) and `PEER_USERS`, a file of `email<TAB>phc`
+//! lines. Not a test double: nothing in ciam's tests uses it; it exists to be measured.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use axum::Router;
+use axum::extract::Json;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
+use serde::{Deserialize, Serialize};
+use tower_sessions::{MemoryStore, SessionManagerLayer};
+
+/// A user of the peer app.
+#[derive(Clone, Serialize)]
+struct User {
+    id: u64,
+    email: String,
+    #[serde(skip)]
+    phc: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthUser for User {
+    type Id = u64;
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn session_auth_hash(&self) -> &[u8] {
+        // What the axum-login examples do: a password change invalidates sessions.
+        self.phc.as_bytes()
+    }
+}
+
+/// Sign-in form.
+#[derive(Clone, Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// Users by e-mail and by id.
+#[derive(Clone, Debug, Default)]
+struct Backend {
+    by_email: Arc<HashMap<String, User>>,
+    by_id: Arc<HashMap<u64, User>>,
+}
+
+/// The backend's error.
+#[derive(Debug, thiserror::Error)]
+#[error("password verification task failed")]
+struct BackendError;
+
+impl AuthnBackend for Backend {
+    type User = User;
+    type Credentials = Credentials;
+    type Error = BackendError;
+
+    async fn authenticate(&self, creds: Credentials) -> Result<Option<User>, BackendError> {
+        let Some(user) = self
+            .by_email
+            .get(&creds.email.to_ascii_lowercase())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        // As the axum-login examples do (through password-auth): verify on the blocking pool,
+        // with a fresh Argon2 context (and so a fresh memory block) per call.
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&user.phc)
+                .map(|h| {
+                    Argon2::default()
+                        .verify_password(creds.password.as_bytes(), &h)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+                .then_some(user)
+        })
+        .await
+        .map_err(|_| BackendError)?;
+        Ok(ok)
+    }
+
+    async fn get_user(&self, id: &u64) -> Result<Option<User>, BackendError> {
+        Ok(self.by_id.get(id).cloned())
+    }
+}
+
+async fn login(
+    mut auth: AuthSession<Backend>,
+    Json(creds): Json<Credentials>,
+) -> impl IntoResponse {
+    match auth.authenticate(creds).await {
+        Ok(Some(user)) => match auth.login(&user).await {
+            Ok(()) => (
+                StatusCode::OK,
+                Json(serde_json::json!({ "status": "signed_in" })),
+            ),
+            Err(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({})),
+            ),
+        },
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({ "error": "invalid_credentials" })),
+        ),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(serde_json::json!({})),
+        ),
+    }
+}
+
+async fn me(auth: AuthSession<Backend>) -> impl IntoResponse {
+    match auth.user {
+        Some(user) => Json(user).into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+fn load_users(path: &str) -> Result<Backend, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("PEER_USERS {path}: {e}"))?;
+    let mut by_email = HashMap::new();
+    let mut by_id = HashMap::new();
+    for (n, line) in text.lines().filter(|l| !l.is_empty()).enumerate() {
+        let (email, phc) = line
+            .split_once('\t')
+            .ok_or_else(|| format!("PEER_USERS line {}: expected email<TAB>phc", n + 1))?;
+        let user = User {
+            id: n as u64 + 1,
+            email: email.to_ascii_lowercase(),
+            phc: phc.to_owned(),
+        };
+        by_email.insert(user.email.clone(), user.clone());
+        by_id.insert(user.id, user);
+    }
+    Ok(Backend {
+        by_email: Arc::new(by_email),
+        by_id: Arc::new(by_id),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let bind: SocketAddr = std::env::var("PEER_BIND")
+        .unwrap_or_else(|_| "127.0.0.1:0".to_owned())
+        .parse()
+        .map_err(|e| format!("PEER_BIND: {e}"))?;
+    let users = std::env::var("PEER_USERS").map_err(|_| "PEER_USERS is not set".to_owned())?;
+    let backend = load_users(&users)?;
+
+    let sessions = SessionManagerLayer::new(MemoryStore::default()).with_secure(false);
+    let auth = AuthManagerLayerBuilder::new(backend, sessions).build();
+    let app = Router::new()
+        .route("/auth/me", get(me))
+        .route_layer(login_required!(Backend))
+        .route("/auth/login", post(login))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(auth);
+
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("bind {bind}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("listening on {local}");
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
