@@ -77,6 +77,8 @@ pub enum AuditAction {
     RiskAssessed,
     /// An account was closed by its owner (or the request was refused).
     AccountDeleted,
+    /// API tokens (an access token and a refresh token) were issued for a session.
+    TokensIssued,
 }
 
 impl AuditAction {
@@ -115,6 +117,7 @@ impl AuditAction {
             Self::SignInPasswordless => "sign_in_passwordless",
             Self::RiskAssessed => "risk_assessed",
             Self::AccountDeleted => "account_deleted",
+            Self::TokensIssued => "tokens_issued",
         }
     }
 
@@ -153,6 +156,7 @@ impl AuditAction {
             Self::SignInPasswordless,
             Self::RiskAssessed,
             Self::AccountDeleted,
+            Self::TokensIssued,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

@@ -36,6 +36,11 @@ pub enum ChallengePurpose {
     /// A mailed (or texted) one-time sign-in code, stored under the requesting browser's
     /// binding token.
     SignInCode,
+    /// A live refresh token (feature `tokens`), bound to a session.
+    RefreshToken,
+    /// A refresh token already exchanged, kept for reuse detection and its grace window
+    /// (feature `tokens`); stored under a key derived from the token's hash.
+    RefreshTokenSpent,
 }
 
 impl ChallengePurpose {
@@ -52,6 +57,8 @@ impl ChallengePurpose {
             Self::TrustedDevice => "trusted_device",
             Self::MagicLink => "magic_link",
             Self::SignInCode => "sign_in_code",
+            Self::RefreshToken => "refresh_token",
+            Self::RefreshTokenSpent => "refresh_token_spent",
         }
     }
 
@@ -68,6 +75,8 @@ impl ChallengePurpose {
             "trusted_device" => Self::TrustedDevice,
             "magic_link" => Self::MagicLink,
             "sign_in_code" => Self::SignInCode,
+            "refresh_token" => Self::RefreshToken,
+            "refresh_token_spent" => Self::RefreshTokenSpent,
             _ => return None,
         })
     }

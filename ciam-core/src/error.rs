@@ -60,6 +60,10 @@ pub enum Error {
     /// No valid session.
     #[error("not signed in")]
     Unauthenticated,
+    /// A refresh token (feature `tokens`) is unknown, expired, spent, or its session ended.
+    /// The client signs in again.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
     /// The action needs the current password or a recent sign-in.
     #[error("recent authentication required")]
     StepUpRequired,
@@ -133,6 +137,7 @@ impl Error {
             Self::InvalidCredentials
             | Self::InvalidCode
             | Self::InvalidToken
+            | Self::InvalidRefreshToken
             | Self::Unauthenticated => ErrorKind::Unauthorized,
             Self::StepUpRequired | Self::AssuranceRequired { .. } => ErrorKind::StepUpRequired,
             Self::PasskeyRejected(_) => ErrorKind::Unauthorized,
@@ -157,6 +162,7 @@ impl Error {
             Self::InvalidCode => "invalid_code",
             Self::InvalidToken => "invalid_token",
             Self::Unauthenticated => "unauthenticated",
+            Self::InvalidRefreshToken => "invalid_grant",
             Self::StepUpRequired | Self::AssuranceRequired { .. } => "step_up_required",
             Self::PasskeyRejected(_) => "passkey_rejected",
             Self::InvalidInput(_) => "invalid_input",
@@ -185,6 +191,7 @@ impl Error {
                 "This link is invalid or has expired. Request a new one.".to_owned()
             }
             Self::Unauthenticated => "Please sign in.".to_owned(),
+            Self::InvalidRefreshToken => "Your sign-in has ended. Please sign in again.".to_owned(),
             Self::StepUpRequired => "Please confirm your password to continue.".to_owned(),
             Self::AssuranceRequired { .. } => {
                 "Please confirm it's you (second factor or passkey) to continue.".to_owned()

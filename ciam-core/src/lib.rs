@@ -39,6 +39,7 @@
 //! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
 //! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
 //! | `start_magic_link`, `confirm_magic_link`, `start_sign_in_code`, `verify_sign_in_code` | passwordless sign-in by e-mail, bound to the requesting browser |
+//! | `issue_tokens`, `refresh_tokens`, `verify_access_token`, `verify_access_token_live`, `jwks`, `rotate_signing_key`, `retire_signing_key` | API tokens (feature `tokens`, [`CiamBuilder::tokens`]); see `tokens` |
 //! | `passkey_registration_options` / `finish_passkey_registration`, `passkey_sign_up_options` / `finish_passkey_sign_up`, `passkey_sign_in_options` / `finish_passkey_sign_in`, `passkey_step_up_options` / `finish_passkey_step_up`, `passkeys`, `rename_passkey`, `delete_passkey` | passkeys (feature `passkeys`, [`CiamBuilder::passkeys`]) |
 //!
 //! Sign-ins are throttled without victim lockout ([`ThrottlePolicy`]) and, with
@@ -51,6 +52,7 @@
 //! |---|---|---|
 //! | `smtp` | no | `mail::SmtpMailer`: SMTP delivery through lettre (STARTTLS, AUTH) |
 //! | `passkeys` | no | the passkey flows, verified by `ciam-webauthn` (re-exported as `webauthn`) |
+//! | `tokens` | no | [`tokens`]: JWT access tokens (EdDSA or ES256) minted from a session, the rotating key set and its JWKS, rotating refresh tokens with reuse detection |
 //!
 //! ## Building blocks
 //!
@@ -111,6 +113,10 @@ pub use engine::outcome::{
 pub use engine::passkeys::{MAX_PASSKEY_NAME, PasskeyConfig, PasskeyInfo};
 pub use engine::passwordless::SIGN_IN_CODE_DIGITS;
 pub use engine::throttle::ThrottlePolicy;
+#[cfg(feature = "tokens")]
+pub use engine::tokens;
+#[cfg(feature = "tokens")]
+pub use engine::tokens::{AccessToken, TokenConfig, TokenError, TokenPair};
 pub use engine::{BuildError, Ciam, CiamBuilder};
 pub use error::{Error, ErrorKind, Result};
 pub use secret::{OpaqueToken, SecretString};

@@ -72,6 +72,8 @@ pub struct CiamBuilder {
     sms: Option<Arc<dyn crate::risk::SmsSender>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
+    #[cfg(feature = "tokens")]
+    tokens: Option<super::tokens::TokenConfig>,
 }
 
 impl std::fmt::Debug for CiamBuilder {
@@ -240,6 +242,14 @@ impl CiamBuilder {
         self
     }
 
+    /// Turns on API tokens (feature `tokens`): JWT access tokens, the JWKS document and
+    /// rotating refresh tokens (see [`crate::tokens`]).
+    #[cfg(feature = "tokens")]
+    pub fn tokens(mut self, config: super::tokens::TokenConfig) -> Self {
+        self.tokens = Some(config);
+        self
+    }
+
     /// Validates the configuration and starts the engine (and its hashing pool).
     pub fn build(self) -> Result<Ciam, BuildError> {
         let public_url = validate_public_url(
@@ -253,6 +263,14 @@ impl CiamBuilder {
         if app_name.trim().is_empty() {
             return Err(BuildError::InvalidPolicy("app_name must not be empty"));
         }
+        #[cfg(feature = "tokens")]
+        let tokens = match self.tokens {
+            Some(config) => {
+                config.validate().map_err(BuildError::InvalidPolicy)?;
+                Some(super::tokens::TokenState::new(config, &public_url))
+            }
+            None => None,
+        };
         let rng: Arc<dyn SecureRandom> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
         let hasher = PasswordHasher::new(self.password.unwrap_or_default(), Arc::clone(&rng))?;
         let inner = Inner {
@@ -288,6 +306,8 @@ impl CiamBuilder {
             sms: self.sms,
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys,
+            #[cfg(feature = "tokens")]
+            tokens,
         };
         Ok(Ciam {
             inner: Arc::new(inner),

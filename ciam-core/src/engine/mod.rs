@@ -13,6 +13,8 @@ pub(crate) mod passkeys;
 pub(crate) mod passwordless;
 mod sessions;
 pub(crate) mod throttle;
+#[cfg(feature = "tokens")]
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -73,6 +75,8 @@ pub(crate) struct Inner {
     sms: Option<Arc<dyn crate::risk::SmsSender>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<passkeys::PasskeyConfig>,
+    #[cfg(feature = "tokens")]
+    tokens: Option<tokens::TokenState>,
 }
 
 /// One decision for the audit log, built fluently at the call site.

@@ -333,25 +333,41 @@ impl Ciam {
         else {
             return Err(Error::Unauthenticated);
         };
-        let policy = self.inner.policy.session;
-        if now - session.last_seen_at >= policy.touch_interval {
-            let idle = (now + policy.idle_timeout).min(session.absolute_expires_at);
-            let mut device = session.device.clone();
-            if ctx.ip.is_some() {
-                device.ip = ctx.ip;
-            }
-            if !self
-                .inner
-                .sessions
-                .touch_session(session.id, now, idle, &device)
-                .await?
-            {
-                return Err(Error::Unauthenticated);
-            }
-            session.last_seen_at = now;
-            session.idle_expires_at = idle;
+        if !self.touch_if_due(&mut session, now, ctx).await? {
+            return Err(Error::Unauthenticated);
         }
         Ok(AuthContext::from_session(&session))
+    }
+
+    /// Records activity on `session` when the last write is older than the touch interval:
+    /// slides the idle expiry (never past the absolute one) and refreshes the IP. Returns
+    /// false when the session no longer exists (revoked concurrently).
+    pub(super) async fn touch_if_due(
+        &self,
+        session: &mut Session,
+        now: time::OffsetDateTime,
+        ctx: &RequestContext,
+    ) -> Result<bool> {
+        let policy = self.inner.policy.session;
+        if now - session.last_seen_at < policy.touch_interval {
+            return Ok(true);
+        }
+        let idle = (now + policy.idle_timeout).min(session.absolute_expires_at);
+        let mut device = session.device.clone();
+        if ctx.ip.is_some() {
+            device.ip = ctx.ip;
+        }
+        if !self
+            .inner
+            .sessions
+            .touch_session(session.id, now, idle, &device)
+            .await?
+        {
+            return Ok(false);
+        }
+        session.last_seen_at = now;
+        session.idle_expires_at = idle;
+        Ok(true)
     }
 
     /// Signs out: deletes the session behind `token`. Signing out of an unknown or expired
