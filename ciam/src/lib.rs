@@ -49,6 +49,7 @@
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
 //! | `postgres` | no | `storage::postgres::PostgresBackend`, revocations over `LISTEN/NOTIFY` |
 //! | `redis` | no | `storage::redis::RedisStore` for sessions, challenges and counters |
+//! | `tokens` | no | `tokens`: JWT access tokens (EdDSA or ES256) minted from a session (`Ciam::issue_tokens`), store-free and live verification, a rotating key set and its JWKS, rotating refresh tokens with a grace window and reuse detection; with `axum`, `POST /auth/token`, `POST /auth/token/refresh`, `GET /.well-known/jwks.json` and the `BearerAuthenticated` extractor |
 //! | `passkeys` | no | the engine's passkey flows (`Ciam::passkey_*`, `CiamBuilder::passkeys`), the `/passkeys/...` axum routes, and `ciam::webauthn`: WebAuthn L3 verification (none, packed, fido-u2f, apple, android-key, tpm) |
 //!
 //! ## Security properties
