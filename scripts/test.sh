@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/peers/lib.sh
 
-trap 'scripts/peers/smtp-stop.sh' EXIT
+trap 'scripts/peers/smtp-stop.sh; scripts/peers/oidc-stop.sh' EXIT
 scripts/peers/smtp-start.sh >/dev/null
+# The OpenID Provider (npm oidc-provider on loopback) for the federation tests:
+# CIAM_TEST_OIDC_ISSUER and the test clients.
+scripts/peers/oidc-start.sh >/dev/null
+set -a; . "$PEERS_RUN/oidc/env"; set +a
 SMTP_TLS=1 scripts/peers/smtp-start.sh >/dev/null
 set -a; . "$PEERS_RUN/smtp/env"; . "$PEERS_RUN/smtp-tls/env"; set +a
 # PostgreSQL and Redis: the machine's own services (started if down). A URL already set in the
