@@ -7,6 +7,7 @@
 //! browsers send at least one of them on every cross-site request, so their absence means a
 //! non-browser client, which must then send `Origin` itself.
 
+use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, Method};
 
 /// The `scheme://host[:port]` origin of a public URL, lower-cased, with a default port
@@ -30,6 +31,28 @@ pub(crate) fn is_state_changing(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
+}
+
+/// Whether a request is an API call the origin check need not cover: it carries no `Cookie`
+/// header at all (so no ambient credential a cross-site page could make the browser send),
+/// and either authenticates with `Authorization: Bearer` (a header no cross-site form can set
+/// and browsers never add on their own, unlike cached `Basic` credentials) or targets one of
+/// `cookieless_paths` (endpoints such as the token refresh, whose body is the credential and
+/// whose answer sets no cookie). A request with any cookie is always checked.
+pub(crate) fn is_cookieless_api_call(
+    headers: &HeaderMap,
+    path: &str,
+    cookieless_paths: &[String],
+) -> bool {
+    if headers.contains_key(COOKIE) {
+        return false;
+    }
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "));
+    bearer || cookieless_paths.iter().any(|p| p == path)
 }
 
 /// Checks a request; `Err` carries a short reason for the log.

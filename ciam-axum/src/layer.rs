@@ -80,6 +80,9 @@ pub(crate) struct Shared {
     pub(crate) cookie: CookieConfig,
     origin: String,
     csrf: bool,
+    /// Paths whose cookie-less requests skip the origin check (see
+    /// [`CiamLayer::cookieless_path`]).
+    cookieless: Vec<String>,
     client_ip: Arc<dyn ClientIp>,
     client_ip_name: &'static str,
 }
@@ -129,6 +132,7 @@ impl CiamLayer {
                 cookie,
                 origin,
                 csrf: true,
+                cookieless: default_cookieless_paths(),
                 client_ip: Arc::new(TrustedProxies(0)),
                 client_ip_name: "peer",
             }),
@@ -140,6 +144,18 @@ impl CiamLayer {
     /// cookies.
     pub fn csrf(mut self, enabled: bool) -> Self {
         Arc::make_mut(&mut self.shared).csrf = enabled;
+        self
+    }
+
+    /// Exempts requests to `path` (the full path, prefix included) that carry no cookie at
+    /// all from the CSRF origin check, for endpoints a non-browser client calls without
+    /// cookies and whose body is the credential. With the `tokens` feature the default is
+    /// `/auth/token/refresh` (the router mounted at `/auth`); mount it elsewhere and name its
+    /// path here. Requests with any cookie are always checked. (Requests with
+    /// `Authorization: Bearer` and no cookie are exempt on every path; see the
+    /// [crate docs](crate#csrf).)
+    pub fn cookieless_path(mut self, path: impl Into<String>) -> Self {
+        Arc::make_mut(&mut self.shared).cookieless.push(path.into());
         self
     }
 
@@ -269,6 +285,7 @@ where
     S: Service<Request<B>, Response = Response>,
 {
     if shared.csrf
+        && !csrf::is_cookieless_api_call(req.headers(), req.uri().path(), &shared.cookieless)
         && let Err(reason) = csrf::check(req.method(), req.headers(), &shared.origin)
     {
         tracing::warn!(reason, method = %req.method(), path = %req.uri().path(), "cross-site request refused");
@@ -309,6 +326,16 @@ where
             .append(SET_COOKIE, shared.cookie.clear_cookie());
     }
     Ok(response)
+}
+
+/// The cookie-less paths exempt from the origin check by default: the token refresh of the
+/// router mounted at `/auth` when the `tokens` feature is on.
+fn default_cookieless_paths() -> Vec<String> {
+    if cfg!(feature = "tokens") {
+        vec!["/auth/token/refresh".to_owned()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The client IP: the TCP peer, or with `hops` trusted proxies the `hops`-th

@@ -97,11 +97,26 @@
 //! | `PATCH /passkeys/{id}` | `{name}` | `{passkey}`; 404 if not the caller's |
 //! | `DELETE /passkeys/{id}` | — (recent sign-in) | 204; 409 `last_sign_in_method`; 401 `step_up_required` |
 //!
+//! With the `tokens` feature (engine configured with `CiamBuilder::tokens`; answers carry
+//! `Cache-Control: no-store`):
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `POST /token` | — (signed in) | `{access_token, token_type: "Bearer", refresh_token, expires_in}` for the current session |
+//! | `POST /token/refresh` | `{refresh_token}` (no cookie needed) | the same, a new pair; 400 `invalid_grant` for an unknown, spent, reused or ended refresh token (a spent one presented after the grace window revokes the session) |
+//! | `GET /.well-known/jwks.json` | — (mounted by `jwks_router` at the site root) | `{"keys": [...]}`, `Cache-Control: public, max-age=300` |
+//!
+//! API routes take the caller from `Authorization: Bearer <access token>` with
+//! `BearerAuthenticated` (no store read) or `BearerAuthenticatedLive` (also checks that the
+//! session still exists); refusals are 401 with `WWW-Authenticate: Bearer
+//! error="invalid_token"` (RFC 6750 §3).
+//!
 //! # Features
 //!
 //! | Feature | Default | Adds |
 //! |---|---|---|
 //! | `passkeys` | no | The `/passkeys/...` endpoints (ciam-core's passkey flows) |
+//! | `tokens` | no | API tokens: `POST /token`, `POST /token/refresh`, `jwks_router` (`GET /.well-known/jwks.json`), the `BearerAuthenticated` and `BearerAuthenticatedLive` extractors (ciam-core's `tokens` feature) |
 //!
 //! Request bodies are limited to [`BODY_LIMIT`] bytes.
 //!
@@ -126,6 +141,14 @@
 //! including a request with neither header, gets 403 `{"error": "csrf"}`. Non-browser clients
 //! must therefore send `Origin: <public url origin>`. Keep GET handlers free of side effects:
 //! that is why e-mail links open a page whose button POSTs the token.
+//!
+//! Two kinds of request carry no ambient credential and skip the check, and only when they
+//! carry no `Cookie` header at all: those authenticated by `Authorization: Bearer` (browsers
+//! never attach it on their own, and a cross-site page cannot set it without a CORS
+//! preflight), and those to a path named with [`CiamLayer::cookieless_path`] (with the
+//! `tokens` feature, `/auth/token/refresh` by default: its body is the credential and its
+//! answer sets no cookie). A request with any cookie, that is every cookie-authenticated
+//! request, is checked as before.
 //!
 //! ## No account enumeration
 //!
@@ -152,6 +175,8 @@ mod mfa;
 mod passkeys;
 mod rejection;
 mod routes;
+#[cfg(feature = "tokens")]
+mod tokens;
 
 #[cfg(test)]
 mod tests;
@@ -164,3 +189,7 @@ pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, Requir
 pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use routes::{BODY_LIMIT, router};
+#[cfg(feature = "tokens")]
+pub use tokens::{
+    BearerAuthenticated, BearerAuthenticatedLive, BearerRejection, JWKS_MAX_AGE, jwks_router,
+};

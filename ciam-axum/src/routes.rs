@@ -58,6 +58,8 @@ where
         .merge(crate::mfa::routes());
     #[cfg(feature = "passkeys")]
     let routes = routes.merge(crate::passkeys::routes());
+    #[cfg(feature = "tokens")]
+    let routes = routes.merge(crate::tokens::routes());
     routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(no_store))
