@@ -31,12 +31,17 @@ pub(crate) struct Config {
     pub(crate) breached_dir: Option<String>,
     /// `CIAM_TRUSTED_PROXY_HOPS`: how many proxies in front append to `X-Forwarded-For`.
     pub(crate) trusted_proxy_hops: usize,
+    /// `CIAM_TOKEN_KEY`: the access-token signing key (PKCS#8, PEM or base64 DER).
+    pub(crate) token_key: Option<String>,
+    /// `CIAM_TOKEN_REFRESH_GRACE`: the refresh grace window in seconds (0 to 60).
+    pub(crate) token_refresh_grace: Option<i64>,
 }
 
 impl Config {
     /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_REDIS_URL`,
     /// `CIAM_SMTP_URL`, `CIAM_MAIL_FROM`, `CIAM_PASSKEY_KEY`, `CIAM_SEALING_KEY`, `CIAM_RISK`,
-    /// `CIAM_BREACHED_PASSWORDS_DIR` and `CIAM_TRUSTED_PROXY_HOPS`.
+    /// `CIAM_BREACHED_PASSWORDS_DIR`, `CIAM_TRUSTED_PROXY_HOPS`, `CIAM_TOKEN_KEY` and
+    /// `CIAM_TOKEN_REFRESH_GRACE`.
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -47,6 +52,13 @@ impl Config {
         let trusted_proxy_hops = hops_text.parse().map_err(|_| {
             format!("CIAM_TRUSTED_PROXY_HOPS must be a small number, got {hops_text:?}")
         })?;
+        let token_refresh_grace = var("CIAM_TOKEN_REFRESH_GRACE")
+            .map(|t| {
+                t.parse::<i64>().map_err(|_| {
+                    format!("CIAM_TOKEN_REFRESH_GRACE must be seconds (0 to 60), got {t:?}")
+                })
+            })
+            .transpose()?;
         Ok(Self {
             bind,
             public_url: var("CIAM_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
@@ -60,6 +72,8 @@ impl Config {
             risk: !var("CIAM_RISK").is_some_and(|v| v.eq_ignore_ascii_case("off")),
             breached_dir: var("CIAM_BREACHED_PASSWORDS_DIR"),
             trusted_proxy_hops,
+            token_key: var("CIAM_TOKEN_KEY"),
+            token_refresh_grace,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The ciam quickstart: a small site with sign-up, e-mail verification, sign-in, sessions and
 //! password flows, on SQLite. See `README.md` for the settings and routes.
 
+mod api;
 mod config;
 mod pages;
 mod passkeys;
@@ -88,7 +89,9 @@ async fn run() -> Result<(), String> {
         config.risk,
         config.breached_dir.as_deref(),
     )?;
+    let tokens = api::token_config(config.token_key.as_deref(), config.token_refresh_grace)?;
     let ciam = builder
+        .tokens(tokens)
         .app_name(APP_NAME)
         .public_url(config.public_url.clone())
         .mailer(mailer)
@@ -98,8 +101,10 @@ async fn run() -> Result<(), String> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(pages::routes())
+        .merge(api::routes())
         .with_state(ciam.clone())
         .nest("/auth", ciam::axum::router(ciam.clone()))
+        .merge(ciam::axum::jwks_router(ciam.clone()))
         .layer(CiamLayer::new(ciam).trusted_proxy_hops(config.trusted_proxy_hops));
 
     let listener = tokio::net::TcpListener::bind(config.bind)
