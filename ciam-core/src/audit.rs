@@ -79,6 +79,16 @@ pub enum AuditAction {
     AccountDeleted,
     /// API tokens (an access token and a refresh token) were issued for a session.
     TokensIssued,
+    /// A sign-in with an external identity provider (OpenID Connect, OAuth 2.0) was completed
+    /// or refused.
+    SignInFederated,
+    /// An external identity was linked to an account (or the link was refused).
+    FederatedLinked,
+    /// An external identity was unlinked from an account (or the unlink was refused).
+    FederatedUnlinked,
+    /// An unverified account was superseded by a verified external identity holding the same
+    /// address (pre-hijacking defence): its credentials and sessions were removed.
+    AccountSuperseded,
 }
 
 impl AuditAction {
@@ -118,6 +128,10 @@ impl AuditAction {
             Self::RiskAssessed => "risk_assessed",
             Self::AccountDeleted => "account_deleted",
             Self::TokensIssued => "tokens_issued",
+            Self::SignInFederated => "sign_in_federated",
+            Self::FederatedLinked => "federated_linked",
+            Self::FederatedUnlinked => "federated_unlinked",
+            Self::AccountSuperseded => "account_superseded",
         }
     }
 
@@ -157,6 +171,10 @@ impl AuditAction {
             Self::RiskAssessed,
             Self::AccountDeleted,
             Self::TokensIssued,
+            Self::SignInFederated,
+            Self::FederatedLinked,
+            Self::FederatedUnlinked,
+            Self::AccountSuperseded,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)

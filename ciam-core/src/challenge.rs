@@ -41,6 +41,12 @@ pub enum ChallengePurpose {
     /// A refresh token already exchanged, kept for reuse detection and its grace window
     /// (feature `tokens`); stored under a key derived from the token's hash.
     RefreshTokenSpent,
+    /// An authorization request to an external identity provider in progress, stored under
+    /// the hash of its `state` (feature `federation`).
+    FederationState,
+    /// An external identity waiting for its user to sign in to the existing account it will
+    /// be linked to (feature `federation`).
+    FederationLink,
 }
 
 impl ChallengePurpose {
@@ -59,6 +65,8 @@ impl ChallengePurpose {
             Self::SignInCode => "sign_in_code",
             Self::RefreshToken => "refresh_token",
             Self::RefreshTokenSpent => "refresh_token_spent",
+            Self::FederationState => "federation_state",
+            Self::FederationLink => "federation_link",
         }
     }
 
@@ -77,6 +85,8 @@ impl ChallengePurpose {
             "sign_in_code" => Self::SignInCode,
             "refresh_token" => Self::RefreshToken,
             "refresh_token_spent" => Self::RefreshTokenSpent,
+            "federation_state" => Self::FederationState,
+            "federation_link" => Self::FederationLink,
             _ => return None,
         })
     }

@@ -20,6 +20,10 @@ pub enum CredentialKind {
     Totp,
     /// A set of recovery codes, stored hashed.
     RecoveryCodes,
+    /// An identity at an external provider (OpenID Connect / OAuth 2.0). `lookup` is a hash of
+    /// the (issuer, subject) pair, `secret` JSON with the issuer, subject, provider and the
+    /// provider's tokens (sealed) when kept, `name` the provider's display name.
+    Federated,
 }
 
 impl CredentialKind {
@@ -30,6 +34,7 @@ impl CredentialKind {
             Self::Passkey => "passkey",
             Self::Totp => "totp",
             Self::RecoveryCodes => "recovery_codes",
+            Self::Federated => "federated",
         }
     }
 
@@ -40,6 +45,7 @@ impl CredentialKind {
             "passkey" => Some(Self::Passkey),
             "totp" => Some(Self::Totp),
             "recovery_codes" => Some(Self::RecoveryCodes),
+            "federated" => Some(Self::Federated),
             _ => None,
         }
     }

@@ -116,6 +116,11 @@ pub enum Error {
     /// for logs and the audit log; [`Error::public_message`] says nothing more specific.
     #[error("passkey rejected: {0}")]
     PasskeyRejected(&'static str),
+    /// A sign-in or link through an external identity provider did not complete (unknown,
+    /// replayed or expired state, another browser, the provider's error, an ID token that did
+    /// not validate...). The reason is for logs and the audit log.
+    #[error("federated sign-in rejected: {0}")]
+    FederationRejected(&'static str),
     /// Removing this credential would leave the account without a way to sign in.
     #[error("the last way to sign in cannot be removed")]
     LastSignInMethod,
@@ -140,7 +145,7 @@ impl Error {
             | Self::InvalidRefreshToken
             | Self::Unauthenticated => ErrorKind::Unauthorized,
             Self::StepUpRequired | Self::AssuranceRequired { .. } => ErrorKind::StepUpRequired,
-            Self::PasskeyRejected(_) => ErrorKind::Unauthorized,
+            Self::PasskeyRejected(_) | Self::FederationRejected(_) => ErrorKind::Unauthorized,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::LastSignInMethod => ErrorKind::Conflict,
             Self::NotFound => ErrorKind::NotFound,
@@ -165,6 +170,7 @@ impl Error {
             Self::InvalidRefreshToken => "invalid_grant",
             Self::StepUpRequired | Self::AssuranceRequired { .. } => "step_up_required",
             Self::PasskeyRejected(_) => "passkey_rejected",
+            Self::FederationRejected(_) => "federation_rejected",
             Self::InvalidInput(_) => "invalid_input",
             Self::LastSignInMethod => "last_sign_in_method",
             Self::NotFound => "not_found",
@@ -198,6 +204,10 @@ impl Error {
             }
             Self::PasskeyRejected(_) => {
                 "The passkey could not be verified. Please try again or use another way to sign in."
+                    .to_owned()
+            }
+            Self::FederationRejected(_) => {
+                "Signing in with that provider did not complete. Please try again or use another way to sign in."
                     .to_owned()
             }
             Self::LastSignInMethod => {

@@ -39,7 +39,8 @@
 //! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
 //! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
 //! | `start_magic_link`, `confirm_magic_link`, `start_sign_in_code`, `verify_sign_in_code` | passwordless sign-in by e-mail, bound to the requesting browser |
-//! | `issue_tokens`, `refresh_tokens`, `verify_access_token`, `verify_access_token_live`, `jwks`, `rotate_signing_key`, `retire_signing_key` | API tokens (feature `tokens`, [`CiamBuilder::tokens`]); see `tokens` |
+//! | `issue_tokens`, `refresh_tokens`, `verify_access_token`, `verify_access_token_live`, `jwks`, `rotate_signing_key`, `retire_signing_key` | API tokens (feature `tokens`, `CiamBuilder::tokens`); see the `tokens` module |
+//! | `start_federated_sign_in`, `finish_federation`, `start_federated_link`, `complete_federated_link`, `federated_identities`, `unlink_federated_identity`, `federated_tokens` | sign-in with external identity providers and account linking (feature `federation`, `CiamBuilder::federation`); see the `federation` module |
 //! | `passkey_registration_options` / `finish_passkey_registration`, `passkey_sign_up_options` / `finish_passkey_sign_up`, `passkey_sign_in_options` / `finish_passkey_sign_in`, `passkey_step_up_options` / `finish_passkey_step_up`, `passkeys`, `rename_passkey`, `delete_passkey` | passkeys (feature `passkeys`, [`CiamBuilder::passkeys`]) |
 //!
 //! Sign-ins are throttled without victim lockout ([`ThrottlePolicy`]) and, with
@@ -52,7 +53,8 @@
 //! |---|---|---|
 //! | `smtp` | no | `mail::SmtpMailer`: SMTP delivery through lettre (STARTTLS, AUTH) |
 //! | `passkeys` | no | the passkey flows, verified by `ciam-webauthn` (re-exported as `webauthn`) |
-//! | `tokens` | no | [`tokens`]: JWT access tokens (EdDSA or ES256) minted from a session, the rotating key set and its JWKS, rotating refresh tokens with reuse detection |
+//! | `federation` | no | `federation`: OpenID Connect / OAuth 2.0 sign-in (Google, Apple, Microsoft Entra, GitHub, any issuer, enterprise connections) verified by `ciam-federation` (re-exported as `oidc`), identities keyed by (issuer, subject), linking safe against pre-hijacking |
+//! | `tokens` | no | `tokens`: JWT access tokens (EdDSA or ES256) minted from a session, the rotating key set and its JWKS, rotating refresh tokens with reuse detection |
 //!
 //! ## Building blocks
 //!
@@ -99,12 +101,23 @@ pub mod user;
 
 mod engine;
 
+/// The OpenID Connect / OAuth 2.0 relying party behind the federated flows (feature
+/// `federation`).
+#[cfg(feature = "federation")]
+pub use ciam_federation as oidc;
 /// The WebAuthn relying party behind the passkey flows (feature `passkeys`).
 #[cfg(feature = "passkeys")]
 pub use ciam_webauthn as webauthn;
 pub use engine::account::Registration;
 pub use engine::config::{LinkPaths, Policy, SessionPolicy};
 pub use engine::context::{AuthContext, RequestContext};
+#[cfg(feature = "federation")]
+pub use engine::federation;
+#[cfg(feature = "federation")]
+pub use engine::federation::{
+    FederatedAccount, FederatedIdentity, FederationConfig, FederationOutcome, FederationStart,
+    PendingLink,
+};
 pub use engine::mfa::{MfaConfig, MfaProof, MfaStatus, TotpEnrolment};
 pub use engine::outcome::{
     MfaChallenge, MfaFactor, RegisterOutcome, SignInOutcome, SignedIn, VerifyOutcome,

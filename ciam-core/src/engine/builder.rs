@@ -75,6 +75,8 @@ pub struct CiamBuilder {
     #[cfg(feature = "tokens")]
     tokens: Option<super::tokens::TokenConfig>,
 }
+    #[cfg(feature = "federation")]
+    federation: Option<super::federation::FederationConfig>,
 
 impl std::fmt::Debug for CiamBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,6 +254,13 @@ impl CiamBuilder {
 
     /// Validates the configuration and starts the engine (and its hashing pool).
     pub fn build(self) -> Result<Ciam, BuildError> {
+    /// Turns on sign-in with external identity providers (feature `federation`).
+    #[cfg(feature = "federation")]
+    pub fn federation(mut self, config: super::federation::FederationConfig) -> Self {
+        self.federation = Some(config);
+        self
+    }
+
         let public_url = validate_public_url(
             self.public_url
                 .as_deref()
@@ -327,6 +336,8 @@ fn validate_public_url(url: &str) -> Result<String, BuildError> {
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
+            #[cfg(feature = "federation")]
+            federation: self.federation,
 
 fn validate_policy(p: &Policy) -> Result<(), BuildError> {
     let s = &p.session;

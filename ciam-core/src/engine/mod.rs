@@ -6,6 +6,8 @@ mod builder;
 pub(crate) mod config;
 pub(crate) mod context;
 mod credentials;
+#[cfg(feature = "federation")]
+pub mod federation;
 pub(crate) mod mfa;
 pub(crate) mod outcome;
 #[cfg(feature = "passkeys")]
@@ -79,6 +81,8 @@ pub(crate) struct Inner {
     tokens: Option<tokens::TokenState>,
 }
 
+    #[cfg(feature = "federation")]
+    federation: Option<federation::FederationConfig>,
 /// One decision for the audit log, built fluently at the call site.
 struct Decision<'a> {
     action: AuditAction,
@@ -424,6 +428,66 @@ impl Ciam {
                 .user_by_id(id)
                 .await?
                 .ok_or(Error::Unauthenticated)?;
+    /// How many ways the user has to sign in: passwords, passkeys and linked external
+    /// identities ("never remove the last way to sign in" counts these).
+    #[cfg(any(feature = "passkeys", feature = "federation"))]
+    async fn sign_in_methods(&self, user: UserId) -> Result<usize> {
+        let mut n = 0;
+        for kind in [
+            crate::credential::CredentialKind::Password,
+            crate::credential::CredentialKind::Passkey,
+            crate::credential::CredentialKind::Federated,
+        ] {
+            n += self
+                .inner
+                .credentials
+                .credentials_for_user(user, kind)
+                .await?
+                .len();
+        }
+        Ok(n)
+    }
+
+    /// Removes `credential` (a way to sign in) unless it is the account's last one: refused
+    /// with [`Error::LastSignInMethod`] (and a `last_sign_in_method` failure under `action`)
+    /// even when two removals race, since whoever finds none left puts theirs back.
+    #[cfg(any(feature = "passkeys", feature = "federation"))]
+    async fn remove_sign_in_credential(
+        &self,
+        auth: &context::AuthContext,
+        credential: &crate::credential::Credential,
+        action: AuditAction,
+        ctx: &RequestContext,
+    ) -> Result<()> {
+        let refuse = || async {
+            self.record(
+                Decision::failure(action, "last_sign_in_method")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(serde_json::json!({"credential": credential.id})),
+                ctx,
+            )
+            .await;
+            Err(Error::LastSignInMethod)
+        };
+        if self.sign_in_methods(auth.user_id).await? <= 1 {
+            return refuse().await;
+        }
+        if !self
+            .inner
+            .credentials
+            .delete_credential(credential.id)
+            .await?
+        {
+            return Err(Error::NotFound);
+        }
+        if self.sign_in_methods(auth.user_id).await? == 0 {
+            self.inner.credentials.insert_credential(credential).await?;
+            return refuse().await;
+        }
+        Ok(())
+    }
+
             change(&mut user)?;
             user.updated_at = self.now();
             match self.inner.identities.update_user(&user).await {

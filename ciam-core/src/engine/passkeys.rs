@@ -1176,37 +1176,6 @@ impl Ciam {
         Err(Error::Conflict)
     }
 
-    /// How many ways the user has to sign in: passwords and passkeys.
-    async fn sign_in_methods(&self, user: UserId) -> Result<usize> {
-        let mut n = 0;
-        for kind in [CredentialKind::Password, CredentialKind::Passkey] {
-            n += self
-                .inner
-                .credentials
-                .credentials_for_user(user, kind)
-                .await?
-                .len();
-        }
-        Ok(n)
-    }
-
-    async fn refuse_last_method(
-        &self,
-        auth: &AuthContext,
-        id: CredentialId,
-        ctx: &RequestContext,
-    ) -> Result<()> {
-        self.record(
-            Decision::failure(AuditAction::PasskeyRemoved, "last_sign_in_method")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({"credential": id})),
-            ctx,
-        )
-        .await;
-        Err(Error::LastSignInMethod)
-    }
-
     /// Removes one of the signed-in user's passkeys. Needs a recent sign-in
     /// ([`Error::StepUpRequired`]), and is refused with [`Error::LastSignInMethod`] when it is
     /// the account's last way to sign in, even when two removals race.
@@ -1220,17 +1189,8 @@ impl Ciam {
         let c = self.own_passkey(auth, id).await?;
         self.step_up(&user, auth, None, AuditAction::PasskeyRemoved, ctx)
             .await?;
-        if self.sign_in_methods(user.id).await? <= 1 {
-            return self.refuse_last_method(auth, id, ctx).await;
-        }
-        if !self.inner.credentials.delete_credential(id).await? {
-            return Err(Error::NotFound);
-        }
-        // Two removals may each have seen two methods: whoever finds none left puts theirs back.
-        if self.sign_in_methods(user.id).await? == 0 {
-            self.inner.credentials.insert_credential(&c).await?;
-            return self.refuse_last_method(auth, id, ctx).await;
-        }
+        self.remove_sign_in_credential(auth, &c, AuditAction::PasskeyRemoved, ctx)
+            .await?;
         self.record(
             Decision::success(AuditAction::PasskeyRemoved, "removed")
                 .user(auth.user_id)
