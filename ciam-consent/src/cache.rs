@@ -54,7 +54,7 @@ impl DecisionCache {
             return None;
         }
         let cached = entry.decisions.get(purpose)?;
-        (now < cached.until).then(|| cached.decision.clone())
+        (now < cached.until).then_some(cached.decision)
     }
 
     /// The generation to pass to [`insert`](Self::insert) for a load starting now.

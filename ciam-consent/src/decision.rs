@@ -190,7 +190,7 @@ pub(crate) fn needs_reconsent(
             EventKind::ReconsentRequired => true,
             EventKind::Granted => {
                 material.is_some_and(|m| r.body.policy_version < m.version)
-                    && !r.body.expires_at.is_some_and(|e| e <= now)
+                    && r.body.expires_at.is_none_or(|e| e > now)
             }
             EventKind::Withdrawn | EventKind::Expired => false,
         };

@@ -30,8 +30,8 @@ use time::OffsetDateTime;
 
 use crate::chain::{RecordBody, RecordId, StoredRecord};
 use crate::sql::{
-    RECORD_COLUMNS, decode_outbox, decode_record, head, key_state, map, outbox_payload, time_to_db,
-    u64_to_db,
+    RECORD_COLUMNS, bind_record, decode_outbox, decode_record, head, insert_record_sql, key_state,
+    map, outbox_payload, time_to_db, u64_to_db,
 };
 use crate::store::{ConsentStore, KeyState, OutboxItem};
 
@@ -257,31 +257,11 @@ impl PostgresConsentStore {
             .map_err(map)?,
         )?;
         let stored = StoredRecord::link(body, global, subject);
-        let b = &stored.body;
-        sqlx::query(&format!(
-            "INSERT INTO {ledger} ({RECORD_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        ))
-        .bind(u64_to_db(stored.seq)?)
-        .bind(&user)
-        .bind(u64_to_db(stored.subject_seq)?)
-        .bind(b.id.to_bytes().to_vec())
-        .bind(b.kind.as_str())
-        .bind(b.purpose.as_str())
-        .bind(i64::from(b.policy_version))
-        .bind(b.basis.as_str())
-        .bind(&b.application)
-        .bind(&b.channel)
-        .bind(b.text_hash.map(|h| h.to_vec()))
-        .bind(time_to_db(b.at))
-        .bind(b.expires_at.map(time_to_db))
-        .bind(&b.sealed)
-        .bind(stored.prev_hash.0.to_vec())
-        .bind(stored.prev_subject_hash.0.to_vec())
-        .bind(stored.hash.0.to_vec())
-        .execute(&mut *conn)
-        .await
-        .map_err(map)?;
+        let sql = insert_record_sql(&ledger, |i| format!("${i}"));
+        bind_record(sqlx::query(&sql), &stored)?
+            .execute(&mut *conn)
+            .await
+            .map_err(map)?;
         sqlx::query(&format!(
             "INSERT INTO {} (record_seq, payload, created_at, next_attempt_at) \
              VALUES ($1, $2, $3, $4)",
@@ -289,8 +269,8 @@ impl PostgresConsentStore {
         ))
         .bind(u64_to_db(stored.seq)?)
         .bind(outbox_payload(&stored)?)
-        .bind(time_to_db(b.at))
-        .bind(time_to_db(b.at))
+        .bind(time_to_db(stored.body.at))
+        .bind(time_to_db(stored.body.at))
         .execute(&mut *conn)
         .await
         .map_err(map)?;

@@ -2,7 +2,8 @@
 
 use ciam_core::id::UserId;
 use ciam_core::store::{StoreError, StoreResult};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 use time::OffsetDateTime;
 
 use crate::chain::{ChainHash, RecordBody, RecordId, StoredRecord};
@@ -181,4 +182,48 @@ pub(crate) fn key_state(row: Option<(Option<Vec<u8>>, Option<i64>)>) -> StoreRes
             ));
         }
     })
+}
+
+/// `INSERT INTO {table} (…) VALUES (…)` for a whole record; `placeholder(i)` names the
+/// `i`-th parameter (1-based): `?` for SQLite, `$i` for PostgreSQL.
+pub(crate) fn insert_record_sql(table: &str, placeholder: impl Fn(usize) -> String) -> String {
+    let params: Vec<String> = (1..=17).map(placeholder).collect();
+    format!(
+        "INSERT INTO {table} ({RECORD_COLUMNS}) VALUES ({})",
+        params.join(", ")
+    )
+}
+
+/// Binds a record's columns, in [`RECORD_COLUMNS`] order, to `query`.
+pub(crate) fn bind_record<'q, DB>(
+    query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    r: &'q StoredRecord,
+) -> StoreResult<Query<'q, DB, <DB as Database>::Arguments<'q>>>
+where
+    DB: Database,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Vec<u8>: Encode<'q, DB> + Type<DB>,
+    Option<Vec<u8>>: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+{
+    let b = &r.body;
+    Ok(query
+        .bind(u64_to_db(r.seq)?)
+        .bind(b.user.to_bytes().to_vec())
+        .bind(u64_to_db(r.subject_seq)?)
+        .bind(b.id.to_bytes().to_vec())
+        .bind(b.kind.as_str())
+        .bind(b.purpose.as_str())
+        .bind(i64::from(b.policy_version))
+        .bind(b.basis.as_str())
+        .bind(b.application.as_str())
+        .bind(b.channel.as_str())
+        .bind(b.text_hash.map(|h| h.to_vec()))
+        .bind(time_to_db(b.at))
+        .bind(b.expires_at.map(time_to_db))
+        .bind(b.sealed.clone())
+        .bind(r.prev_hash.0.to_vec())
+        .bind(r.prev_subject_hash.0.to_vec())
+        .bind(r.hash.0.to_vec()))
 }

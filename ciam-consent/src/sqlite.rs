@@ -24,8 +24,8 @@ use time::OffsetDateTime;
 
 use crate::chain::{RecordBody, RecordId, StoredRecord};
 use crate::sql::{
-    RECORD_COLUMNS, decode_outbox, decode_record, head, key_state, map, outbox_payload, time_to_db,
-    u64_to_db,
+    RECORD_COLUMNS, bind_record, decode_outbox, decode_record, head, insert_record_sql, key_state,
+    map, outbox_payload, time_to_db, u64_to_db,
 };
 use crate::store::{ConsentStore, KeyState, OutboxItem};
 
@@ -104,7 +104,7 @@ impl SqliteConsentStore {
     pub async fn from_pool(pool: SqlitePool) -> StoreResult<Self> {
         let store = Self { pool };
         let mut conn = store.begin_immediate().await?;
-        let result = migrate(&mut *conn).await;
+        let result = migrate(&mut conn).await;
         finish(conn, result).await?;
         Ok(store)
     }
@@ -213,39 +213,19 @@ async fn append_in(conn: &mut SqliteConnection, body: RecordBody) -> StoreResult
         .map_err(map)?,
     )?;
     let stored = StoredRecord::link(body, global, subject);
-    let b = &stored.body;
-    sqlx::query(&format!(
-        "INSERT INTO consent_ledger ({RECORD_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(u64_to_db(stored.seq)?)
-    .bind(&user)
-    .bind(u64_to_db(stored.subject_seq)?)
-    .bind(b.id.to_bytes().to_vec())
-    .bind(b.kind.as_str())
-    .bind(b.purpose.as_str())
-    .bind(i64::from(b.policy_version))
-    .bind(b.basis.as_str())
-    .bind(&b.application)
-    .bind(&b.channel)
-    .bind(b.text_hash.map(|h| h.to_vec()))
-    .bind(time_to_db(b.at))
-    .bind(b.expires_at.map(time_to_db))
-    .bind(&b.sealed)
-    .bind(stored.prev_hash.0.to_vec())
-    .bind(stored.prev_subject_hash.0.to_vec())
-    .bind(stored.hash.0.to_vec())
-    .execute(&mut *conn)
-    .await
-    .map_err(map)?;
+    let sql = insert_record_sql("consent_ledger", |_| "?".to_owned());
+    bind_record(sqlx::query(&sql), &stored)?
+        .execute(&mut *conn)
+        .await
+        .map_err(map)?;
     sqlx::query(
         "INSERT INTO consent_outbox (record_seq, payload, created_at, next_attempt_at) \
          VALUES (?, ?, ?, ?)",
     )
     .bind(u64_to_db(stored.seq)?)
     .bind(outbox_payload(&stored)?)
-    .bind(time_to_db(b.at))
-    .bind(time_to_db(b.at))
+    .bind(time_to_db(stored.body.at))
+    .bind(time_to_db(stored.body.at))
     .execute(&mut *conn)
     .await
     .map_err(map)?;
@@ -300,7 +280,7 @@ impl ConsentStore for SqliteConsentStore {
 
     async fn append(&self, body: RecordBody) -> StoreResult<StoredRecord> {
         let mut conn = self.begin_immediate().await?;
-        let result = append_in(&mut *conn, body).await;
+        let result = append_in(&mut conn, body).await;
         finish(conn, result).await
     }
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::{Field, Tamper};
 use crate::chain::StoredRecord;
 use crate::postgres::PostgresConsentStore;
-use crate::sql::{RECORD_COLUMNS, time_to_db};
+use crate::sql::{bind_record, insert_record_sql};
 
 /// `sql` with the tables qualified by the store's schema and `?` numbered as `$1`, `$2`….
 fn q(store: &PostgresConsentStore, sql: &str) -> String {
@@ -90,34 +90,12 @@ impl Tamper for PostgresConsentStore {
     }
 
     async fn insert(&self, r: &StoredRecord) {
-        let b = &r.body;
-        sqlx::query(&q(
-            self,
-            &format!(
-                "INSERT INTO consent_ledger ({RECORD_COLUMNS}) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-        ))
-        .bind(seq(r.seq))
-        .bind(b.user.to_bytes().to_vec())
-        .bind(seq(r.subject_seq))
-        .bind(b.id.to_bytes().to_vec())
-        .bind(b.kind.as_str())
-        .bind(b.purpose.as_str())
-        .bind(i64::from(b.policy_version))
-        .bind(b.basis.as_str())
-        .bind(&b.application)
-        .bind(&b.channel)
-        .bind(b.text_hash.map(|h| h.to_vec()))
-        .bind(time_to_db(b.at))
-        .bind(b.expires_at.map(time_to_db))
-        .bind(&b.sealed)
-        .bind(r.prev_hash.0.to_vec())
-        .bind(r.prev_subject_hash.0.to_vec())
-        .bind(r.hash.0.to_vec())
-        .execute(self.pool())
-        .await
-        .unwrap();
+        let sql = insert_record_sql(&self.table("consent_ledger"), |i| format!("${i}"));
+        bind_record(sqlx::query(&sql), r)
+            .unwrap()
+            .execute(self.pool())
+            .await
+            .unwrap();
     }
 
     async fn swap(&self, a: u64, b: u64) {
