@@ -286,6 +286,7 @@ where
 {
     if shared.csrf
         && !csrf::is_cookieless_api_call(req.headers(), req.uri().path(), &shared.cookieless)
+        && !is_form_post_callback(req.method(), req.uri().path())
         && let Err(reason) = csrf::check(req.method(), req.headers(), &shared.origin)
     {
         tracing::warn!(reason, method = %req.method(), path = %req.uri().path(), "cross-site request refused");
@@ -326,6 +327,20 @@ where
             .append(SET_COOKIE, shared.cookie.clear_cookie());
     }
     Ok(response)
+}
+
+/// A provider's `form_post` to a federated callback (feature `federation`): its handler only
+/// re-issues it as a same-site GET, so it needs no origin check.
+fn is_form_post_callback(method: &http::Method, path: &str) -> bool {
+    #[cfg(feature = "federation")]
+    {
+        crate::federation::is_form_post_callback(method, path)
+    }
+    #[cfg(not(feature = "federation"))]
+    {
+        let _ = (method, path);
+        false
+    }
 }
 
 /// The cookie-less paths exempt from the origin check by default: the token refresh of the

@@ -106,6 +106,19 @@
 //! | `POST /token/refresh` | `{refresh_token}` (no cookie needed) | the same, a new pair; 400 `invalid_grant` for an unknown, spent, reused or ended refresh token (a spent one presented after the grace window revokes the session) |
 //! | `GET /.well-known/jwks.json` | — (mounted by `jwks_router` at the site root) | `{"keys": [...]}`, `Cache-Control: public, max-age=300` |
 //!
+//! With the `federation` feature (engine configured with `CiamBuilder::federation`); `start`
+//! and `callback` are browser navigations answered with `303` redirects:
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `GET /oidc/providers` | — | `{providers: [{name, display_name}]}` |
+//! | `GET /oidc/{provider}/start` | `?login_hint=&link=1` (`link=1`: signed in, recent sign-in) | 303 to the provider + binding cookie `ciam_oidc` (`__Host-` over HTTPS) |
+//! | `GET /oidc/{provider}/callback` | the provider's response (binding cookie) | 303 to `/` + `Set-Cookie` when signed in; `/login#mfa_token=…&factors=…`; `/login#link=…` + pending-link cookie; `/account#linked=…`; `/login#error=<code>` |
+//! | `POST /oidc/{provider}/callback` | the provider's `form_post` | 303 to the `GET` callback with the same parameters (exempt from the origin check: it changes nothing) |
+//! | `GET /identities` | — | `{identities: [{id, provider, provider_name, issuer, subject, email, created_at, last_used_at}], providers}` |
+//! | `POST /identities/link` | — (signed in, recent sign-in, pending-link cookie) | `{identity}`; 401 `federation_rejected` |
+//! | `DELETE /identities/{id}` | — (recent sign-in) | 204; 409 `last_sign_in_method`; 401 `step_up_required`; 404 if not the caller's |
+//!
 //! API routes take the caller from `Authorization: Bearer <access token>` with
 //! `BearerAuthenticated` (no store read) or `BearerAuthenticatedLive` (also checks that the
 //! session still exists); refusals are 401 with `WWW-Authenticate: Bearer
@@ -116,6 +129,7 @@
 //! | Feature | Default | Adds |
 //! |---|---|---|
 //! | `passkeys` | no | The `/passkeys/...` endpoints (ciam-core's passkey flows) |
+//! | `federation` | no | Sign-in with external identity providers: `GET /oidc/providers`, `GET /oidc/{provider}/start`, `GET` and `POST` (form_post) `/oidc/{provider}/callback`, `GET /identities`, `POST /identities/link`, `DELETE /identities/{id}` (ciam-core's `federation` feature; see below) |
 //! | `tokens` | no | API tokens: `POST /token`, `POST /token/refresh`, `jwks_router` (`GET /.well-known/jwks.json`), the `BearerAuthenticated` and `BearerAuthenticatedLive` extractors (ciam-core's `tokens` feature) |
 //!
 //! Request bodies are limited to [`BODY_LIMIT`] bytes.
@@ -169,6 +183,8 @@
 mod cookie;
 mod csrf;
 mod extract;
+#[cfg(feature = "federation")]
+mod federation;
 mod layer;
 mod mfa;
 #[cfg(feature = "passkeys")]

@@ -60,6 +60,8 @@ where
     let routes = routes.merge(crate::passkeys::routes());
     #[cfg(feature = "tokens")]
     let routes = routes.merge(crate::tokens::routes());
+    #[cfg(feature = "federation")]
+    let routes = routes.merge(crate::federation::routes());
     routes
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(no_store))
