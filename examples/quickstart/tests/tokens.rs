@@ -200,7 +200,16 @@ async fn tokens_over_http() {
     let key = rfc8037_pkcs8();
     let (s, mut mail) = start_with_env(
         Instance::default(),
-        &[("CIAM_TOKEN_KEY", &key), ("CIAM_TOKEN_REFRESH_GRACE", "2")],
+        &[
+            ("CIAM_TOKEN_KEY", &key),
+            ("CIAM_TOKEN_REFRESH_GRACE", "2"),
+            // Everything ciam logs, so the check at the end that no secret was logged means
+            // something.
+            (
+                "RUST_LOG",
+                "warn,ciam_core=debug,ciam_axum=debug,quickstart=debug",
+            ),
+        ],
     )
     .await;
 
@@ -375,8 +384,10 @@ async fn tokens_over_http() {
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
-    // No token or key ever reaches the log.
+    // No token or key ever reaches the log, though refusals were logged.
     let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(log.contains("bearer token refused"), "{log}");
+    assert!(log.contains("session revoked"), "{log}");
     for secret in [
         access.as_str(),
         first_refresh.as_str(),
