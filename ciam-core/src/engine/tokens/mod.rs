@@ -75,6 +75,13 @@
 //!
 //! Every refusal answers [`Error::InvalidRefreshToken`] (`invalid_grant`), whichever the
 //! reason, and the client signs in again.
+//!
+//! Storage: each rotation leaves one spent marker (and at most one grace claim), kept until
+//! the session's absolute end so that reuse is detected for as long as the session could be
+//! used. Redis drops them by TTL when they expire; the SQL backends keep expired challenge
+//! records (of every purpose) until something deletes them, because
+//! [`ChallengeStore`](crate::store::ChallengeStore) has no purge method yet: with many
+//! refreshing clients, delete expired `challenges` rows periodically.
 
 mod keys;
 mod refresh;
