@@ -40,6 +40,8 @@
 //! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
 //! | [`ClientIp`] / [`TrustedProxies`] | How the client IP is decided (TCP peer by default) |
 //! | [`router`] | The JSON endpoints below |
+//! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
+//! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
 //!
 //! # Endpoints
 //!
