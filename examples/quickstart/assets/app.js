@@ -584,7 +584,30 @@ async function addPasskey(button) {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The federated callback's answer, carried in the URL fragment (which never reaches a
+ * server): a second factor to give, an account to sign in to before linking, or an error.
+ */
+function federationFragment() {
+  if (location.hash.length < 2) return;
+  const params = new URLSearchParams(location.hash.slice(1));
+  const note = document.getElementById("federation-note");
+  if (params.get("mfa_token") && document.getElementById("mfa")) {
+    const factors = (params.get("factors") || "").split(",").filter(Boolean);
+    showMfa({ mfa_token: params.get("mfa_token"), factors });
+  } else if (note && params.get("link")) {
+    note.textContent = "Your " + params.get("link") + " account is not linked to an account here yet. " +
+      "Sign in to your account (or create one), then link it from your account page.";
+    note.hidden = false;
+  } else if (note && params.get("error")) {
+    note.textContent = "Signing in with that provider did not complete. Please try again or use another way to sign in.";
+    note.hidden = false;
+  }
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
 function start() {
+  federationFragment();
   const signIn = document.getElementById("passkey-sign-in");
   if (signIn) {
     signIn.addEventListener("click", () => passkeySignIn(signIn));

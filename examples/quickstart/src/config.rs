@@ -35,13 +35,22 @@ pub(crate) struct Config {
     pub(crate) token_key: Option<String>,
     /// `CIAM_TOKEN_REFRESH_GRACE`: the refresh grace window in seconds (0 to 60).
     pub(crate) token_refresh_grace: Option<i64>,
+    /// `CIAM_OIDC_ISSUER`: an OpenID Provider to sign in with (provider `oidc`).
+    pub(crate) oidc_issuer: Option<String>,
+    /// `CIAM_OIDC_CLIENT_ID`: this site's client id at that provider.
+    pub(crate) oidc_client_id: Option<String>,
+    /// `CIAM_OIDC_CLIENT_SECRET`: its client secret (unset: a public client, PKCE only).
+    pub(crate) oidc_client_secret: Option<String>,
+    /// `CIAM_OIDC_NAME`: the provider's name on the sign-in button.
+    pub(crate) oidc_name: Option<String>,
 }
 
 impl Config {
     /// Reads `CIAM_BIND`, `CIAM_PUBLIC_URL`, `CIAM_DATABASE_URL`, `CIAM_REDIS_URL`,
     /// `CIAM_SMTP_URL`, `CIAM_MAIL_FROM`, `CIAM_PASSKEY_KEY`, `CIAM_SEALING_KEY`, `CIAM_RISK`,
-    /// `CIAM_BREACHED_PASSWORDS_DIR`, `CIAM_TRUSTED_PROXY_HOPS`, `CIAM_TOKEN_KEY` and
-    /// `CIAM_TOKEN_REFRESH_GRACE`.
+    /// `CIAM_BREACHED_PASSWORDS_DIR`, `CIAM_TRUSTED_PROXY_HOPS`, `CIAM_TOKEN_KEY`,
+    /// `CIAM_TOKEN_REFRESH_GRACE`, `CIAM_OIDC_ISSUER`, `CIAM_OIDC_CLIENT_ID`,
+    /// `CIAM_OIDC_CLIENT_SECRET` and `CIAM_OIDC_NAME`.
     pub(crate) fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let bind_text = var("CIAM_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
@@ -74,6 +83,10 @@ impl Config {
             trusted_proxy_hops,
             token_key: var("CIAM_TOKEN_KEY"),
             token_refresh_grace,
+            oidc_issuer: var("CIAM_OIDC_ISSUER"),
+            oidc_client_id: var("CIAM_OIDC_CLIENT_ID"),
+            oidc_client_secret: var("CIAM_OIDC_CLIENT_SECRET"),
+            oidc_name: var("CIAM_OIDC_NAME"),
         })
     }
 }

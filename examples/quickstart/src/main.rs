@@ -3,6 +3,7 @@
 
 mod api;
 mod config;
+mod federation;
 mod pages;
 mod passkeys;
 mod security;
@@ -89,6 +90,18 @@ async fn run() -> Result<(), String> {
         config.risk,
         config.breached_dir.as_deref(),
     )?;
+    let builder = match federation::config(
+        &config.public_url,
+        config.oidc_issuer.as_deref(),
+        config.oidc_client_id.as_deref(),
+        config.oidc_client_secret.as_deref(),
+        config.oidc_name.as_deref(),
+    )
+    .await?
+    {
+        Some(federation) => builder.federation(federation),
+        None => builder,
+    };
     let tokens = api::token_config(config.token_key.as_deref(), config.token_refresh_grace)?;
     let ciam = builder
         .tokens(tokens)

@@ -59,6 +59,7 @@ label{display:block;margin:.5rem 0 .2rem;font-weight:500}\
 input{width:100%;padding:.5rem;border:1px solid #b8bfca;border-radius:6px;font:inherit}\
 button{margin-top:.75rem;padding:.5rem 1rem;border:0;border-radius:6px;background:#2f5bd3;color:#fff;font:inherit;cursor:pointer}\
 button.secondary{background:#6b7280}button.danger{background:#b42318}\
+a.button{display:inline-block;margin-top:.75rem;padding:.5rem 1rem;border-radius:6px;background:#6b7280;color:#fff;text-decoration:none}\
 form.inline{display:inline}form.inline button{margin:0;padding:.2rem .6rem;font-size:.85rem}\
 table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{text-align:left;padding:.35rem;border-bottom:1px solid #eceef2;vertical-align:top}\
 .muted{color:#6b7280;font-size:.9rem}.out{min-height:1.5em;margin:.5rem 0 0}.out.ok{color:#146c2e}.out.err{color:#b42318}\
@@ -231,7 +232,29 @@ fn mfa_section(then: &str) -> String {
     )
 }
 
+/// The "Sign in with …" buttons of the configured identity providers (none when off).
+fn federated_buttons(ciam: &Ciam) -> String {
+    let buttons: String = ciam
+        .federation_providers()
+        .iter()
+        .map(|(name, display)| {
+            format!(
+                r#"<p><a class="button" id="federated-{n}" href="/auth/oidc/{n}/start">Sign in with {d}</a></p>"#,
+                n = escape(name),
+                d = escape(display)
+            )
+        })
+        .collect();
+    if buttons.is_empty() {
+        return String::new();
+    }
+    format!(
+        r#"<section data-sign-in-step id="federated"><h2>Or use another account</h2>{buttons}</section>"#
+    )
+}
+
 async fn login(
+    State(ciam): State<Ciam>,
     MaybeAuthenticated(auth): MaybeAuthenticated,
     Query(q): Query<LoginQuery>,
 ) -> Response {
@@ -243,13 +266,16 @@ async fn login(
         ""
     };
     let mfa = mfa_section(&then);
+    let federated = federated_buttons(&ciam);
     let body = format!(
-        r#"{step_up}<section data-sign-in-step><form data-api="/auth/login" data-then="{then}">
+        r#"{step_up}<p class="notice" id="federation-note" role="status" hidden></p>
+<section data-sign-in-step><form data-api="/auth/login" data-then="{then}">
 <label for="email">E-mail address</label><input id="email" name="email" type="email" autocomplete="username webauthn" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button>Sign in</button>{OUT}
 <p class="muted">Have a passkey? Pick it from the e-mail field's suggestions, or use the button (with or without your address).</p>
 <button type="button" id="passkey-sign-in" class="secondary">Sign in with a passkey</button>{PASSKEY_OUT}</form></section>
+{federated}
 {mfa}
 <section data-sign-in-step id="passwordless"><h2>Sign in without a password</h2>
 <form id="passwordless-form" data-api="/auth/magic-link/start">
@@ -376,9 +402,65 @@ fn session_row(s: &SessionInfo) -> String {
     )
 }
 
+/// The linked-accounts section of `/account` (empty when no provider is configured): each
+/// identity with an Unlink button, a Link button per provider, and, when this browser holds a
+/// pending link (after "sign in to your account first"), the button that makes it.
+async fn linked_accounts(
+    ciam: &Ciam,
+    auth: &ciam::AuthContext,
+    headers: &axum::http::HeaderMap,
+) -> Result<String, ciam::Error> {
+    let providers = ciam.federation_providers();
+    if providers.is_empty() {
+        return Ok(String::new());
+    }
+    let rows: String = ciam
+        .federated_identities(auth)
+        .await?
+        .iter()
+        .map(|i| {
+            format!(
+                r#"<tr><td>{p}</td><td>{who}</td><td>{when}</td>
+<td><form class="inline" data-api="/auth/identities/{id}" data-method="DELETE" data-step-up="/account" data-then="/account"><button class="danger">Unlink</button>{OUT}</form></td></tr>"#,
+                p = escape(&i.provider_name),
+                who = escape(i.email.as_deref().unwrap_or(&i.subject)),
+                when = escape(&when(i.created_at)),
+                id = i.id,
+            )
+        })
+        .collect();
+    let links: String = providers
+        .iter()
+        .map(|(name, display)| {
+            format!(
+                r#"<a class="button" href="/auth/oidc/{n}/start?link=1">Link {d}</a> "#,
+                n = escape(name),
+                d = escape(display)
+            )
+        })
+        .collect();
+    let pending = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("ciam_oidc_link="));
+    let pending = if pending {
+        format!(
+            r#"<form id="complete-link" data-api="/auth/identities/link" data-then="/account"><p>You came back from a provider whose account is not linked yet.</p><button>Link it to this account</button>{OUT}</form>"#
+        )
+    } else {
+        String::new()
+    };
+    Ok(format!(
+        r#"<section id="linked-accounts"><h2>Linked accounts</h2><p>Sign in with another account you hold. Your last way to sign in cannot be removed.</p>
+<table><tr><th>Provider</th><th>Account</th><th>Linked</th><th></th></tr>{rows}</table>{pending}<p>{links}</p></section>"#
+    ))
+}
+
 async fn account(
     State(ciam): State<Ciam>,
     MaybeAuthenticated(auth): MaybeAuthenticated,
+    headers: axum::http::HeaderMap,
 ) -> Response {
     let Some(auth) = auth else {
         return Redirect::to("/login").into_response();
@@ -422,6 +504,10 @@ async fn account(
         Ok(_) => "off",
         Err(e) => return error_page(&e),
     };
+    let linked = match linked_accounts(&ciam, &auth, &headers).await {
+        Ok(html) => html,
+        Err(e) => return error_page(&e),
+    };
     let body = format!(
         r#"<section><h2>Profile</h2><table><tr><th>E-mail</th><td>{email} <span class="badge">{verified}</span></td></tr>
 <tr><th>Member since</th><td>{since}</td></tr></table><table>{profile}</table></section>
@@ -429,6 +515,7 @@ async fn account(
 <form data-api="/auth/sessions/revoke-others" data-then="/account"><button class="secondary">Sign out all other devices</button>{OUT}</form></section>
 <section><h2>Passkeys</h2><p>Sign in with your fingerprint, face or screen lock instead of a password.</p>
 <p><a id="passkeys-link" href="/passkeys">Manage your passkeys</a></p></section>
+{linked}
 <section><h2>Two-step sign-in</h2><p>Authenticator app: <strong id="account-totp">{totp}</strong>. After your password, ask for a code from an app on your phone.</p>
 <p><a id="security-link" href="/security">Manage two-step sign-in and remembered devices</a></p></section>
 <section><h2>Change password</h2><form data-api="/auth/password/change" data-ok="Password changed. Your other devices were signed out.">
