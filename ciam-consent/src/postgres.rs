@@ -451,3 +451,10 @@ impl ConsentStore for PostgresConsentStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
+
+/// Compile-time check: `connect` can be spawned onto a multi-threaded runtime.
+#[allow(dead_code)]
+fn connect_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&PostgresConsentStore::connect("", "s", 1));
+}

@@ -174,7 +174,9 @@ async fn migrate(conn: &mut SqliteConnection) -> StoreResult<()> {
         let Some(&sql) = MIGRATIONS.get(index) else {
             break;
         };
-        sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(map)?;
+        sqlx::Executor::execute(&mut *conn, sql)
+            .await
+            .map_err(map)?;
         sqlx::query("INSERT INTO consent_schema_version (version, applied_at) VALUES (?, ?)")
             .bind(version)
             .bind(now)
@@ -388,4 +390,11 @@ impl ConsentStore for SqliteConsentStore {
                 .map_err(map)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// Compile-time check: `connect` can be spawned onto a multi-threaded runtime.
+#[allow(dead_code)]
+fn connect_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&SqliteConsentStore::connect(""));
 }

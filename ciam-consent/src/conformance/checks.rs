@@ -251,6 +251,12 @@ pub async fn anchors_detect_rewrites<S: Tamper>(store: S) {
     let anchor = ledger.sign_anchor(&key).await.unwrap();
     let claims = crate::anchor::verify_anchor(&anchor, key.public_jwk()).unwrap();
     assert_eq!((claims.seq, claims.hash), (5, written[4].hash));
+    let dump = store.records_after(0, 100).await.unwrap();
+    let head = crate::anchor::check_against(&dump, &claims).unwrap();
+    assert_eq!(
+        head.seq, 5,
+        "an auditor checks a dump against the anchor offline"
+    );
     ledger.grant(user(4), "ads", web()).await.unwrap();
     let head = ledger
         .verify_against_anchor(&anchor, key.public_jwk())
@@ -387,6 +393,28 @@ pub async fn check_grant_expiry_withdrawal<S: Tamper>(store: S) {
             )
             .await,
         Err(Error::UnknownPolicyVersion)
+    ));
+    let long = "x".repeat(2_000);
+    assert!(matches!(
+        ledger
+            .grant(u, "newsletter", Source::new(&long, "web"))
+            .await,
+        Err(Error::InvalidInput("application"))
+    ));
+    assert!(matches!(
+        ledger
+            .record(
+                u,
+                ConsentEvent::grant("newsletter")
+                    .unwrap()
+                    .attribute("note", &long)
+            )
+            .await,
+        Err(Error::InvalidInput("attribute"))
+    ));
+    assert!(matches!(
+        ConsentEvent::grant("Not A Purpose"),
+        Err(Error::InvalidInput("purpose id"))
     ));
     assert_eq!(
         ledger.verify().await.unwrap().seq,
