@@ -205,3 +205,30 @@ pub(crate) fn needs_reconsent(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{Allowed, Decision, Denied};
+    use crate::model::LegalBasis;
+
+    #[test]
+    fn decisions_round_trip_as_json() {
+        for d in [
+            Decision::Deny(Denied::NoConsent),
+            Decision::Deny(Denied::Erased),
+            Decision::Allow(Allowed {
+                basis: LegalBasis::Contract,
+                record: None,
+            }),
+        ] {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), d, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_value(Decision::Deny(Denied::NoConsent)).unwrap(),
+            serde_json::json!({"decision": "deny", "reason": "no_consent"})
+        );
+    }
+}
