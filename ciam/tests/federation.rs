@@ -33,6 +33,7 @@ support::on_both_backends!(
     last_way_to_sign_in_cannot_be_unlinked,
     second_factor_gate_applies_to_federated_sign_in,
     provider_tokens_are_sealed_at_rest,
+    a_closed_account_releases_its_identities,
 );
 
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -576,5 +577,34 @@ async fn provider_tokens_are_sealed_at_rest<B: Backend>(store: Arc<B>) {
             .federated_tokens(&other_auth, theirs.id)
             .await
             .is_err()
+    );
+}
+
+async fn a_closed_account_releases_its_identities<B: Backend>(store: Arc<B>) {
+    let h = fed_harness(store, Policy::default(), false).await;
+    let s = h
+        .federated_in("max@example.test", FederatedAccount::Created)
+        .await;
+    let auth = h.auth(&s).await.unwrap();
+    h.ciam.delete_account(&auth, None, &ctx()).await.unwrap();
+    assert!(
+        h.store
+            .credentials_for_user(s.user.id, CredentialKind::Federated)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The closed account still holds the address, verified: the identity is not linked to it
+    // again, and the closed account may not sign in.
+    assert!(matches!(
+        h.federate("max@example.test").await,
+        Err(Error::AccountUnavailable)
+    ));
+    assert!(
+        h.store
+            .credentials_for_user(s.user.id, CredentialKind::Federated)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

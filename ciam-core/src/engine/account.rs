@@ -418,6 +418,8 @@ impl Ciam {
             CredentialKind::Passkey,
             CredentialKind::Totp,
             CredentialKind::RecoveryCodes,
+            // Linked external identities go too, so the identity can sign up afresh.
+            CredentialKind::Federated,
         ] {
             for c in self
                 .inner

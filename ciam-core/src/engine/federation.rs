@@ -31,6 +31,10 @@
 //! | no | verified | **unverified** | the unverified account is superseded (below), then a new account |
 //! | no | unverified or none | any, or none | [`FederationOutcome::LinkRequired`]: sign in to (or create) an account, then [`Ciam::complete_federated_link`] |
 //!
+//! An account that may not sign in (closed, locked, disabled) is never linked to
+//! automatically: the answer is [`Error::AccountUnavailable`]. Closing an account
+//! ([`Ciam::delete_account`]) removes its identities with its other credentials.
+//!
 //! The last row answers the same whether or not an account holds the address, so an identity
 //! with an address the provider has not verified cannot be used to find out which addresses
 //! have accounts here, nor to claim one.
@@ -612,6 +616,16 @@ impl Ciam {
         };
         match self.inner.identities.user_by_email(&email).await? {
             Some(existing) if existing.email_verified() => {
+                // A closed or locked account gains no new way in.
+                if !existing.status.may_sign_in() {
+                    self.record(
+                        Decision::failure(AuditAction::SignInFederated, existing.status.as_str())
+                            .user(existing.id),
+                        ctx,
+                    )
+                    .await;
+                    return Err(Error::AccountUnavailable);
+                }
                 let credential = self.identity_credential(existing.id, &login)?;
                 self.insert_identity(
                     &credential,
