@@ -224,7 +224,11 @@ mod tests {
             }),
         ] {
             let json = serde_json::to_string(&d).unwrap();
-            assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), d, "{json}");
+            assert_eq!(
+                serde_json::from_str::<Decision>(&json).unwrap(),
+                d,
+                "{json}"
+            );
         }
         assert_eq!(
             serde_json::to_value(Decision::Deny(Denied::NoConsent)).unwrap(),

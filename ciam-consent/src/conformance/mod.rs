@@ -26,10 +26,8 @@ use crate::store::ConsentStore;
 
 mod checks;
 mod fixtures;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_tamper;
 
 pub use checks::*;
 pub use fixtures::{FlakySink, START, catalog, ledger, user};
