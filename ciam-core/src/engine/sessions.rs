@@ -37,6 +37,14 @@ impl Ciam {
         password: &SecretString,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
+        // Past hashing capacity, answer "busy" (503 with Retry-After) at once, before any
+        // store work: the attempt could not be hashed anyway, and under a sign-in storm this
+        // keeps the refusals cheap and the store free for everything else. The same for every
+        // address, so it tells nothing about accounts. A browser that sends a device token
+        // asks about the priority lane (whether the token is valid is checked later).
+        if let Some(retry_after) = self.inner.hasher.saturated(ctx.device_token.is_some()) {
+            return Err(Error::Overloaded { retry_after });
+        }
         let Ok(email) = Email::parse(email) else {
             let keys = throttle::keys(&self.inner.policy.throttle, "signin", None, ctx, false);
             self.check_throttle(&keys, AuditAction::SignInPassword, ctx)

@@ -186,13 +186,31 @@ impl fmt::Debug for FirebaseScryptKey {
 ///     .old_pepper(Pepper::new("k2024", vec![9; 32])?);
 /// # let _ = config; Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PasswordConfig {
     pub(crate) argon2: Argon2Params,
     pub(crate) pepper: Option<Pepper>,
     pub(crate) old_peppers: Vec<Pepper>,
     pub(crate) pool: PoolConfig,
     pub(crate) firebase: Option<FirebaseScryptKey>,
+    pub(crate) niceness: u8,
+}
+
+/// The niceness hashing threads run at unless [`PasswordConfig::worker_niceness`] says
+/// otherwise.
+pub const DEFAULT_WORKER_NICENESS: u8 = 10;
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            argon2: Argon2Params::default(),
+            pepper: None,
+            old_peppers: Vec::new(),
+            pool: PoolConfig::default(),
+            firebase: None,
+            niceness: DEFAULT_WORKER_NICENESS,
+        }
+    }
 }
 
 impl PasswordConfig {
@@ -217,6 +235,19 @@ impl PasswordConfig {
     /// Sets the size of the hashing pool.
     pub fn pool(mut self, pool: PoolConfig) -> Self {
         self.pool = pool;
+        self
+    }
+
+    /// Sets the scheduling niceness of the hashing threads (Linux; 0 to 19, default
+    /// [`DEFAULT_WORKER_NICENESS`]; 0 keeps the process's priority).
+    ///
+    /// Hashing is the one CPU-bound job of an auth server. At the default, a hashing thread
+    /// yields to request handling: a sign-in storm that keeps every hashing thread busy does
+    /// not slow the rest of the application (measured in `benches/README.md`, "Sign-in
+    /// storm"), while hashing still gets every cycle the requests leave. Elsewhere than on
+    /// Linux the setting is ignored.
+    pub fn worker_niceness(mut self, niceness: u8) -> Self {
+        self.niceness = niceness.min(19);
         self
     }
 

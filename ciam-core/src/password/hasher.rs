@@ -86,7 +86,7 @@ impl PasswordHasher {
         rng.fill(&mut tag)
             .map_err(|e| PasswordError::Internal(e.to_string()))?;
         let dummy = argon2id::encode(&params, config.pepper.as_ref().map(Pepper::id), &salt, &tag);
-        let pool = Pool::start(config.pool, blocks)?;
+        let pool = Pool::start(config.pool, blocks, config.niceness)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
@@ -236,6 +236,14 @@ impl PasswordHasher {
     /// and the way tests show that an unknown account costs the same work as a known one.
     pub fn jobs_completed(&self) -> u64 {
         self.inner.pool.completed()
+    }
+
+    /// When a hashing job would be refused right now with
+    /// [`PasswordError::Overloaded`], the `retry_after` it would carry; `None` when there is
+    /// room. `priority` asks about the lane of [`Self::verify_trusted`]. Lets a caller answer
+    /// "busy" before doing any other work for a request that could not be hashed anyway.
+    pub fn saturated(&self, priority: bool) -> Option<std::time::Duration> {
+        self.inner.pool.saturated(priority)
     }
 
     /// Jobs waiting for a hashing thread right now.

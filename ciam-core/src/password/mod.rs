@@ -87,7 +87,9 @@ use std::time::Duration;
 
 #[doc(hidden)]
 pub use argon2id::raw_argon2 as __kat_raw_argon2;
-pub use config::{Argon2Params, FirebaseScryptKey, PasswordConfig, Pepper, PoolConfig};
+pub use config::{
+    Argon2Params, DEFAULT_WORKER_NICENESS, FirebaseScryptKey, PasswordConfig, Pepper, PoolConfig,
+};
 pub use hasher::PasswordHasher;
 pub use policy::{PasswordPolicy, PolicyViolation};
 

@@ -44,8 +44,12 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// Starts `config.workers` threads; each allocates `blocks` argon2 blocks on its first job
-    /// and keeps them for its lifetime.
-    pub(crate) fn start(config: PoolConfig, blocks: usize) -> Result<Self, PasswordError> {
+    /// and keeps them for its lifetime, and runs at `niceness` (0: the process's own).
+    pub(crate) fn start(
+        config: PoolConfig,
+        blocks: usize,
+        niceness: u8,
+    ) -> Result<Self, PasswordError> {
         let (tx, rx) = sync_channel::<Job>(config.queue);
         let rx = Arc::new(Mutex::new(rx));
         let stats = Arc::new(Stats {
@@ -57,7 +61,10 @@ impl Pool {
             let (rx, stats) = (Arc::clone(&rx), Arc::clone(&stats));
             std::thread::Builder::new()
                 .name(format!("ciam-password-{i}"))
-                .spawn(move || work(&rx, &stats, blocks))
+                .spawn(move || {
+                    lower_priority(niceness);
+                    work(&rx, &stats, blocks)
+                })
                 .map_err(|e| {
                     PasswordError::Internal(format!("cannot start hashing thread: {e}"))
                 })?;
@@ -119,6 +126,17 @@ impl Pool {
             .map_err(|_| PasswordError::Internal("a hashing job failed".into()))
     }
 
+    /// When a job in the given lane would be refused right now, the `retry_after` it would
+    /// get; `None` when there is room.
+    pub(crate) fn saturated(&self, priority: bool) -> Option<Duration> {
+        let limit = if priority {
+            self.capacity
+        } else {
+            self.capacity.saturating_sub(self.reserved)
+        };
+        (self.stats.queued.load(Ordering::SeqCst) >= limit).then(|| self.retry_after())
+    }
+
     /// [`Self::run_lane`] for an ordinary job.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, PasswordError>
     where
@@ -161,6 +179,35 @@ impl fmt::Debug for Pool {
     }
 }
 
+/// Lowers the calling thread's scheduling priority to `niceness` (1 to 19; 0 leaves it), so
+/// that hashing yields the CPU to request handling: a waking request thread preempts a
+/// hashing thread instead of waiting for its time slice. Needs no privilege (only raising
+/// priority does); a failure is logged and the thread runs at the normal priority.
+fn lower_priority(niceness: u8) {
+    if niceness == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+        // thread-priority maps its 0..=99 scale onto nice 19..=-20 for normal threads:
+        // nice = trunc(39 * (1 - p / 99)) - 20. Take the p that gives the asked niceness.
+        let nice = i32::from(niceness.min(19));
+        let p = (0u8..=99)
+            .find(|&p| (39.0 * (1.0 - f32::from(p) / 99.0)) as i32 - 20 == nice)
+            .unwrap_or(0);
+        let result = ThreadPriorityValue::try_from(p)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                set_current_thread_priority(ThreadPriority::Crossplatform(v))
+                    .map_err(|e| format!("{e:?}"))
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot lower the hashing thread's priority");
+        }
+    }
+}
+
 /// A worker's loop: take a job, run it with this thread's memory, update the average.
 fn work(rx: &Mutex<Receiver<Job>>, stats: &Stats, blocks: usize) {
     let mut memory: Vec<Block> = Vec::new();
@@ -200,6 +247,7 @@ mod tests {
                 queue: 2,
             },
             8,
+            10,
         )
         .unwrap();
         assert_eq!(pool.run(|m| m.len()).await.unwrap(), 8);
