@@ -138,7 +138,12 @@ impl IntoResponse for ApiError {
             Repr::NotFound => return error_body(StatusCode::NOT_FOUND, "not_found", "Not found."),
         };
         let status = status_for(e.kind());
-        if status.is_server_error() {
+        if matches!(e, Error::Overloaded { .. }) {
+            // Load shedding is the designed answer past hashing capacity, not a fault: at
+            // error level a sign-in storm would write one line per refused request, and the
+            // logging would cost more than the refusal.
+            tracing::debug!(code = e.code(), error = %chain(&e), "request shed (at capacity)");
+        } else if status.is_server_error() {
             tracing::error!(code = e.code(), error = %chain(&e), "request failed");
         } else {
             tracing::debug!(code = e.code(), error = %chain(&e), "request refused");

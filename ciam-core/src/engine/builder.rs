@@ -70,13 +70,14 @@ pub struct CiamBuilder {
     risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
     breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
     sms: Option<Arc<dyn crate::risk::SmsSender>>,
+    user_cache_ttl: Option<std::time::Duration>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
     #[cfg(feature = "tokens")]
     tokens: Option<super::tokens::TokenConfig>,
-}
     #[cfg(feature = "federation")]
     federation: Option<super::federation::FederationConfig>,
+}
 
 impl std::fmt::Debug for CiamBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,6 +89,15 @@ impl std::fmt::Debug for CiamBuilder {
 }
 
 impl CiamBuilder {
+    /// Sets how long [`Ciam::user_for_display`](super::Ciam::user_for_display) may answer
+    /// from the in-process copy of a user (default 1 s, the session cache's bound; zero reads
+    /// the store every time). Copies are replaced by every write made through this engine;
+    /// the TTL bounds how long a write made by another process can go unseen.
+    pub fn user_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.user_cache_ttl = Some(ttl);
+        self
+    }
+
     /// Uses one backend for every store.
     pub fn backend<B: Backend>(mut self, backend: Arc<B>) -> Self {
         self.identities = Some(backend.clone());
@@ -244,6 +254,13 @@ impl CiamBuilder {
         self
     }
 
+    /// Turns on sign-in with external identity providers (feature `federation`).
+    #[cfg(feature = "federation")]
+    pub fn federation(mut self, config: super::federation::FederationConfig) -> Self {
+        self.federation = Some(config);
+        self
+    }
+
     /// Turns on API tokens (feature `tokens`): JWT access tokens, the JWKS document and
     /// rotating refresh tokens (see [`crate::tokens`]).
     #[cfg(feature = "tokens")]
@@ -254,13 +271,6 @@ impl CiamBuilder {
 
     /// Validates the configuration and starts the engine (and its hashing pool).
     pub fn build(self) -> Result<Ciam, BuildError> {
-    /// Turns on sign-in with external identity providers (feature `federation`).
-    #[cfg(feature = "federation")]
-    pub fn federation(mut self, config: super::federation::FederationConfig) -> Self {
-        self.federation = Some(config);
-        self
-    }
-
         let public_url = validate_public_url(
             self.public_url
                 .as_deref()
@@ -282,10 +292,19 @@ impl CiamBuilder {
         };
         let rng: Arc<dyn SecureRandom> = self.rng.unwrap_or_else(|| Arc::new(SystemRandom::new()));
         let hasher = PasswordHasher::new(self.password.unwrap_or_default(), Arc::clone(&rng))?;
+        let user_cache = Arc::new(super::user_cache::UserCache::new(
+            self.user_cache_ttl
+                .unwrap_or(std::time::Duration::from_secs(1)),
+            100_000,
+        ));
         let inner = Inner {
-            identities: self
-                .identities
-                .ok_or(BuildError::MissingStore("identities"))?,
+            identities: Arc::new(super::user_cache::CachingIdentities {
+                inner: self
+                    .identities
+                    .ok_or(BuildError::MissingStore("identities"))?,
+                cache: Arc::clone(&user_cache),
+            }),
+            user_cache,
             credentials: self
                 .credentials
                 .ok_or(BuildError::MissingStore("credentials"))?,
@@ -317,6 +336,8 @@ impl CiamBuilder {
             passkeys: self.passkeys,
             #[cfg(feature = "tokens")]
             tokens,
+            #[cfg(feature = "federation")]
+            federation: self.federation,
         };
         Ok(Ciam {
             inner: Arc::new(inner),
@@ -336,8 +357,6 @@ fn validate_public_url(url: &str) -> Result<String, BuildError> {
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
-            #[cfg(feature = "federation")]
-            federation: self.federation,
 
 fn validate_policy(p: &Policy) -> Result<(), BuildError> {
     let s = &p.session;

@@ -17,6 +17,7 @@ mod sessions;
 pub(crate) mod throttle;
 #[cfg(feature = "tokens")]
 pub mod tokens;
+mod user_cache;
 
 use std::sync::Arc;
 
@@ -54,6 +55,7 @@ pub struct Ciam {
 
 pub(crate) struct Inner {
     identities: Arc<dyn IdentityStore>,
+    user_cache: Arc<user_cache::UserCache>,
     credentials: Arc<dyn CredentialStore>,
     sessions: Arc<dyn SessionStore>,
     challenges: Arc<dyn ChallengeStore>,
@@ -79,10 +81,10 @@ pub(crate) struct Inner {
     passkeys: Option<passkeys::PasskeyConfig>,
     #[cfg(feature = "tokens")]
     tokens: Option<tokens::TokenState>,
-}
-
     #[cfg(feature = "federation")]
     federation: Option<federation::FederationConfig>,
+}
+
 /// One decision for the audit log, built fluently at the call site.
 struct Decision<'a> {
     action: AuditAction,
@@ -182,6 +184,18 @@ impl Ciam {
             .user_by_id(id)
             .await?
             .ok_or(Error::Unauthenticated)
+    }
+
+    /// Reads an account for display (a "who am I" endpoint, a page header): from the
+    /// in-process copy when it is younger than the user-cache TTL (default 1 s; see
+    /// [`CiamBuilder::user_cache_ttl`]), else from the store. Writes made through this engine
+    /// are seen at once; a write made by another process within the TTL. Use [`Self::user`]
+    /// to read a user you are about to change.
+    pub async fn user_for_display(&self, id: UserId) -> Result<Arc<User>> {
+        if let Some(user) = self.inner.user_cache.get(id) {
+            return Ok(user);
+        }
+        self.user(id).await.map(Arc::new)
     }
 
     /// The newest audit entries about a user, newest first.
@@ -414,20 +428,6 @@ impl Ciam {
         words
     }
 
-    /// Re-reads and rewrites a user until the write applies (bounded), for changes that must
-    /// not be lost to a concurrent edit.
-    async fn modify_user(
-        &self,
-        id: UserId,
-        mut change: impl FnMut(&mut User) -> Result<()>,
-    ) -> Result<User> {
-        for _ in 0..3 {
-            let mut user = self
-                .inner
-                .identities
-                .user_by_id(id)
-                .await?
-                .ok_or(Error::Unauthenticated)?;
     /// How many ways the user has to sign in: passwords, passkeys and linked external
     /// identities ("never remove the last way to sign in" counts these).
     #[cfg(any(feature = "passkeys", feature = "federation"))]
@@ -488,6 +488,20 @@ impl Ciam {
         Ok(())
     }
 
+    /// Re-reads and rewrites a user until the write applies (bounded), for changes that must
+    /// not be lost to a concurrent edit.
+    async fn modify_user(
+        &self,
+        id: UserId,
+        mut change: impl FnMut(&mut User) -> Result<()>,
+    ) -> Result<User> {
+        for _ in 0..3 {
+            let mut user = self
+                .inner
+                .identities
+                .user_by_id(id)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
             change(&mut user)?;
             user.updated_at = self.now();
             match self.inner.identities.update_user(&user).await {
