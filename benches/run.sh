@@ -36,6 +36,7 @@ mkdir -p "$out"
 echo "== building (release)" >&2
 cargo build --release -q -p quickstart -p ciam-benches --bin quickstart --bin harness --bin peer
 gcc -O3 -o "$out/argon2_ref" benches/c/argon2_ref.c -largon2 -lpthread
+rm -f "$out/quickstart" "$out/peer"
 cp "$target/release/quickstart" "$target/release/peer" "$out/"
 
 HARNESS_BIN_DIR="$out" HARNESS_OUT="$out" "$target/release/harness"
