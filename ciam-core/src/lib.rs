@@ -47,6 +47,15 @@
 //! [`CiamBuilder::risk_policy`], assessed for risk with an explanation in the audit log
 //! ([`risk`]).
 //!
+//! ## Observability
+//!
+//! Every flow above runs in a `tracing` span named `ciam.flow` (fields `flow`, the method's
+//! name, and `outcome`, `ok` or the error's [`Error::code`]; INFO level, DEBUG for
+//! `authenticate`), and records `ciam_flow_total{flow, outcome}` and
+//! `ciam_flow_duration_seconds{flow}` through the [`metrics`](https://docs.rs/metrics) facade:
+//! install any recorder (a Prometheus exporter, say) and they appear. Span fields are static
+//! names only; no address, password, token or key is ever recorded.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |

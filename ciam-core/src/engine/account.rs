@@ -60,40 +60,45 @@ impl Ciam {
         req: Registration,
         ctx: &RequestContext,
     ) -> Result<RegisterOutcome> {
-        let email = Email::parse(&req.email)?;
-        self.inner.profile.validate_all(&req.profile)?;
-        let phc = match &req.password {
-            Some(pw) => {
-                self.check_new_password(pw, Some(&email)).await?;
-                Some(self.inner.hasher.hash(pw).await?)
+        crate::engine::observe::flow("register", async move {
+            let email = Email::parse(&req.email)?;
+            self.inner.profile.validate_all(&req.profile)?;
+            let phc = match &req.password {
+                Some(pw) => {
+                    self.check_new_password(pw, Some(&email)).await?;
+                    Some(self.inner.hasher.hash(pw).await?)
+                }
+                None => None,
+            };
+            if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
+                return Ok(self.register_existing(&existing, &email, ctx).await);
             }
-            None => None,
-        };
-        if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
-            return Ok(self.register_existing(&existing, &email, ctx).await);
-        }
-        let now = self.now();
-        let rng = self.inner.rng.as_ref();
-        let mut user = User::new(UserId::generate(rng)?, now);
-        user.email = Some(email.clone());
-        user.profile = req.profile;
-        let credentials = match phc {
-            Some(phc) => vec![Credential::new(
-                CredentialId::generate(rng)?,
-                user.id,
-                CredentialKind::Password,
-                phc,
-                now,
-            )],
-            None => Vec::new(),
-        };
-        match self.inner.identities.create_user(&user, &credentials).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return self.lost_registration_race(&email, ctx).await,
-            Err(e) => return Err(e.into()),
-        }
-        let detail = json!({"password": !credentials.is_empty()});
-        self.registered(&user, &email, detail, ctx).await
+            let now = self.now();
+            let rng = self.inner.rng.as_ref();
+            let mut user = User::new(UserId::generate(rng)?, now);
+            user.email = Some(email.clone());
+            user.profile = req.profile;
+            let credentials = match phc {
+                Some(phc) => vec![Credential::new(
+                    CredentialId::generate(rng)?,
+                    user.id,
+                    CredentialKind::Password,
+                    phc,
+                    now,
+                )],
+                None => Vec::new(),
+            };
+            match self.inner.identities.create_user(&user, &credentials).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return self.lost_registration_race(&email, ctx).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let detail = json!({"password": !credentials.is_empty()});
+            self.registered(&user, &email, detail, ctx).await
+        })
+        .await
     }
 
     /// `create_user` conflicted on the address: a concurrent registration won the race.
@@ -166,114 +171,123 @@ impl Ciam {
     /// Sends a new verification link if the address belongs to an unverified account, within
     /// the hourly mail limit. Answers `Ok` in every case so it reveals nothing.
     pub async fn resend_verification(&self, email: &str, ctx: &RequestContext) -> Result<()> {
-        let email = Email::parse(email)?;
-        match self.inner.identities.user_by_email(&email).await? {
-            Some(user) if !user.email_verified() && user.status.may_sign_in() => {
-                let on_file = user.email.clone().unwrap_or(email);
-                self.send_verification(&user, &on_file, ctx).await
+        crate::engine::observe::flow("resend_verification", async move {
+            let email = Email::parse(email)?;
+            match self.inner.identities.user_by_email(&email).await? {
+                Some(user) if !user.email_verified() && user.status.may_sign_in() => {
+                    let on_file = user.email.clone().unwrap_or(email);
+                    self.send_verification(&user, &on_file, ctx).await
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
+        })
+        .await
     }
 
     /// Follows a mailed link: verifies the account's address, or completes an e-mail change.
     ///
     /// A token is single-use; an unknown, used or expired token is [`Error::InvalidToken`].
     pub async fn verify_email(&self, token: &str, ctx: &RequestContext) -> Result<VerifyOutcome> {
-        let token = OpaqueToken::from_client(token);
-        if !token.is_well_formed() {
-            return self.invalid_token(AuditAction::EmailVerified, ctx).await;
-        }
-        let now = self.now();
-        let challenges = &self.inner.challenges;
-        if let Some(ch) = challenges
-            .consume_challenge(ChallengePurpose::VerifyEmail, &token.hash(), now)
-            .await?
-        {
-            let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
-            let issued_for = ch
-                .payload
-                .get("email")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-            let user = self
-                .modify_user(user_id, |u| {
-                    // A link verifies only the address it was sent to.
-                    match (&u.email, &issued_for) {
-                        (Some(e), Some(issued)) if Email::parse(issued).is_ok_and(|i| i == *e) => {
-                            u.email_verified_at.get_or_insert(now);
-                            Ok(())
-                        }
-                        _ => Err(Error::InvalidToken),
-                    }
-                })
-                .await;
-            let user = match user {
-                Ok(u) => u,
-                Err(Error::InvalidToken) => {
-                    return self.invalid_token(AuditAction::EmailVerified, ctx).await;
-                }
-                Err(e) => return Err(e),
-            };
-            challenges
-                .delete_challenges(user.id, ChallengePurpose::VerifyEmail)
-                .await?;
-            self.record(
-                Decision::success(AuditAction::EmailVerified, "verified").user(user.id),
-                ctx,
-            )
-            .await;
-            self.emit(Event::EmailVerified { user_id: user.id }).await;
-            return Ok(VerifyOutcome::EmailVerified(Box::new(user)));
-        }
-        if let Some(ch) = challenges
-            .consume_challenge(ChallengePurpose::ChangeEmail, &token.hash(), now)
-            .await?
-        {
-            let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
-            let new_email = ch
-                .payload
-                .get("email")
-                .and_then(|v| v.as_str())
-                .map(Email::parse);
-            let Some(Ok(new_email)) = new_email else {
-                return Err(Error::Internal(
-                    "change-email challenge without a valid address".into(),
-                ));
-            };
-            let mut old_email = None;
-            let result = self
-                .modify_user(user_id, |u| {
-                    old_email = u.email.clone();
-                    u.email = Some(new_email.clone());
-                    u.email_verified_at = Some(now);
-                    Ok(())
-                })
-                .await;
-            let user = match result {
-                Ok(u) => u,
-                Err(Error::EmailTaken) => {
-                    self.record(
-                        Decision::failure(AuditAction::EmailChanged, "email_taken").user(user_id),
-                        ctx,
-                    )
-                    .await;
-                    return Err(Error::EmailTaken);
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some(old) = old_email.filter(|o| *o != new_email) {
-                self.send_mail(&old, MailKind::EmailChanged);
+        crate::engine::observe::flow("verify_email", async move {
+            let token = OpaqueToken::from_client(token);
+            if !token.is_well_formed() {
+                return self.invalid_token(AuditAction::EmailVerified, ctx).await;
             }
-            self.record(
-                Decision::success(AuditAction::EmailChanged, "changed").user(user.id),
-                ctx,
-            )
-            .await;
-            self.emit(Event::EmailChanged { user_id: user.id }).await;
-            return Ok(VerifyOutcome::EmailChanged(Box::new(user)));
-        }
-        self.invalid_token(AuditAction::EmailVerified, ctx).await
+            let now = self.now();
+            let challenges = &self.inner.challenges;
+            if let Some(ch) = challenges
+                .consume_challenge(ChallengePurpose::VerifyEmail, &token.hash(), now)
+                .await?
+            {
+                let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
+                let issued_for = ch
+                    .payload
+                    .get("email")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                let user = self
+                    .modify_user(user_id, |u| {
+                        // A link verifies only the address it was sent to.
+                        match (&u.email, &issued_for) {
+                            (Some(e), Some(issued))
+                                if Email::parse(issued).is_ok_and(|i| i == *e) =>
+                            {
+                                u.email_verified_at.get_or_insert(now);
+                                Ok(())
+                            }
+                            _ => Err(Error::InvalidToken),
+                        }
+                    })
+                    .await;
+                let user = match user {
+                    Ok(u) => u,
+                    Err(Error::InvalidToken) => {
+                        return self.invalid_token(AuditAction::EmailVerified, ctx).await;
+                    }
+                    Err(e) => return Err(e),
+                };
+                challenges
+                    .delete_challenges(user.id, ChallengePurpose::VerifyEmail)
+                    .await?;
+                self.record(
+                    Decision::success(AuditAction::EmailVerified, "verified").user(user.id),
+                    ctx,
+                )
+                .await;
+                self.emit(Event::EmailVerified { user_id: user.id }).await;
+                return Ok(VerifyOutcome::EmailVerified(Box::new(user)));
+            }
+            if let Some(ch) = challenges
+                .consume_challenge(ChallengePurpose::ChangeEmail, &token.hash(), now)
+                .await?
+            {
+                let user_id = ch.user_id.ok_or(Error::InvalidToken)?;
+                let new_email = ch
+                    .payload
+                    .get("email")
+                    .and_then(|v| v.as_str())
+                    .map(Email::parse);
+                let Some(Ok(new_email)) = new_email else {
+                    return Err(Error::Internal(
+                        "change-email challenge without a valid address".into(),
+                    ));
+                };
+                let mut old_email = None;
+                let result = self
+                    .modify_user(user_id, |u| {
+                        old_email = u.email.clone();
+                        u.email = Some(new_email.clone());
+                        u.email_verified_at = Some(now);
+                        Ok(())
+                    })
+                    .await;
+                let user = match result {
+                    Ok(u) => u,
+                    Err(Error::EmailTaken) => {
+                        self.record(
+                            Decision::failure(AuditAction::EmailChanged, "email_taken")
+                                .user(user_id),
+                            ctx,
+                        )
+                        .await;
+                        return Err(Error::EmailTaken);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(old) = old_email.filter(|o| *o != new_email) {
+                    self.send_mail(&old, MailKind::EmailChanged);
+                }
+                self.record(
+                    Decision::success(AuditAction::EmailChanged, "changed").user(user.id),
+                    ctx,
+                )
+                .await;
+                self.emit(Event::EmailChanged { user_id: user.id }).await;
+                return Ok(VerifyOutcome::EmailChanged(Box::new(user)));
+            }
+            self.invalid_token(AuditAction::EmailVerified, ctx).await
+        })
+        .await
     }
 
     pub(super) async fn invalid_token<T>(
@@ -299,58 +313,62 @@ impl Ciam {
         current_password: Option<&SecretString>,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let new_email = Email::parse(new_email)?;
-        let user = self.user(auth.user_id).await?;
-        self.step_up(
-            &user,
-            auth,
-            current_password,
-            AuditAction::EmailChangeRequested,
-            ctx,
-        )
-        .await?;
-        self.second_factor_gate(&user, auth, AuditAction::EmailChangeRequested, ctx)
+        crate::engine::observe::flow("request_email_change", async move {
+            let new_email = Email::parse(new_email)?;
+            let user = self.user(auth.user_id).await?;
+            self.step_up(
+                &user,
+                auth,
+                current_password,
+                AuditAction::EmailChangeRequested,
+                ctx,
+            )
             .await?;
-        if user.email.as_ref() == Some(&new_email) {
-            return Ok(());
-        }
-        if self
-            .inner
-            .identities
-            .user_by_email(&new_email)
-            .await?
-            .is_some()
-        {
+            self.second_factor_gate(&user, auth, AuditAction::EmailChangeRequested, ctx)
+                .await?;
+            if user.email.as_ref() == Some(&new_email) {
+                return Ok(());
+            }
+            if self
+                .inner
+                .identities
+                .user_by_email(&new_email)
+                .await?
+                .is_some()
+            {
+                self.record(
+                    Decision::failure(AuditAction::EmailChangeRequested, "email_taken")
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+                self.account_exists_notice(&new_email);
+                return Ok(());
+            }
+            // Only the newest request stays valid.
+            self.inner
+                .challenges
+                .delete_challenges(user.id, ChallengePurpose::ChangeEmail)
+                .await?;
+            if !self
+                .send_link(user.id, &new_email, ChallengePurpose::ChangeEmail, ctx)
+                .await?
+            {
+                return Ok(());
+            }
+            if let Some(old) = &user.email {
+                self.send_mail(old, MailKind::EmailChangeRequested);
+            }
             self.record(
-                Decision::failure(AuditAction::EmailChangeRequested, "email_taken").user(user.id),
+                Decision::success(AuditAction::EmailChangeRequested, "confirmation_sent")
+                    .user(user.id)
+                    .session(auth.session_id),
                 ctx,
             )
             .await;
-            self.account_exists_notice(&new_email);
-            return Ok(());
-        }
-        // Only the newest request stays valid.
-        self.inner
-            .challenges
-            .delete_challenges(user.id, ChallengePurpose::ChangeEmail)
-            .await?;
-        if !self
-            .send_link(user.id, &new_email, ChallengePurpose::ChangeEmail, ctx)
-            .await?
-        {
-            return Ok(());
-        }
-        if let Some(old) = &user.email {
-            self.send_mail(old, MailKind::EmailChangeRequested);
-        }
-        self.record(
-            Decision::success(AuditAction::EmailChangeRequested, "confirmation_sent")
-                .user(user.id)
-                .session(auth.session_id),
-            ctx,
-        )
-        .await;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     /// For an account with a second factor, a sensitive change also needs a session that
@@ -391,68 +409,73 @@ impl Ciam {
         current_password: Option<&SecretString>,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let user = self.user(auth.user_id).await?;
-        self.step_up(
-            &user,
-            auth,
-            current_password,
-            AuditAction::AccountDeleted,
-            ctx,
-        )
-        .await?;
-        self.second_factor_gate(&user, auth, AuditAction::AccountDeleted, ctx)
+        crate::engine::observe::flow("delete_account", async move {
+            let user = self.user(auth.user_id).await?;
+            self.step_up(
+                &user,
+                auth,
+                current_password,
+                AuditAction::AccountDeleted,
+                ctx,
+            )
             .await?;
-        self.modify_user(user.id, |u| {
-            u.status = crate::user::UserStatus::PendingDeletion;
-            Ok(())
-        })
-        .await?;
-        let sessions = self
-            .inner
-            .sessions
-            .delete_user_sessions(user.id, None)
+            self.second_factor_gate(&user, auth, AuditAction::AccountDeleted, ctx)
+                .await?;
+            self.modify_user(user.id, |u| {
+                u.status = crate::user::UserStatus::PendingDeletion;
+                Ok(())
+            })
             .await?;
-        let mut credentials = 0_u64;
-        for kind in [
-            CredentialKind::Password,
-            CredentialKind::Passkey,
-            CredentialKind::Totp,
-            CredentialKind::RecoveryCodes,
-            // Linked external identities go too, so the identity can sign up afresh.
-            CredentialKind::Federated,
-        ] {
-            for c in self
+            let sessions = self
                 .inner
-                .credentials
-                .credentials_for_user(user.id, kind)
-                .await?
-            {
-                if self.inner.credentials.delete_credential(c.id).await? {
-                    credentials += 1;
+                .sessions
+                .delete_user_sessions(user.id, None)
+                .await?;
+            let mut credentials = 0_u64;
+            for kind in [
+                CredentialKind::Password,
+                CredentialKind::Passkey,
+                CredentialKind::Totp,
+                CredentialKind::RecoveryCodes,
+                // Linked external identities go too, so the identity can sign up afresh.
+                CredentialKind::Federated,
+            ] {
+                for c in self
+                    .inner
+                    .credentials
+                    .credentials_for_user(user.id, kind)
+                    .await?
+                {
+                    if self.inner.credentials.delete_credential(c.id).await? {
+                        credentials += 1;
+                    }
                 }
             }
-        }
-        for purpose in [
-            ChallengePurpose::VerifyEmail,
-            ChallengePurpose::ResetPassword,
-            ChallengePurpose::ChangeEmail,
-            ChallengePurpose::TrustedDevice,
-            ChallengePurpose::MagicLink,
-        ] {
-            self.inner
-                .challenges
-                .delete_challenges(user.id, purpose)
-                .await?;
-        }
-        self.record(
-            Decision::success(AuditAction::AccountDeleted, "closed")
-                .user(user.id)
-                .session(auth.session_id)
-                .detail(json!({"sessions_ended": sessions, "credentials_removed": credentials})),
-            ctx,
-        )
-        .await;
-        Ok(())
+            for purpose in [
+                ChallengePurpose::VerifyEmail,
+                ChallengePurpose::ResetPassword,
+                ChallengePurpose::ChangeEmail,
+                ChallengePurpose::TrustedDevice,
+                ChallengePurpose::MagicLink,
+            ] {
+                self.inner
+                    .challenges
+                    .delete_challenges(user.id, purpose)
+                    .await?;
+            }
+            self.record(
+                Decision::success(AuditAction::AccountDeleted, "closed")
+                    .user(user.id)
+                    .session(auth.session_id)
+                    .detail(
+                        json!({"sessions_ended": sessions, "credentials_removed": credentials}),
+                    ),
+                ctx,
+            )
+            .await;
+            Ok(())
+        })
+        .await
     }
 
     /// Sets profile attributes (checked against the schema); a `null` value removes one.
@@ -461,22 +484,25 @@ impl Ciam {
         auth: &AuthContext,
         changes: ProfileAttributes,
     ) -> Result<User> {
-        for (name, value) in &changes {
-            if !value.is_null() {
-                self.inner.profile.validate(name, value)?;
-            } else if !self.inner.profile.fields().iter().any(|f| &f.name == name) {
-                return Err(crate::profile::ProfileError::UnknownField(name.clone()).into());
-            }
-        }
-        self.modify_user(auth.user_id, |u| {
+        crate::engine::observe::flow("update_profile", async move {
             for (name, value) in &changes {
-                if value.is_null() {
-                    u.profile.remove(name);
-                } else {
-                    u.profile.insert(name.clone(), value.clone());
+                if !value.is_null() {
+                    self.inner.profile.validate(name, value)?;
+                } else if !self.inner.profile.fields().iter().any(|f| &f.name == name) {
+                    return Err(crate::profile::ProfileError::UnknownField(name.clone()).into());
                 }
             }
-            Ok(())
+            self.modify_user(auth.user_id, |u| {
+                for (name, value) in &changes {
+                    if value.is_null() {
+                        u.profile.remove(name);
+                    } else {
+                        u.profile.insert(name.clone(), value.clone());
+                    }
+                }
+                Ok(())
+            })
+            .await
         })
         .await
     }

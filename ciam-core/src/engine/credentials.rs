@@ -107,36 +107,39 @@ impl Ciam {
     /// Mails a password-reset link if the address belongs to an account that may reset,
     /// within the hourly mail limit. Answers `Ok` in every case so it reveals nothing.
     pub async fn forgot_password(&self, email: &str, ctx: &RequestContext) -> Result<()> {
-        let email = Email::parse(email)?;
-        let Some(user) = self.inner.identities.user_by_email(&email).await? else {
-            self.record(
-                Decision::failure(AuditAction::PasswordResetRequested, "unknown_user"),
-                ctx,
-            )
-            .await;
-            return Ok(());
-        };
-        if !matches!(user.status, UserStatus::Active | UserStatus::Locked) {
-            self.record(
-                Decision::failure(AuditAction::PasswordResetRequested, user.status.as_str())
-                    .user(user.id),
-                ctx,
-            )
-            .await;
-            return Ok(());
-        }
-        let email = user.email.clone().unwrap_or(email);
-        if self
-            .send_link(user.id, &email, ChallengePurpose::ResetPassword, ctx)
-            .await?
-        {
-            self.record(
-                Decision::success(AuditAction::PasswordResetRequested, "sent").user(user.id),
-                ctx,
-            )
-            .await;
-        }
-        Ok(())
+        crate::engine::observe::flow("forgot_password", async move {
+            let email = Email::parse(email)?;
+            let Some(user) = self.inner.identities.user_by_email(&email).await? else {
+                self.record(
+                    Decision::failure(AuditAction::PasswordResetRequested, "unknown_user"),
+                    ctx,
+                )
+                .await;
+                return Ok(());
+            };
+            if !matches!(user.status, UserStatus::Active | UserStatus::Locked) {
+                self.record(
+                    Decision::failure(AuditAction::PasswordResetRequested, user.status.as_str())
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+                return Ok(());
+            }
+            let email = user.email.clone().unwrap_or(email);
+            if self
+                .send_link(user.id, &email, ChallengePurpose::ResetPassword, ctx)
+                .await?
+            {
+                self.record(
+                    Decision::success(AuditAction::PasswordResetRequested, "sent").user(user.id),
+                    ctx,
+                )
+                .await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Sets a new password with a mailed reset token, ends every session of the account and
@@ -150,80 +153,83 @@ impl Ciam {
         new_password: &SecretString,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let token = OpaqueToken::from_client(token);
-        if !token.is_well_formed() {
-            return self.invalid_token(AuditAction::PasswordReset, ctx).await;
-        }
-        let now = self.now();
-        let Some(challenge) = self
-            .inner
-            .challenges
-            .consume_challenge(ChallengePurpose::ResetPassword, &token.hash(), now)
-            .await?
-        else {
-            return self.invalid_token(AuditAction::PasswordReset, ctx).await;
-        };
-        let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
-        let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
-        if let Err(refused) = self
-            .check_new_password(new_password, user.email.as_ref())
-            .await
-        {
-            self.restore_challenge(challenge).await;
-            return Err(refused);
-        }
-        let phc = match self.inner.hasher.hash(new_password).await {
-            Ok(phc) => phc,
-            Err(e) => {
-                self.restore_challenge(challenge).await;
-                return Err(e.into());
+        crate::engine::observe::flow("reset_password", async move {
+            let token = OpaqueToken::from_client(token);
+            if !token.is_well_formed() {
+                return self.invalid_token(AuditAction::PasswordReset, ctx).await;
             }
-        };
-        self.set_password(user.id, phc).await?;
-        let issued_for = challenge
-            .payload
-            .get("email")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let user = self
-            .modify_user(user.id, |u| {
-                if u.status == UserStatus::Locked {
-                    u.status = UserStatus::Active;
+            let now = self.now();
+            let Some(challenge) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::ResetPassword, &token.hash(), now)
+                .await?
+            else {
+                return self.invalid_token(AuditAction::PasswordReset, ctx).await;
+            };
+            let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
+            let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
+            if let Err(refused) = self
+                .check_new_password(new_password, user.email.as_ref())
+                .await
+            {
+                self.restore_challenge(challenge).await;
+                return Err(refused);
+            }
+            let phc = match self.inner.hasher.hash(new_password).await {
+                Ok(phc) => phc,
+                Err(e) => {
+                    self.restore_challenge(challenge).await;
+                    return Err(e.into());
                 }
-                if let (Some(e), Some(issued)) = (&u.email, &issued_for)
-                    && Email::parse(issued).is_ok_and(|i| i == *e)
-                {
-                    u.email_verified_at.get_or_insert(now);
-                }
-                Ok(())
-            })
-            .await?;
-        let ended = self
-            .inner
-            .sessions
-            .delete_user_sessions(user.id, None)
-            .await?;
-        self.inner
-            .challenges
-            .delete_challenges(user.id, ChallengePurpose::ResetPassword)
-            .await?;
-        // Whoever reset the password may not be whoever trusted those browsers.
-        self.inner
-            .challenges
-            .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
-            .await?;
-        if let Some(email) = &user.email {
-            self.send_mail(email, MailKind::PasswordChanged);
-        }
-        self.record(
-            Decision::success(AuditAction::PasswordReset, "reset")
-                .user(user.id)
-                .detail(json!({"sessions_ended": ended})),
-            ctx,
-        )
-        .await;
-        self.emit(Event::PasswordChanged { user_id: user.id }).await;
-        Ok(())
+            };
+            self.set_password(user.id, phc).await?;
+            let issued_for = challenge
+                .payload
+                .get("email")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let user = self
+                .modify_user(user.id, |u| {
+                    if u.status == UserStatus::Locked {
+                        u.status = UserStatus::Active;
+                    }
+                    if let (Some(e), Some(issued)) = (&u.email, &issued_for)
+                        && Email::parse(issued).is_ok_and(|i| i == *e)
+                    {
+                        u.email_verified_at.get_or_insert(now);
+                    }
+                    Ok(())
+                })
+                .await?;
+            let ended = self
+                .inner
+                .sessions
+                .delete_user_sessions(user.id, None)
+                .await?;
+            self.inner
+                .challenges
+                .delete_challenges(user.id, ChallengePurpose::ResetPassword)
+                .await?;
+            // Whoever reset the password may not be whoever trusted those browsers.
+            self.inner
+                .challenges
+                .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
+                .await?;
+            if let Some(email) = &user.email {
+                self.send_mail(email, MailKind::PasswordChanged);
+            }
+            self.record(
+                Decision::success(AuditAction::PasswordReset, "reset")
+                    .user(user.id)
+                    .detail(json!({"sessions_ended": ended})),
+                ctx,
+            )
+            .await;
+            self.emit(Event::PasswordChanged { user_id: user.id }).await;
+            Ok(())
+        })
+        .await
     }
 
     async fn restore_challenge(&self, challenge: Challenge) {
@@ -244,52 +250,55 @@ impl Ciam {
         new_password: &SecretString,
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
-        let user = self.user(auth.user_id).await?;
-        if !user.status.may_sign_in() {
-            return Err(Error::AccountUnavailable);
-        }
-        self.step_up(
-            &user,
-            auth,
-            current_password,
-            AuditAction::PasswordChanged,
-            ctx,
-        )
-        .await?;
-        self.check_new_password(new_password, user.email.as_ref())
+        crate::engine::observe::flow("change_password", async move {
+            let user = self.user(auth.user_id).await?;
+            if !user.status.may_sign_in() {
+                return Err(Error::AccountUnavailable);
+            }
+            self.step_up(
+                &user,
+                auth,
+                current_password,
+                AuditAction::PasswordChanged,
+                ctx,
+            )
             .await?;
-        let phc = self.inner.hasher.hash(new_password).await?;
-        self.set_password(user.id, phc).await?;
-        self.inner
-            .sessions
-            .delete_user_sessions(user.id, None)
-            .await?;
-        let (amr, auth_time) = if current_password.is_some() {
-            (vec![AuthMethod::Pwd], self.now())
-        } else {
-            (auth.amr.clone(), auth.auth_time)
-        };
-        let rotated = RequestContext {
-            session_token: None,
-            ..ctx.clone()
-        };
-        let signed_in = self
-            .start_session(user, amr, auth.aal, auth_time, &rotated)
-            .await?;
-        if let Some(email) = &signed_in.user.email {
-            self.send_mail(email, MailKind::PasswordChanged);
-        }
-        self.record(
-            Decision::success(AuditAction::PasswordChanged, "changed")
-                .user(signed_in.user.id)
-                .session(signed_in.session.id),
-            ctx,
-        )
-        .await;
-        self.emit(Event::PasswordChanged {
-            user_id: signed_in.user.id,
+            self.check_new_password(new_password, user.email.as_ref())
+                .await?;
+            let phc = self.inner.hasher.hash(new_password).await?;
+            self.set_password(user.id, phc).await?;
+            self.inner
+                .sessions
+                .delete_user_sessions(user.id, None)
+                .await?;
+            let (amr, auth_time) = if current_password.is_some() {
+                (vec![AuthMethod::Pwd], self.now())
+            } else {
+                (auth.amr.clone(), auth.auth_time)
+            };
+            let rotated = RequestContext {
+                session_token: None,
+                ..ctx.clone()
+            };
+            let signed_in = self
+                .start_session(user, amr, auth.aal, auth_time, &rotated)
+                .await?;
+            if let Some(email) = &signed_in.user.email {
+                self.send_mail(email, MailKind::PasswordChanged);
+            }
+            self.record(
+                Decision::success(AuditAction::PasswordChanged, "changed")
+                    .user(signed_in.user.id)
+                    .session(signed_in.session.id),
+                ctx,
+            )
+            .await;
+            self.emit(Event::PasswordChanged {
+                user_id: signed_in.user.id,
+            })
+            .await;
+            Ok(signed_in)
         })
-        .await;
-        Ok(signed_in)
+        .await
     }
 }

@@ -459,8 +459,11 @@ impl Ciam {
         login_hint: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<FederationStart> {
-        let _ = ctx;
-        self.start_authorization(provider, login_hint, None).await
+        crate::engine::observe::flow("start_federated_sign_in", async move {
+            let _ = ctx;
+            self.start_authorization(provider, login_hint, None).await
+        })
+        .await
     }
 
     /// Starts linking `provider` to the signed-in account (`login_hint` as for a sign-in).
@@ -474,11 +477,14 @@ impl Ciam {
         login_hint: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<FederationStart> {
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::FederatedLinked, ctx)
-            .await?;
-        self.start_authorization(provider, login_hint, Some(user.id))
-            .await
+        crate::engine::observe::flow("start_federated_link", async move {
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::FederatedLinked, ctx)
+                .await?;
+            self.start_authorization(provider, login_hint, Some(user.id))
+                .await
+        })
+        .await
     }
 
     /// Consumes the challenge stored for `purpose` under the hash of `secret`.
@@ -521,75 +527,78 @@ impl Ciam {
         binding: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<FederationOutcome> {
-        let action = AuditAction::SignInFederated;
-        let detail = json!({ "provider": provider });
-        let Ok(response) =
-            AuthorizationResponse::from_pairs(params.iter().map(|(k, v)| (k.as_str(), v.clone())))
-        else {
-            return self
-                .federation_refused(action, "malformed_response", None, detail, ctx)
-                .await;
-        };
-        let Some(state) = response.state.as_deref().filter(|s| s.len() <= 512) else {
-            return self
-                .federation_refused(action, "missing_state", None, detail, ctx)
-                .await;
-        };
-        let Some(stored) = self.take(ChallengePurpose::FederationState, state).await? else {
-            return self
-                .federation_refused(action, "unknown_or_expired_state", None, detail, ctx)
-                .await;
-        };
-        let action = if stored.user_id.is_some() {
-            AuditAction::FederatedLinked
-        } else {
-            action
-        };
-        let payload: StatePayload =
-            serde_json::from_value(stored.payload.clone()).map_err(internal)?;
-        if payload.pending.provider != provider {
-            return self
-                .federation_refused(
-                    action,
-                    "state_of_another_provider",
-                    stored.user_id,
-                    detail,
-                    ctx,
-                )
-                .await;
-        }
-        let bound = binding.is_some_and(|b| {
-            constant_time_eq(
-                binding_text(&TokenHash::of(b)).as_bytes(),
-                payload.binding.as_bytes(),
-            )
-        });
-        if !bound {
-            return self
-                .federation_refused(action, "browser_mismatch", stored.user_id, detail, ctx)
-                .await;
-        }
-        let rp = self.provider(provider)?;
-        let login = match rp
-            .complete(&payload.pending, &response, self.now().unix_timestamp())
-            .await
-        {
-            Ok(login) => login,
-            Err(e) => {
-                let reason = refusal_reason(&e);
-                let detail = json!({ "provider": provider, "error": e.to_string() });
+        crate::engine::observe::flow("finish_federation", async move {
+            let action = AuditAction::SignInFederated;
+            let detail = json!({ "provider": provider });
+            let Ok(response) = AuthorizationResponse::from_pairs(
+                params.iter().map(|(k, v)| (k.as_str(), v.clone())),
+            ) else {
                 return self
-                    .federation_refused(action, reason, stored.user_id, detail, ctx)
+                    .federation_refused(action, "malformed_response", None, detail, ctx)
+                    .await;
+            };
+            let Some(state) = response.state.as_deref().filter(|s| s.len() <= 512) else {
+                return self
+                    .federation_refused(action, "missing_state", None, detail, ctx)
+                    .await;
+            };
+            let Some(stored) = self.take(ChallengePurpose::FederationState, state).await? else {
+                return self
+                    .federation_refused(action, "unknown_or_expired_state", None, detail, ctx)
+                    .await;
+            };
+            let action = if stored.user_id.is_some() {
+                AuditAction::FederatedLinked
+            } else {
+                action
+            };
+            let payload: StatePayload =
+                serde_json::from_value(stored.payload.clone()).map_err(internal)?;
+            if payload.pending.provider != provider {
+                return self
+                    .federation_refused(
+                        action,
+                        "state_of_another_provider",
+                        stored.user_id,
+                        detail,
+                        ctx,
+                    )
                     .await;
             }
-        };
-        match stored.user_id {
-            Some(user) => {
-                let identity = self.link_identity(user, &login, ctx).await?;
-                Ok(FederationOutcome::Linked(identity))
+            let bound = binding.is_some_and(|b| {
+                constant_time_eq(
+                    binding_text(&TokenHash::of(b)).as_bytes(),
+                    payload.binding.as_bytes(),
+                )
+            });
+            if !bound {
+                return self
+                    .federation_refused(action, "browser_mismatch", stored.user_id, detail, ctx)
+                    .await;
             }
-            None => self.federated_sign_in(login, ctx).await,
-        }
+            let rp = self.provider(provider)?;
+            let login = match rp
+                .complete(&payload.pending, &response, self.now().unix_timestamp())
+                .await
+            {
+                Ok(login) => login,
+                Err(e) => {
+                    let reason = refusal_reason(&e);
+                    let detail = json!({ "provider": provider, "error": e.to_string() });
+                    return self
+                        .federation_refused(action, reason, stored.user_id, detail, ctx)
+                        .await;
+                }
+            };
+            match stored.user_id {
+                Some(user) => {
+                    let identity = self.link_identity(user, &login, ctx).await?;
+                    Ok(FederationOutcome::Linked(identity))
+                }
+                None => self.federated_sign_in(login, ctx).await,
+            }
+        })
+        .await
     }
 
     async fn federated_sign_in(
@@ -728,40 +737,43 @@ impl Ciam {
         link_token: &str,
         ctx: &RequestContext,
     ) -> Result<FederatedIdentity> {
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::FederatedLinked, ctx)
-            .await?;
-        let Some(stored) = self
-            .take(ChallengePurpose::FederationLink, link_token)
-            .await?
-        else {
-            return self
-                .federation_refused(
-                    AuditAction::FederatedLinked,
-                    "unknown_or_expired_link",
-                    Some(user.id),
-                    json!({}),
-                    ctx,
-                )
-                .await;
-        };
-        let p: LinkPayload = serde_json::from_value(stored.payload).map_err(internal)?;
-        let login = FederatedLogin {
-            provider: p.provider,
-            profile: FederatedProfile {
-                issuer: p.issuer,
-                subject: p.subject,
-                email: p.email,
-                email_verified: false,
-                name: None,
-                given_name: None,
-                family_name: None,
-                auth_time: None,
-                attributes: BTreeMap::new(),
-            },
-            tokens: None,
-        };
-        self.link_identity(user.id, &login, ctx).await
+        crate::engine::observe::flow("complete_federated_link", async move {
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::FederatedLinked, ctx)
+                .await?;
+            let Some(stored) = self
+                .take(ChallengePurpose::FederationLink, link_token)
+                .await?
+            else {
+                return self
+                    .federation_refused(
+                        AuditAction::FederatedLinked,
+                        "unknown_or_expired_link",
+                        Some(user.id),
+                        json!({}),
+                        ctx,
+                    )
+                    .await;
+            };
+            let p: LinkPayload = serde_json::from_value(stored.payload).map_err(internal)?;
+            let login = FederatedLogin {
+                provider: p.provider,
+                profile: FederatedProfile {
+                    issuer: p.issuer,
+                    subject: p.subject,
+                    email: p.email,
+                    email_verified: false,
+                    name: None,
+                    given_name: None,
+                    family_name: None,
+                    auth_time: None,
+                    attributes: BTreeMap::new(),
+                },
+                tokens: None,
+            };
+            self.link_identity(user.id, &login, ctx).await
+        })
+        .await
     }
 
     /// Links `login`'s identity to `user`: a no-op when it already is, refused when it is
@@ -1061,14 +1073,17 @@ impl Ciam {
 
     /// The signed-in user's linked identities, oldest first.
     pub async fn federated_identities(&self, auth: &AuthContext) -> Result<Vec<FederatedIdentity>> {
-        let config = self.federation()?;
-        self.inner
-            .credentials
-            .credentials_for_user(auth.user_id, CredentialKind::Federated)
-            .await?
-            .iter()
-            .map(|c| FederatedIdentity::from_credential(c, config))
-            .collect()
+        crate::engine::observe::flow("federated_identities", async move {
+            let config = self.federation()?;
+            self.inner
+                .credentials
+                .credentials_for_user(auth.user_id, CredentialKind::Federated)
+                .await?
+                .iter()
+                .map(|c| FederatedIdentity::from_credential(c, config))
+                .collect()
+        })
+        .await
     }
 
     async fn own_identity(&self, auth: &AuthContext, id: CredentialId) -> Result<Credential> {
@@ -1085,40 +1100,43 @@ impl Ciam {
         auth: &AuthContext,
         id: CredentialId,
     ) -> Result<Option<ProviderTokens>> {
-        let c = self.own_identity(auth, id).await?;
-        let Some(sealed) = decode(&c)?.tokens else {
-            return Ok(None);
-        };
-        let key = self
-            .federation()?
-            .token_key
-            .as_ref()
-            .ok_or_else(|| internal("no token key"))?;
-        let (key_id, body) = sealed
-            .split_once('.')
-            .ok_or_else(|| internal("sealed tokens malformed"))?;
-        if key_id != key.id {
-            return Err(internal("sealed tokens under an unknown key"));
-        }
-        let raw = URL_SAFE_NO_PAD.decode(body).map_err(internal)?;
-        if raw.len() < NONCE_LEN {
-            return Err(internal("sealed tokens malformed"));
-        }
-        let (nonce, ct) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| internal("nonce"))?;
-        let mut buf = Zeroizing::new(ct.to_vec());
-        let plain = key
-            .key
-            .open_in_place(nonce, Aad::from(token_aad(c.user_id, key_id)), &mut buf)
-            .map_err(|_| internal("sealed tokens do not open"))?;
-        let mut t: SealedTokens = serde_json::from_slice(plain).map_err(internal)?;
-        let out = ProviderTokens {
-            access_token: Zeroizing::new(std::mem::take(&mut t.access_token)),
-            refresh_token: t.refresh_token.take().map(Zeroizing::new),
-            expires_at: t.expires_at,
-            scopes: std::mem::take(&mut t.scopes),
-        };
-        Ok(Some(out))
+        crate::engine::observe::flow("federated_tokens", async move {
+            let c = self.own_identity(auth, id).await?;
+            let Some(sealed) = decode(&c)?.tokens else {
+                return Ok(None);
+            };
+            let key = self
+                .federation()?
+                .token_key
+                .as_ref()
+                .ok_or_else(|| internal("no token key"))?;
+            let (key_id, body) = sealed
+                .split_once('.')
+                .ok_or_else(|| internal("sealed tokens malformed"))?;
+            if key_id != key.id {
+                return Err(internal("sealed tokens under an unknown key"));
+            }
+            let raw = URL_SAFE_NO_PAD.decode(body).map_err(internal)?;
+            if raw.len() < NONCE_LEN {
+                return Err(internal("sealed tokens malformed"));
+            }
+            let (nonce, ct) = raw.split_at(NONCE_LEN);
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| internal("nonce"))?;
+            let mut buf = Zeroizing::new(ct.to_vec());
+            let plain = key
+                .key
+                .open_in_place(nonce, Aad::from(token_aad(c.user_id, key_id)), &mut buf)
+                .map_err(|_| internal("sealed tokens do not open"))?;
+            let mut t: SealedTokens = serde_json::from_slice(plain).map_err(internal)?;
+            let out = ProviderTokens {
+                access_token: Zeroizing::new(std::mem::take(&mut t.access_token)),
+                refresh_token: t.refresh_token.take().map(Zeroizing::new),
+                expires_at: t.expires_at,
+                scopes: std::mem::take(&mut t.scopes),
+            };
+            Ok(Some(out))
+        })
+        .await
     }
 
     /// Unlinks one of the signed-in user's identities. Needs a recent sign-in
@@ -1131,21 +1149,24 @@ impl Ciam {
         id: CredentialId,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let user = self.user(auth.user_id).await?;
-        let c = self.own_identity(auth, id).await?;
-        self.step_up(&user, auth, None, AuditAction::FederatedUnlinked, ctx)
-            .await?;
-        self.remove_sign_in_credential(auth, &c, AuditAction::FederatedUnlinked, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::FederatedUnlinked, "unlinked")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({"credential": id, "provider": decode(&c)?.provider})),
-            ctx,
-        )
-        .await;
-        Ok(())
+        crate::engine::observe::flow("unlink_federated_identity", async move {
+            let user = self.user(auth.user_id).await?;
+            let c = self.own_identity(auth, id).await?;
+            self.step_up(&user, auth, None, AuditAction::FederatedUnlinked, ctx)
+                .await?;
+            self.remove_sign_in_credential(auth, &c, AuditAction::FederatedUnlinked, ctx)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::FederatedUnlinked, "unlinked")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({"credential": id, "provider": decode(&c)?.provider})),
+                ctx,
+            )
+            .await;
+            Ok(())
+        })
+        .await
     }
 }
 

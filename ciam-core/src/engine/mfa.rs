@@ -220,13 +220,16 @@ impl Ciam {
 
     /// The account's second factors.
     pub async fn mfa_status(&self, auth: &AuthContext) -> Result<MfaStatus> {
-        Ok(MfaStatus {
-            totp: self
-                .credential_of(auth.user_id, CredentialKind::Totp)
-                .await?
-                .is_some(),
-            recovery_codes_left: self.recovery_hashes(auth.user_id).await?.1.len(),
+        crate::engine::observe::flow("mfa_status", async move {
+            Ok(MfaStatus {
+                totp: self
+                    .credential_of(auth.user_id, CredentialKind::Totp)
+                    .await?
+                    .is_some(),
+                recovery_codes_left: self.recovery_hashes(auth.user_id).await?.1.len(),
+            })
         })
+        .await
     }
 
     /// Starts enrolling an authenticator app. Needs a recent sign-in
@@ -237,59 +240,62 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<TotpEnrolment> {
-        let config = self.mfa_config()?;
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::MfaEnrolled, ctx)
-            .await?;
-        let secret = OtpSecret::generate_for(config.totp.algorithm(), self.inner.rng.as_ref())
+        crate::engine::observe::flow("start_totp_enrolment", async move {
+            let config = self.mfa_config()?;
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::MfaEnrolled, ctx)
+                .await?;
+            let secret = OtpSecret::generate_for(config.totp.algorithm(), self.inner.rng.as_ref())
+                .map_err(internal)?;
+            let account = user
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_else(|| user.id.to_string());
+            let uri = OtpAuthUri::new(
+                Some(&self.inner.app_name.replace(':', " ")),
+                &account,
+                secret.clone(),
+                config.totp,
+            )
             .map_err(internal)?;
-        let account = user
-            .email
-            .as_ref()
-            .map(|e| e.as_str().to_owned())
-            .unwrap_or_else(|| user.id.to_string());
-        let uri = OtpAuthUri::new(
-            Some(&self.inner.app_name.replace(':', " ")),
-            &account,
-            secret.clone(),
-            config.totp,
-        )
-        .map_err(internal)?;
-        let uri_text = uri.to_uri();
-        let qr = EnrolmentQr::new(uri_text.expose()).map_err(internal)?;
-        let sealed = config
-            .secret_box
-            .seal(&secret, &user.id.to_bytes(), self.inner.rng.as_ref())
-            .map_err(internal)?;
-        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let now = self.now();
-        let stored = StoredTotp {
-            sealed,
-            algorithm: config.totp.algorithm().name().to_owned(),
-            digits: config.totp.digits(),
-            period: config.totp.period(),
-            last_used_step: None,
-        };
-        let challenge = Challenge::new(
-            token.hash(),
-            ChallengePurpose::TotpEnrolment,
-            Some(user.id),
-            json!({"totp": stored, "attempts": 0}),
-            now,
-            now + self
-                .inner
-                .policy
-                .mfa_pending_ttl
-                .max(time::Duration::minutes(10)),
-        );
-        self.inner.challenges.insert_challenge(&challenge).await?;
-        Ok(TotpEnrolment {
-            enrolment: token,
-            otpauth_uri: uri_text,
-            secret: secret.to_base32(),
-            qr_svg: qr.to_svg(),
-            qr_png: qr.to_png(4).map_err(internal)?,
+            let uri_text = uri.to_uri();
+            let qr = EnrolmentQr::new(uri_text.expose()).map_err(internal)?;
+            let sealed = config
+                .secret_box
+                .seal(&secret, &user.id.to_bytes(), self.inner.rng.as_ref())
+                .map_err(internal)?;
+            let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+            let now = self.now();
+            let stored = StoredTotp {
+                sealed,
+                algorithm: config.totp.algorithm().name().to_owned(),
+                digits: config.totp.digits(),
+                period: config.totp.period(),
+                last_used_step: None,
+            };
+            let challenge = Challenge::new(
+                token.hash(),
+                ChallengePurpose::TotpEnrolment,
+                Some(user.id),
+                json!({"totp": stored, "attempts": 0}),
+                now,
+                now + self
+                    .inner
+                    .policy
+                    .mfa_pending_ttl
+                    .max(time::Duration::minutes(10)),
+            );
+            self.inner.challenges.insert_challenge(&challenge).await?;
+            Ok(TotpEnrolment {
+                enrolment: token,
+                otpauth_uri: uri_text,
+                secret: secret.to_base32(),
+                qr_svg: qr.to_svg(),
+                qr_png: qr.to_png(4).map_err(internal)?,
+            })
         })
+        .await
     }
 
     /// Confirms an enrolment with a code from the app; the authenticator then replaces any
@@ -305,124 +311,130 @@ impl Ciam {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<Option<Vec<SecretString>>> {
-        let config = self.mfa_config()?;
-        let token = OpaqueToken::from_client(enrolment);
-        if !token.is_well_formed() {
-            return Err(Error::InvalidToken);
-        }
-        let now = self.now();
-        let Some(mut challenge) = self
-            .inner
-            .challenges
-            .consume_challenge(ChallengePurpose::TotpEnrolment, &token.hash(), now)
-            .await?
-        else {
-            return Err(Error::InvalidToken);
-        };
-        if challenge.user_id != Some(auth.user_id) {
-            return Err(Error::InvalidToken);
-        }
-        let mut stored: StoredTotp =
-            serde_json::from_value(challenge.payload["totp"].clone()).map_err(internal)?;
-        let secret = config
-            .secret_box
-            .open(&stored.sealed, &auth.user_id.to_bytes())
-            .map_err(internal)?;
-        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        match stored
-            .config()?
-            .verify_totp(&secret, &code, unix_secs(now), None)
-        {
-            Ok(step) => stored.last_used_step = Some(step),
-            Err(_) => {
-                let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
-                if attempts < u64::from(self.inner.policy.mfa_attempts) {
-                    challenge.payload["attempts"] = json!(attempts);
-                    self.inner.challenges.insert_challenge(&challenge).await?;
-                }
-                self.record(
-                    Decision::failure(AuditAction::MfaEnrolled, "wrong_code")
-                        .user(auth.user_id)
-                        .session(auth.session_id)
-                        .detail(json!({"factor": "totp", "attempts": attempts})),
-                    ctx,
-                )
-                .await;
-                return Err(Error::InvalidCode);
+        crate::engine::observe::flow("confirm_totp", async move {
+            let config = self.mfa_config()?;
+            let token = OpaqueToken::from_client(enrolment);
+            if !token.is_well_formed() {
+                return Err(Error::InvalidToken);
             }
-        }
-        let previous = self
-            .inner
-            .credentials
-            .credentials_for_user(auth.user_id, CredentialKind::Totp)
-            .await?;
-        let credential = Credential::new(
-            CredentialId::generate(self.inner.rng.as_ref())?,
-            auth.user_id,
-            CredentialKind::Totp,
-            serde_json::to_string(&stored).map_err(internal)?,
-            now,
-        )
-        .with_name("Authenticator app");
-        self.inner
-            .credentials
-            .insert_credential(&credential)
-            .await?;
-        for old in previous {
-            self.inner.credentials.delete_credential(old.id).await?;
-        }
-        let codes = if self.recovery_hashes(auth.user_id).await?.1.is_empty() {
-            Some(self.store_recovery_codes(auth.user_id).await?)
-        } else {
-            None
-        };
-        self.record(
-            Decision::success(AuditAction::MfaEnrolled, "totp")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({
-                    "factor": "totp",
-                    "algorithm": stored.algorithm,
-                    "digits": stored.digits,
-                    "recovery_codes_issued": codes.as_ref().map_or(0, Vec::len),
-                })),
-            ctx,
-        )
-        .await;
-        Ok(codes)
+            let now = self.now();
+            let Some(mut challenge) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::TotpEnrolment, &token.hash(), now)
+                .await?
+            else {
+                return Err(Error::InvalidToken);
+            };
+            if challenge.user_id != Some(auth.user_id) {
+                return Err(Error::InvalidToken);
+            }
+            let mut stored: StoredTotp =
+                serde_json::from_value(challenge.payload["totp"].clone()).map_err(internal)?;
+            let secret = config
+                .secret_box
+                .open(&stored.sealed, &auth.user_id.to_bytes())
+                .map_err(internal)?;
+            let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+            match stored
+                .config()?
+                .verify_totp(&secret, &code, unix_secs(now), None)
+            {
+                Ok(step) => stored.last_used_step = Some(step),
+                Err(_) => {
+                    let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
+                    if attempts < u64::from(self.inner.policy.mfa_attempts) {
+                        challenge.payload["attempts"] = json!(attempts);
+                        self.inner.challenges.insert_challenge(&challenge).await?;
+                    }
+                    self.record(
+                        Decision::failure(AuditAction::MfaEnrolled, "wrong_code")
+                            .user(auth.user_id)
+                            .session(auth.session_id)
+                            .detail(json!({"factor": "totp", "attempts": attempts})),
+                        ctx,
+                    )
+                    .await;
+                    return Err(Error::InvalidCode);
+                }
+            }
+            let previous = self
+                .inner
+                .credentials
+                .credentials_for_user(auth.user_id, CredentialKind::Totp)
+                .await?;
+            let credential = Credential::new(
+                CredentialId::generate(self.inner.rng.as_ref())?,
+                auth.user_id,
+                CredentialKind::Totp,
+                serde_json::to_string(&stored).map_err(internal)?,
+                now,
+            )
+            .with_name("Authenticator app");
+            self.inner
+                .credentials
+                .insert_credential(&credential)
+                .await?;
+            for old in previous {
+                self.inner.credentials.delete_credential(old.id).await?;
+            }
+            let codes = if self.recovery_hashes(auth.user_id).await?.1.is_empty() {
+                Some(self.store_recovery_codes(auth.user_id).await?)
+            } else {
+                None
+            };
+            self.record(
+                Decision::success(AuditAction::MfaEnrolled, "totp")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({
+                        "factor": "totp",
+                        "algorithm": stored.algorithm,
+                        "digits": stored.digits,
+                        "recovery_codes_issued": codes.as_ref().map_or(0, Vec::len),
+                    })),
+                ctx,
+            )
+            .await;
+            Ok(codes)
+        })
+        .await
     }
 
     /// Removes the authenticator app and the recovery codes. Needs a recent sign-in.
     pub async fn disable_totp(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<()> {
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::MfaDisabled, ctx)
-            .await?;
-        let mut removed = 0;
-        for kind in [CredentialKind::Totp, CredentialKind::RecoveryCodes] {
-            for c in self
-                .inner
-                .credentials
-                .credentials_for_user(user.id, kind)
-                .await?
-            {
-                if self.inner.credentials.delete_credential(c.id).await? {
-                    removed += 1;
+        crate::engine::observe::flow("disable_totp", async move {
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::MfaDisabled, ctx)
+                .await?;
+            let mut removed = 0;
+            for kind in [CredentialKind::Totp, CredentialKind::RecoveryCodes] {
+                for c in self
+                    .inner
+                    .credentials
+                    .credentials_for_user(user.id, kind)
+                    .await?
+                {
+                    if self.inner.credentials.delete_credential(c.id).await? {
+                        removed += 1;
+                    }
                 }
             }
-        }
-        self.inner
-            .challenges
-            .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::MfaDisabled, "totp")
-                .user(user.id)
-                .session(auth.session_id)
-                .detail(json!({"credentials_removed": removed})),
-            ctx,
-        )
-        .await;
-        Ok(())
+            self.inner
+                .challenges
+                .delete_challenges(user.id, ChallengePurpose::TrustedDevice)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::MfaDisabled, "totp")
+                    .user(user.id)
+                    .session(auth.session_id)
+                    .detail(json!({"credentials_removed": removed})),
+                ctx,
+            )
+            .await;
+            Ok(())
+        })
+        .await
     }
 
     /// Replaces the recovery codes with a new set (the old ones stop working) and returns the
@@ -432,27 +444,30 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<Vec<SecretString>> {
-        self.mfa_config()?;
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::RecoveryCodesIssued, ctx)
-            .await?;
-        if self
-            .credential_of(user.id, CredentialKind::Totp)
-            .await?
-            .is_none()
-        {
-            return Err(Error::InvalidInput("no second factor enrolled"));
-        }
-        let codes = self.store_recovery_codes(user.id).await?;
-        self.record(
-            Decision::success(AuditAction::RecoveryCodesIssued, "regenerated")
-                .user(user.id)
-                .session(auth.session_id)
-                .detail(json!({"count": codes.len()})),
-            ctx,
-        )
-        .await;
-        Ok(codes)
+        crate::engine::observe::flow("regenerate_recovery_codes", async move {
+            self.mfa_config()?;
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::RecoveryCodesIssued, ctx)
+                .await?;
+            if self
+                .credential_of(user.id, CredentialKind::Totp)
+                .await?
+                .is_none()
+            {
+                return Err(Error::InvalidInput("no second factor enrolled"));
+            }
+            let codes = self.store_recovery_codes(user.id).await?;
+            self.record(
+                Decision::success(AuditAction::RecoveryCodesIssued, "regenerated")
+                    .user(user.id)
+                    .session(auth.session_id)
+                    .detail(json!({"count": codes.len()})),
+                ctx,
+            )
+            .await;
+            Ok(codes)
+        })
+        .await
     }
 
     /// The recovery-code credential and its unused hashes.
@@ -573,131 +588,137 @@ impl Ciam {
         remember_device: bool,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
-        let token = OpaqueToken::from_client(token);
-        if !token.is_well_formed() {
-            return Err(Error::InvalidToken);
-        }
-        let now = self.now();
-        let Some(mut pending) = self
-            .inner
-            .challenges
-            .consume_challenge(ChallengePurpose::MfaPending, &token.hash(), now)
-            .await?
-        else {
-            return self.invalid_token(AuditAction::SignInMfa, ctx).await;
-        };
-        let user_id = pending.user_id.ok_or(Error::InvalidToken)?;
-        let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
-        // A password change or reset after the first factor ends the pending sign-in: whoever
-        // knew the old password does not finish with it.
-        if let Some(password) = self
-            .credential_of(user_id, CredentialKind::Password)
-            .await?
-            && password.updated_at > pending.created_at
-        {
-            self.record(
-                Decision::failure(AuditAction::SignInMfa, "password_changed").user(user_id),
-                ctx,
-            )
-            .await;
-            return Err(Error::InvalidToken);
-        }
-        // So does the account becoming unavailable while it waits.
-        if !user.status.may_sign_in() {
-            self.record(
-                Decision::failure(AuditAction::SignInMfa, user.status.as_str()).user(user_id),
-                ctx,
-            )
-            .await;
-            return Err(Error::AccountUnavailable);
-        }
-        let keys = throttle::keys(
-            &self.inner.policy.throttle,
-            "mfa",
-            user.email.as_ref(),
-            ctx,
-            false,
-        );
-        if let Err(e) = self
-            .check_throttle(&keys, AuditAction::SignInMfa, ctx)
-            .await
-        {
-            // The pending sign-in survives the wait.
-            self.inner.challenges.insert_challenge(&pending).await?;
-            return Err(e);
-        }
-        let verified = match proof {
-            MfaProof::Totp(code) => self.check_totp(self.mfa_config()?, user_id, code).await?,
-            MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
-            MfaProof::EmailCode(code) => {
-                let expected = pending.payload["email_code"].as_str().unwrap_or_default();
-                let typed: String = code
-                    .expose()
-                    .chars()
-                    .filter(|c| !c.is_whitespace())
-                    .collect();
-                (!expected.is_empty()
-                    && crate::secret::constant_time_eq(
-                        super::passwordless::code_hash(&typed).as_bytes(),
-                        expected.as_bytes(),
-                    ))
-                .then_some(AuthMethod::Email)
+        crate::engine::observe::flow("complete_mfa", async move {
+            let token = OpaqueToken::from_client(token);
+            if !token.is_well_formed() {
+                return Err(Error::InvalidToken);
             }
-        };
-        let factor = match proof {
-            MfaProof::Totp(_) => "totp",
-            MfaProof::RecoveryCode(_) => "recovery_code",
-            MfaProof::EmailCode(_) => "email_code",
-        };
-        let Some(method) = verified else {
-            self.count_failure(&keys).await?;
-            let attempts = pending.payload["attempts"].as_u64().unwrap_or(0) + 1;
-            let left = u64::from(self.inner.policy.mfa_attempts).saturating_sub(attempts);
-            if left > 0 {
-                pending.payload["attempts"] = json!(attempts);
+            let now = self.now();
+            let Some(mut pending) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::MfaPending, &token.hash(), now)
+                .await?
+            else {
+                return self.invalid_token(AuditAction::SignInMfa, ctx).await;
+            };
+            let user_id = pending.user_id.ok_or(Error::InvalidToken)?;
+            let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
+            // A password change or reset after the first factor ends the pending sign-in: whoever
+            // knew the old password does not finish with it.
+            if let Some(password) = self
+                .credential_of(user_id, CredentialKind::Password)
+                .await?
+                && password.updated_at > pending.created_at
+            {
+                self.record(
+                    Decision::failure(AuditAction::SignInMfa, "password_changed").user(user_id),
+                    ctx,
+                )
+                .await;
+                return Err(Error::InvalidToken);
+            }
+            // So does the account becoming unavailable while it waits.
+            if !user.status.may_sign_in() {
+                self.record(
+                    Decision::failure(AuditAction::SignInMfa, user.status.as_str()).user(user_id),
+                    ctx,
+                )
+                .await;
+                return Err(Error::AccountUnavailable);
+            }
+            let keys = throttle::keys(
+                &self.inner.policy.throttle,
+                "mfa",
+                user.email.as_ref(),
+                ctx,
+                false,
+            );
+            if let Err(e) = self
+                .check_throttle(&keys, AuditAction::SignInMfa, ctx)
+                .await
+            {
+                // The pending sign-in survives the wait.
                 self.inner.challenges.insert_challenge(&pending).await?;
+                return Err(e);
             }
+            let verified = match proof {
+                MfaProof::Totp(code) => self.check_totp(self.mfa_config()?, user_id, code).await?,
+                MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
+                MfaProof::EmailCode(code) => {
+                    let expected = pending.payload["email_code"].as_str().unwrap_or_default();
+                    let typed: String = code
+                        .expose()
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect();
+                    (!expected.is_empty()
+                        && crate::secret::constant_time_eq(
+                            super::passwordless::code_hash(&typed).as_bytes(),
+                            expected.as_bytes(),
+                        ))
+                    .then_some(AuthMethod::Email)
+                }
+            };
+            let factor = match proof {
+                MfaProof::Totp(_) => "totp",
+                MfaProof::RecoveryCode(_) => "recovery_code",
+                MfaProof::EmailCode(_) => "email_code",
+            };
+            let Some(method) = verified else {
+                self.count_failure(&keys).await?;
+                let attempts = pending.payload["attempts"].as_u64().unwrap_or(0) + 1;
+                let left = u64::from(self.inner.policy.mfa_attempts).saturating_sub(attempts);
+                if left > 0 {
+                    pending.payload["attempts"] = json!(attempts);
+                    self.inner.challenges.insert_challenge(&pending).await?;
+                }
+                self.record(
+                    Decision::failure(AuditAction::SignInMfa, "wrong_code")
+                        .user(user_id)
+                        .detail(
+                            json!({"factor": factor, "attempts": attempts, "attempts_left": left}),
+                        ),
+                    ctx,
+                )
+                .await;
+                return Err(Error::InvalidCode);
+            };
+            self.clear_account_failures(&keys).await?;
+            let mut amr: Vec<AuthMethod> = pending.payload["amr"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().and_then(AuthMethod::parse))
+                        .collect()
+                })
+                .unwrap_or_default();
+            amr.push(method);
+            amr.push(AuthMethod::Mfa);
+            let remember_until =
+                remember_device.then(|| now + self.inner.policy.remember_device_for);
+            let mut signed_in = self
+                .start_session(user, amr.clone(), Aal::Aal2, now, ctx)
+                .await?;
+            signed_in.device_token = self
+                .issue_device_token(user_id, remember_until, ctx)
+                .await?;
             self.record(
-                Decision::failure(AuditAction::SignInMfa, "wrong_code")
+                Decision::success(AuditAction::SignInMfa, factor)
                     .user(user_id)
-                    .detail(json!({"factor": factor, "attempts": attempts, "attempts_left": left})),
+                    .session(signed_in.session.id)
+                    .detail(json!({
+                        "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                        "aal": 2,
+                        "remember_device": remember_device,
+                        "location": ctx.location.map(|(lat, lon)| [lat, lon]),
+                    })),
                 ctx,
             )
             .await;
-            return Err(Error::InvalidCode);
-        };
-        self.clear_account_failures(&keys).await?;
-        let mut amr: Vec<AuthMethod> = pending.payload["amr"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.as_str().and_then(AuthMethod::parse))
-                    .collect()
-            })
-            .unwrap_or_default();
-        amr.push(method);
-        amr.push(AuthMethod::Mfa);
-        let remember_until = remember_device.then(|| now + self.inner.policy.remember_device_for);
-        let mut signed_in = self
-            .start_session(user, amr.clone(), Aal::Aal2, now, ctx)
-            .await?;
-        signed_in.device_token = self
-            .issue_device_token(user_id, remember_until, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::SignInMfa, factor)
-                .user(user_id)
-                .session(signed_in.session.id)
-                .detail(json!({
-                    "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                    "aal": 2,
-                    "remember_device": remember_device,
-                    "location": ctx.location.map(|(lat, lon)| [lat, lon]),
-                })),
-            ctx,
-        )
-        .await;
-        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+            Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+        })
+        .await
     }
 
     /// Checks a TOTP code and stores its time step (each code works once). `Some(Otp)` when
@@ -855,20 +876,23 @@ impl Ciam {
     /// Revokes every trusted-device token of the signed-in account (every browser will need
     /// the second factor again, and loses its throttling exemption).
     pub async fn forget_devices(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<u64> {
-        let n = self
-            .inner
-            .challenges
-            .delete_challenges(auth.user_id, ChallengePurpose::TrustedDevice)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::DevicesForgotten, "forgotten")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({"devices": n})),
-            ctx,
-        )
-        .await;
-        Ok(n)
+        crate::engine::observe::flow("forget_devices", async move {
+            let n = self
+                .inner
+                .challenges
+                .delete_challenges(auth.user_id, ChallengePurpose::TrustedDevice)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::DevicesForgotten, "forgotten")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({"devices": n})),
+                ctx,
+            )
+            .await;
+            Ok(n)
+        })
+        .await
     }
 
     /// Checks that the session reached assurance level `aal` (NIST SP 800-63B); otherwise

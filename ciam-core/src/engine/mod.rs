@@ -9,6 +9,7 @@ mod credentials;
 #[cfg(feature = "federation")]
 pub mod federation;
 pub(crate) mod mfa;
+mod observe;
 pub(crate) mod outcome;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;

@@ -479,33 +479,36 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<CreationOptionsJson> {
-        let config = self.passkey_config()?;
-        let user = self.user(auth.user_id).await?;
-        self.step_up(&user, auth, None, AuditAction::PasskeyAdded, ctx)
-            .await?;
-        let existing = self.user_passkeys(user.id).await?;
-        let handle = match existing.first().map(StoredPasskey::decode).transpose()? {
-            Some(stored) => stored.record.user_handle,
-            None => self.new_user_handle()?,
-        };
-        let payload = RegistrationPayload {
-            user_handle: b64(&handle),
-            sign_up: None,
-        };
-        let challenge = self
-            .store_ceremony(
-                ChallengePurpose::PasskeyRegistration,
-                Some(user.id),
-                serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
-            )
-            .await?;
-        Ok(config.rp.creation_options(
-            &challenge,
-            &Self::user_entity(&user, handle),
-            &Self::descriptors(&existing),
-            config.resident_key,
-            config.timeout_ms(),
-        ))
+        crate::engine::observe::flow("passkey_registration_options", async move {
+            let config = self.passkey_config()?;
+            let user = self.user(auth.user_id).await?;
+            self.step_up(&user, auth, None, AuditAction::PasskeyAdded, ctx)
+                .await?;
+            let existing = self.user_passkeys(user.id).await?;
+            let handle = match existing.first().map(StoredPasskey::decode).transpose()? {
+                Some(stored) => stored.record.user_handle,
+                None => self.new_user_handle()?,
+            };
+            let payload = RegistrationPayload {
+                user_handle: b64(&handle),
+                sign_up: None,
+            };
+            let challenge = self
+                .store_ceremony(
+                    ChallengePurpose::PasskeyRegistration,
+                    Some(user.id),
+                    serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
+                )
+                .await?;
+            Ok(config.rp.creation_options(
+                &challenge,
+                &Self::user_entity(&user, handle),
+                &Self::descriptors(&existing),
+                config.resident_key,
+                config.timeout_ms(),
+            ))
+        })
+        .await
     }
 
     /// Verifies a registration response and returns the stored record and classification.
@@ -608,46 +611,49 @@ impl Ciam {
         name: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<PasskeyInfo> {
-        if let Some(n) = name {
-            clean_name(n)?;
-        }
-        let (stored, _, passkey, uv) = self
-            .verify_new_passkey(response_json, AuditAction::PasskeyAdded, ctx)
-            .await?;
-        if stored.user_id != Some(auth.user_id) {
-            return self
-                .passkey_refused(
-                    AuditAction::PasskeyAdded,
-                    "ceremony_of_another_user",
-                    Some(auth.user_id),
-                    ctx,
-                )
-                .await;
-        }
-        let credential = self.passkey_credential(auth.user_id, &passkey, name)?;
-        match self.inner.credentials.insert_credential(&credential).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => {
+        crate::engine::observe::flow("finish_passkey_registration", async move {
+            if let Some(n) = name {
+                clean_name(n)?;
+            }
+            let (stored, _, passkey, uv) = self
+                .verify_new_passkey(response_json, AuditAction::PasskeyAdded, ctx)
+                .await?;
+            if stored.user_id != Some(auth.user_id) {
                 return self
                     .passkey_refused(
                         AuditAction::PasskeyAdded,
-                        "credential_already_registered",
+                        "ceremony_of_another_user",
                         Some(auth.user_id),
                         ctx,
                     )
                     .await;
             }
-            Err(e) => return Err(e.into()),
-        }
-        self.record(
-            Decision::success(AuditAction::PasskeyAdded, "registered")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(passkey_detail(&credential, &passkey, uv)),
-            ctx,
-        )
-        .await;
-        PasskeyInfo::from_credential(&credential)
+            let credential = self.passkey_credential(auth.user_id, &passkey, name)?;
+            match self.inner.credentials.insert_credential(&credential).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return self
+                        .passkey_refused(
+                            AuditAction::PasskeyAdded,
+                            "credential_already_registered",
+                            Some(auth.user_id),
+                            ctx,
+                        )
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.record(
+                Decision::success(AuditAction::PasskeyAdded, "registered")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(passkey_detail(&credential, &passkey, uv)),
+                ctx,
+            )
+            .await;
+            PasskeyInfo::from_credential(&credential)
+        })
+        .await
     }
 
     /// Options to sign up with a passkey alone (no password). `req.password` must be `None`.
@@ -660,40 +666,43 @@ impl Ciam {
         req: Registration,
         ctx: &RequestContext,
     ) -> Result<CreationOptionsJson> {
-        let config = self.passkey_config()?;
-        if req.password.is_some() {
-            return Err(Error::InvalidInput("a passkey sign-up takes no password"));
-        }
-        let email = Email::parse(&req.email)?;
-        self.inner.profile.validate_all(&req.profile)?;
-        let _ = ctx;
-        let user_id = UserId::generate(self.inner.rng.as_ref())?;
-        let handle = self.new_user_handle()?;
-        let mut preview = User::new(user_id, self.now());
-        preview.email = Some(email.clone());
-        preview.profile.clone_from(&req.profile);
-        let payload = RegistrationPayload {
-            user_handle: b64(&handle),
-            sign_up: Some(SignUpPayload {
-                user_id,
-                email: email.as_str().to_owned(),
-                profile: req.profile,
-            }),
-        };
-        let challenge = self
-            .store_ceremony(
-                ChallengePurpose::PasskeyRegistration,
-                None,
-                serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
-            )
-            .await?;
-        Ok(config.rp.creation_options(
-            &challenge,
-            &Self::user_entity(&preview, handle),
-            &[],
-            config.resident_key,
-            config.timeout_ms(),
-        ))
+        crate::engine::observe::flow("passkey_sign_up_options", async move {
+            let config = self.passkey_config()?;
+            if req.password.is_some() {
+                return Err(Error::InvalidInput("a passkey sign-up takes no password"));
+            }
+            let email = Email::parse(&req.email)?;
+            self.inner.profile.validate_all(&req.profile)?;
+            let _ = ctx;
+            let user_id = UserId::generate(self.inner.rng.as_ref())?;
+            let handle = self.new_user_handle()?;
+            let mut preview = User::new(user_id, self.now());
+            preview.email = Some(email.clone());
+            preview.profile.clone_from(&req.profile);
+            let payload = RegistrationPayload {
+                user_handle: b64(&handle),
+                sign_up: Some(SignUpPayload {
+                    user_id,
+                    email: email.as_str().to_owned(),
+                    profile: req.profile,
+                }),
+            };
+            let challenge = self
+                .store_ceremony(
+                    ChallengePurpose::PasskeyRegistration,
+                    None,
+                    serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
+                )
+                .await?;
+            Ok(config.rp.creation_options(
+                &challenge,
+                &Self::user_entity(&preview, handle),
+                &[],
+                config.resident_key,
+                config.timeout_ms(),
+            ))
+        })
+        .await
     }
 
     /// Finishes a passkey sign-up: verifies the passkey, creates the account with it as the
@@ -707,48 +716,53 @@ impl Ciam {
         name: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<RegisterOutcome> {
-        if let Some(n) = name {
-            clean_name(n)?;
-        }
-        let (stored, payload, passkey, uv) = self
-            .verify_new_passkey(response_json, AuditAction::Register, ctx)
-            .await?;
-        let Some(sign_up) = payload.sign_up.filter(|_| stored.user_id.is_none()) else {
-            return self
-                .passkey_refused(AuditAction::Register, "not_a_sign_up_ceremony", None, ctx)
-                .await;
-        };
-        let email = Email::parse(&sign_up.email)?;
-        if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
-            return Ok(self.register_existing(&existing, &email, ctx).await);
-        }
-        let mut user = User::new(sign_up.user_id, self.now());
-        user.email = Some(email.clone());
-        user.profile = sign_up.profile;
-        let credential = self.passkey_credential(user.id, &passkey, name)?;
-        match self
-            .inner
-            .identities
-            .create_user(&user, std::slice::from_ref(&credential))
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict("credential")) => {
-                return self
-                    .passkey_refused(
-                        AuditAction::Register,
-                        "credential_already_registered",
-                        None,
-                        ctx,
-                    )
-                    .await;
+        crate::engine::observe::flow("finish_passkey_sign_up", async move {
+            if let Some(n) = name {
+                clean_name(n)?;
             }
-            Err(StoreError::Conflict(_)) => return self.lost_registration_race(&email, ctx).await,
-            Err(e) => return Err(e.into()),
-        }
-        let detail =
-            json!({"password": false, "passkey": passkey_detail(&credential, &passkey, uv)});
-        self.registered(&user, &email, detail, ctx).await
+            let (stored, payload, passkey, uv) = self
+                .verify_new_passkey(response_json, AuditAction::Register, ctx)
+                .await?;
+            let Some(sign_up) = payload.sign_up.filter(|_| stored.user_id.is_none()) else {
+                return self
+                    .passkey_refused(AuditAction::Register, "not_a_sign_up_ceremony", None, ctx)
+                    .await;
+            };
+            let email = Email::parse(&sign_up.email)?;
+            if let Some(existing) = self.inner.identities.user_by_email(&email).await? {
+                return Ok(self.register_existing(&existing, &email, ctx).await);
+            }
+            let mut user = User::new(sign_up.user_id, self.now());
+            user.email = Some(email.clone());
+            user.profile = sign_up.profile;
+            let credential = self.passkey_credential(user.id, &passkey, name)?;
+            match self
+                .inner
+                .identities
+                .create_user(&user, std::slice::from_ref(&credential))
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Conflict("credential")) => {
+                    return self
+                        .passkey_refused(
+                            AuditAction::Register,
+                            "credential_already_registered",
+                            None,
+                            ctx,
+                        )
+                        .await;
+                }
+                Err(StoreError::Conflict(_)) => {
+                    return self.lost_registration_race(&email, ctx).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let detail =
+                json!({"password": false, "passkey": passkey_detail(&credential, &passkey, uv)});
+            self.registered(&user, &email, detail, ctx).await
+        })
+        .await
     }
 
     /// Fake, stable allow-list entries for an address without passkeys.
@@ -791,43 +805,46 @@ impl Ciam {
         email: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<RequestOptionsJson> {
-        let config = self.passkey_config()?;
-        let _ = ctx;
-        let email = email.map(str::trim).filter(|e| !e.is_empty());
-        let allow = match email {
-            None => None,
-            Some(text) => {
-                let email = Email::parse(text)?;
-                let user = self.inner.identities.user_by_email(&email).await?;
-                let own = match &user {
-                    Some(u) => Self::descriptors(&self.user_passkeys(u.id).await?),
-                    None => Vec::new(),
-                };
-                Some(if own.is_empty() {
-                    Self::fake_descriptors(config, &email)
-                } else {
-                    own
-                })
-            }
-        };
-        let payload = AuthenticationPayload {
-            allow: allow
-                .as_ref()
-                .map(|a| a.iter().map(|d| b64(&d.id)).collect()),
-            step_up: false,
-        };
-        let challenge = self
-            .store_ceremony(
-                ChallengePurpose::PasskeyAuthentication,
-                None,
-                serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
-            )
-            .await?;
-        Ok(config.rp.request_options(
-            &challenge,
-            allow.as_deref().unwrap_or(&[]),
-            config.timeout_ms(),
-        ))
+        crate::engine::observe::flow("passkey_sign_in_options", async move {
+            let config = self.passkey_config()?;
+            let _ = ctx;
+            let email = email.map(str::trim).filter(|e| !e.is_empty());
+            let allow = match email {
+                None => None,
+                Some(text) => {
+                    let email = Email::parse(text)?;
+                    let user = self.inner.identities.user_by_email(&email).await?;
+                    let own = match &user {
+                        Some(u) => Self::descriptors(&self.user_passkeys(u.id).await?),
+                        None => Vec::new(),
+                    };
+                    Some(if own.is_empty() {
+                        Self::fake_descriptors(config, &email)
+                    } else {
+                        own
+                    })
+                }
+            };
+            let payload = AuthenticationPayload {
+                allow: allow
+                    .as_ref()
+                    .map(|a| a.iter().map(|d| b64(&d.id)).collect()),
+                step_up: false,
+            };
+            let challenge = self
+                .store_ceremony(
+                    ChallengePurpose::PasskeyAuthentication,
+                    None,
+                    serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
+                )
+                .await?;
+            Ok(config.rp.request_options(
+                &challenge,
+                allow.as_deref().unwrap_or(&[]),
+                config.timeout_ms(),
+            ))
+        })
+        .await
     }
 
     /// Verifies an assertion against its ceremony and the stored credential, and stores the
@@ -989,54 +1006,58 @@ impl Ciam {
         response_json: &str,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
-        let a = self
-            .verify_assertion(response_json, AuditAction::SignInPasskey, None, ctx)
-            .await?;
-        let user = &a.user;
-        if !user.status.may_sign_in() {
-            self.record(
-                Decision::failure(AuditAction::SignInPasskey, user.status.as_str()).user(user.id),
-                ctx,
-            )
-            .await;
-            return Err(Error::AccountUnavailable);
-        }
-        if !user.email_verified() && !self.inner.policy.allow_unverified_sign_in {
-            self.record(
-                Decision::failure(AuditAction::SignInPasskey, "email_unverified").user(user.id),
-                ctx,
-            )
-            .await;
-            if let Some(on_file) = user.email.clone() {
-                self.send_verification(user, &on_file, ctx).await?;
+        crate::engine::observe::flow("finish_passkey_sign_in", async move {
+            let a = self
+                .verify_assertion(response_json, AuditAction::SignInPasskey, None, ctx)
+                .await?;
+            let user = &a.user;
+            if !user.status.may_sign_in() {
+                self.record(
+                    Decision::failure(AuditAction::SignInPasskey, user.status.as_str())
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+                return Err(Error::AccountUnavailable);
             }
-            return Ok(SignInOutcome::VerificationRequired);
-        }
-        let now = self.now();
-        self.inner
-            .credentials
-            .touch_credential(a.credential.id, now)
-            .await?;
-        let (amr, aal) = (a.amr(), a.aal());
-        let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
-        let signed_in = self
-            .start_session(a.user.clone(), amr, aal, now, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::SignInPasskey, "passkey")
-                .user(signed_in.user.id)
-                .session(signed_in.session.id)
-                .detail(json!({
-                    "amr": amr_text,
-                    "aal": aal.level(),
-                    "credential": a.credential.id,
-                    "user_verified": a.result.user_verified,
-                    "synced": a.backup_eligible,
-                })),
-            ctx,
-        )
-        .await;
-        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+            if !user.email_verified() && !self.inner.policy.allow_unverified_sign_in {
+                self.record(
+                    Decision::failure(AuditAction::SignInPasskey, "email_unverified").user(user.id),
+                    ctx,
+                )
+                .await;
+                if let Some(on_file) = user.email.clone() {
+                    self.send_verification(user, &on_file, ctx).await?;
+                }
+                return Ok(SignInOutcome::VerificationRequired);
+            }
+            let now = self.now();
+            self.inner
+                .credentials
+                .touch_credential(a.credential.id, now)
+                .await?;
+            let (amr, aal) = (a.amr(), a.aal());
+            let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+            let signed_in = self
+                .start_session(a.user.clone(), amr, aal, now, ctx)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::SignInPasskey, "passkey")
+                    .user(signed_in.user.id)
+                    .session(signed_in.session.id)
+                    .detail(json!({
+                        "amr": amr_text,
+                        "aal": aal.level(),
+                        "credential": a.credential.id,
+                        "user_verified": a.result.user_verified,
+                        "synced": a.backup_eligible,
+                    })),
+                ctx,
+            )
+            .await;
+            Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+        })
+        .await
     }
 
     /// Options to re-authenticate the signed-in user with one of their passkeys, before a
@@ -1046,32 +1067,35 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<RequestOptionsJson> {
-        let config = self.passkey_config()?;
-        let own = Self::descriptors(&self.user_passkeys(auth.user_id).await?);
-        if own.is_empty() {
-            return self
-                .passkey_refused(
-                    AuditAction::StepUpPasskey,
-                    "no_passkey",
+        crate::engine::observe::flow("passkey_step_up_options", async move {
+            let config = self.passkey_config()?;
+            let own = Self::descriptors(&self.user_passkeys(auth.user_id).await?);
+            if own.is_empty() {
+                return self
+                    .passkey_refused(
+                        AuditAction::StepUpPasskey,
+                        "no_passkey",
+                        Some(auth.user_id),
+                        ctx,
+                    )
+                    .await;
+            }
+            let payload = AuthenticationPayload {
+                allow: Some(own.iter().map(|d| b64(&d.id)).collect()),
+                step_up: true,
+            };
+            let challenge = self
+                .store_ceremony(
+                    ChallengePurpose::PasskeyAuthentication,
                     Some(auth.user_id),
-                    ctx,
+                    serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
                 )
-                .await;
-        }
-        let payload = AuthenticationPayload {
-            allow: Some(own.iter().map(|d| b64(&d.id)).collect()),
-            step_up: true,
-        };
-        let challenge = self
-            .store_ceremony(
-                ChallengePurpose::PasskeyAuthentication,
-                Some(auth.user_id),
-                serde_json::to_value(&payload).map_err(|e| Error::Internal(Box::new(e)))?,
-            )
-            .await?;
-        Ok(config
-            .rp
-            .request_options(&challenge, &own, config.timeout_ms()))
+                .await?;
+            Ok(config
+                .rp
+                .request_options(&challenge, &own, config.timeout_ms()))
+        })
+        .await
     }
 
     /// Finishes a passkey step-up. The session is replaced by a new one (new token) whose
@@ -1083,56 +1107,62 @@ impl Ciam {
         response_json: &str,
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
-        let a = self
-            .verify_assertion(
-                response_json,
-                AuditAction::StepUpPasskey,
-                Some(auth.user_id),
+        crate::engine::observe::flow("finish_passkey_step_up", async move {
+            let a = self
+                .verify_assertion(
+                    response_json,
+                    AuditAction::StepUpPasskey,
+                    Some(auth.user_id),
+                    ctx,
+                )
+                .await?;
+            if !a.user.status.may_sign_in() {
+                return Err(Error::AccountUnavailable);
+            }
+            let now = self.now();
+            self.inner
+                .credentials
+                .touch_credential(a.credential.id, now)
+                .await?;
+            let mut amr = auth.amr.clone();
+            for m in a.amr() {
+                if !amr.contains(&m) {
+                    amr.push(m);
+                }
+            }
+            let aal = auth.aal.max(a.aal());
+            // Replace exactly the session that stepped up, whatever token the request carried.
+            let signed_in = self
+                .replace_session(auth, a.user.clone(), amr.clone(), aal, now, ctx)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::StepUpPasskey, "passkey")
+                    .user(auth.user_id)
+                    .session(signed_in.session.id)
+                    .detail(json!({
+                        "replaced_session": auth.session_id,
+                        "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                        "aal": aal.level(),
+                        "credential": a.credential.id,
+                    })),
                 ctx,
             )
-            .await?;
-        if !a.user.status.may_sign_in() {
-            return Err(Error::AccountUnavailable);
-        }
-        let now = self.now();
-        self.inner
-            .credentials
-            .touch_credential(a.credential.id, now)
-            .await?;
-        let mut amr = auth.amr.clone();
-        for m in a.amr() {
-            if !amr.contains(&m) {
-                amr.push(m);
-            }
-        }
-        let aal = auth.aal.max(a.aal());
-        // Replace exactly the session that stepped up, whatever token the request carried.
-        let signed_in = self
-            .replace_session(auth, a.user.clone(), amr.clone(), aal, now, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::StepUpPasskey, "passkey")
-                .user(auth.user_id)
-                .session(signed_in.session.id)
-                .detail(json!({
-                    "replaced_session": auth.session_id,
-                    "amr": amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-                    "aal": aal.level(),
-                    "credential": a.credential.id,
-                })),
-            ctx,
-        )
-        .await;
-        Ok(signed_in)
+            .await;
+            Ok(signed_in)
+        })
+        .await
     }
 
     /// The signed-in user's passkeys, oldest first.
     pub async fn passkeys(&self, auth: &AuthContext) -> Result<Vec<PasskeyInfo>> {
-        self.user_passkeys(auth.user_id)
-            .await?
-            .iter()
-            .map(PasskeyInfo::from_credential)
-            .collect()
+        crate::engine::observe::flow("passkeys", async move {
+            self.user_passkeys(auth.user_id)
+                .await?
+                .iter()
+                .map(PasskeyInfo::from_credential)
+                .collect()
+        })
+        .await
     }
 
     async fn own_passkey(&self, auth: &AuthContext, id: CredentialId) -> Result<Credential> {
@@ -1151,29 +1181,32 @@ impl Ciam {
         name: &str,
         ctx: &RequestContext,
     ) -> Result<PasskeyInfo> {
-        let name = clean_name(name)?;
-        for _ in 0..3 {
-            let mut c = self.own_passkey(auth, id).await?;
-            c.name = Some(name.clone());
-            c.updated_at = self.now();
-            match self.inner.credentials.update_credential(&c).await {
-                Ok(stored) => {
-                    self.record(
-                        Decision::success(AuditAction::PasskeyRenamed, "renamed")
-                            .user(auth.user_id)
-                            .session(auth.session_id)
-                            .detail(json!({"credential": id})),
-                        ctx,
-                    )
-                    .await;
-                    return PasskeyInfo::from_credential(&stored);
+        crate::engine::observe::flow("rename_passkey", async move {
+            let name = clean_name(name)?;
+            for _ in 0..3 {
+                let mut c = self.own_passkey(auth, id).await?;
+                c.name = Some(name.clone());
+                c.updated_at = self.now();
+                match self.inner.credentials.update_credential(&c).await {
+                    Ok(stored) => {
+                        self.record(
+                            Decision::success(AuditAction::PasskeyRenamed, "renamed")
+                                .user(auth.user_id)
+                                .session(auth.session_id)
+                                .detail(json!({"credential": id})),
+                            ctx,
+                        )
+                        .await;
+                        return PasskeyInfo::from_credential(&stored);
+                    }
+                    Err(StoreError::VersionConflict) => continue,
+                    Err(StoreError::NotFound) => return Err(Error::NotFound),
+                    Err(e) => return Err(e.into()),
                 }
-                Err(StoreError::VersionConflict) => continue,
-                Err(StoreError::NotFound) => return Err(Error::NotFound),
-                Err(e) => return Err(e.into()),
             }
-        }
-        Err(Error::Conflict)
+            Err(Error::Conflict)
+        })
+        .await
     }
 
     /// Removes one of the signed-in user's passkeys. Needs a recent sign-in
@@ -1185,21 +1218,24 @@ impl Ciam {
         id: CredentialId,
         ctx: &RequestContext,
     ) -> Result<()> {
-        let user = self.user(auth.user_id).await?;
-        let c = self.own_passkey(auth, id).await?;
-        self.step_up(&user, auth, None, AuditAction::PasskeyRemoved, ctx)
-            .await?;
-        self.remove_sign_in_credential(auth, &c, AuditAction::PasskeyRemoved, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::PasskeyRemoved, "removed")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({"credential": id})),
-            ctx,
-        )
-        .await;
-        Ok(())
+        crate::engine::observe::flow("delete_passkey", async move {
+            let user = self.user(auth.user_id).await?;
+            let c = self.own_passkey(auth, id).await?;
+            self.step_up(&user, auth, None, AuditAction::PasskeyRemoved, ctx)
+                .await?;
+            self.remove_sign_in_credential(auth, &c, AuditAction::PasskeyRemoved, ctx)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::PasskeyRemoved, "removed")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({"credential": id})),
+                ctx,
+            )
+            .await;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -112,36 +112,40 @@ impl Ciam {
     /// Mails a one-time sign-in link to `email` if it has an account. Returns the binding
     /// token to keep in the requesting browser (always, whether or not a mail went out).
     pub async fn start_magic_link(&self, email: &str, ctx: &RequestContext) -> Result<OpaqueToken> {
-        let email = Email::parse(email)?;
-        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let Some(user) = self
-            .passwordless_target(&email, ChallengePurpose::MagicLink, ctx)
-            .await?
-        else {
-            return Ok(binding);
-        };
-        let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let now = self.now();
-        let challenge = Challenge::new(
-            token.hash(),
-            ChallengePurpose::MagicLink,
-            Some(user.id),
-            json!({"binding": binding_hash(&binding), "email": email.as_str()}),
-            now,
-            now + self.inner.policy.passwordless_ttl,
-        );
-        self.inner.challenges.insert_challenge(&challenge).await?;
-        let link = self.link(&self.inner.paths.magic_link, &token);
-        self.send_mail(
-            user.email.as_ref().unwrap_or(&email),
-            MailKind::MagicLink { link },
-        );
-        self.record(
-            Decision::success(AuditAction::PasswordlessRequested, "magic_link_sent").user(user.id),
-            ctx,
-        )
-        .await;
-        Ok(binding)
+        crate::engine::observe::flow("start_magic_link", async move {
+            let email = Email::parse(email)?;
+            let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+            let Some(user) = self
+                .passwordless_target(&email, ChallengePurpose::MagicLink, ctx)
+                .await?
+            else {
+                return Ok(binding);
+            };
+            let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+            let now = self.now();
+            let challenge = Challenge::new(
+                token.hash(),
+                ChallengePurpose::MagicLink,
+                Some(user.id),
+                json!({"binding": binding_hash(&binding), "email": email.as_str()}),
+                now,
+                now + self.inner.policy.passwordless_ttl,
+            );
+            self.inner.challenges.insert_challenge(&challenge).await?;
+            let link = self.link(&self.inner.paths.magic_link, &token);
+            self.send_mail(
+                user.email.as_ref().unwrap_or(&email),
+                MailKind::MagicLink { link },
+            );
+            self.record(
+                Decision::success(AuditAction::PasswordlessRequested, "magic_link_sent")
+                    .user(user.id),
+                ctx,
+            )
+            .await;
+            Ok(binding)
+        })
+        .await
     }
 
     /// Signs in with a magic link's token, from the browser holding `binding` (the token
@@ -157,40 +161,43 @@ impl Ciam {
         binding: Option<&OpaqueToken>,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
-        let token = OpaqueToken::from_client(token);
-        if !token.is_well_formed() {
-            return self
-                .invalid_token(AuditAction::SignInPasswordless, ctx)
+        crate::engine::observe::flow("confirm_magic_link", async move {
+            let token = OpaqueToken::from_client(token);
+            if !token.is_well_formed() {
+                return self
+                    .invalid_token(AuditAction::SignInPasswordless, ctx)
+                    .await;
+            }
+            let Some(challenge) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::MagicLink, &token.hash(), self.now())
+                .await?
+            else {
+                return self
+                    .invalid_token(AuditAction::SignInPasswordless, ctx)
+                    .await;
+            };
+            let expected = challenge.payload["binding"].as_str().unwrap_or_default();
+            let presented = binding.map(binding_hash).unwrap_or_default();
+            if !constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
+                // Not the browser that asked: leave the link for the one that did.
+                self.inner.challenges.insert_challenge(&challenge).await?;
+                self.record(
+                    Decision::failure(AuditAction::SignInPasswordless, "other_browser")
+                        .user(challenge.user_id)
+                        .detail(json!({"kind": "magic_link"})),
+                    ctx,
+                )
                 .await;
-        }
-        let Some(challenge) = self
-            .inner
-            .challenges
-            .consume_challenge(ChallengePurpose::MagicLink, &token.hash(), self.now())
-            .await?
-        else {
-            return self
-                .invalid_token(AuditAction::SignInPasswordless, ctx)
-                .await;
-        };
-        let expected = challenge.payload["binding"].as_str().unwrap_or_default();
-        let presented = binding.map(binding_hash).unwrap_or_default();
-        if !constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
-            // Not the browser that asked: leave the link for the one that did.
-            self.inner.challenges.insert_challenge(&challenge).await?;
-            self.record(
-                Decision::failure(AuditAction::SignInPasswordless, "other_browser")
-                    .user(challenge.user_id)
-                    .detail(json!({"kind": "magic_link"})),
-                ctx,
-            )
-            .await;
-            return Err(Error::InvalidToken);
-        }
-        let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
-        let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
-        self.passwordless_sign_in(user_id, Proven::Email(issued_to), "magic_link", ctx)
-            .await
+                return Err(Error::InvalidToken);
+            }
+            let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
+            let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
+            self.passwordless_sign_in(user_id, Proven::Email(issued_to), "magic_link", ctx)
+                .await
+        })
+        .await
     }
 
     /// Mails a one-time sign-in code to `email` if it has an account. Returns the binding
@@ -200,26 +207,30 @@ impl Ciam {
         email: &str,
         ctx: &RequestContext,
     ) -> Result<OpaqueToken> {
-        let email = Email::parse(email)?;
-        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let target = self
-            .passwordless_target(&email, ChallengePurpose::SignInCode, ctx)
-            .await?;
-        let code = self
-            .store_sign_in_code(&binding, target.as_ref(), ("email", email.as_str()))
-            .await?;
-        if let Some(user) = target {
-            self.send_mail(
-                user.email.as_ref().unwrap_or(&email),
-                MailKind::SignInCode { code },
-            );
-            self.record(
-                Decision::success(AuditAction::PasswordlessRequested, "code_sent").user(user.id),
-                ctx,
-            )
-            .await;
-        }
-        Ok(binding)
+        crate::engine::observe::flow("start_sign_in_code", async move {
+            let email = Email::parse(email)?;
+            let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+            let target = self
+                .passwordless_target(&email, ChallengePurpose::SignInCode, ctx)
+                .await?;
+            let code = self
+                .store_sign_in_code(&binding, target.as_ref(), ("email", email.as_str()))
+                .await?;
+            if let Some(user) = target {
+                self.send_mail(
+                    user.email.as_ref().unwrap_or(&email),
+                    MailKind::SignInCode { code },
+                );
+                self.record(
+                    Decision::success(AuditAction::PasswordlessRequested, "code_sent")
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+            }
+            Ok(binding)
+        })
+        .await
     }
 
     /// Draws a code and stores it under the browser's `binding`, for `target` (or for nobody:
@@ -252,48 +263,50 @@ impl Ciam {
     /// receiving the code proves it). Returns the binding token, as
     /// [`Ciam::start_sign_in_code`] does; [`Ciam::verify_sign_in_code`] finishes both.
     pub async fn start_sms_code(&self, phone: &str, ctx: &RequestContext) -> Result<OpaqueToken> {
-        let sender =
-            self.inner.sms.clone().ok_or_else(|| {
+        crate::engine::observe::flow("start_sms_code", async move {
+            let sender = self.inner.sms.clone().ok_or_else(|| {
                 Error::Internal("no SMS sender configured (CiamBuilder::sms)".into())
             })?;
-        let phone = Phone::parse(phone)?;
-        let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
-        let mut target = self
-            .inner
-            .identities
-            .user_by_phone(&phone)
-            .await?
-            .filter(|u| u.status.may_sign_in());
-        if let Some(user) = &target
-            && !self
-                .message_quota(user.id, "sms_code", "sms_limit", ctx)
+            let phone = Phone::parse(phone)?;
+            let binding = OpaqueToken::generate(self.inner.rng.as_ref())?;
+            let mut target = self
+                .inner
+                .identities
+                .user_by_phone(&phone)
                 .await?
-        {
-            target = None;
-        }
-        let code = self
-            .store_sign_in_code(&binding, target.as_ref(), ("phone", phone.as_str()))
-            .await?;
-        if let Some(user) = target {
-            let text = format!(
-                "{code} is your {} sign-in code. Don't share it.",
-                self.inner.app_name
-            );
-            // In the background, like mail, so the answer time does not depend on whether
-            // the number has an account.
-            tokio::spawn(async move {
-                if let Err(e) = sender.send(&phone, &text).await {
-                    tracing::error!(error = %e, "SMS delivery failed");
-                }
-            });
-            self.record(
-                Decision::success(AuditAction::PasswordlessRequested, "sms_code_sent")
-                    .user(user.id),
-                ctx,
-            )
-            .await;
-        }
-        Ok(binding)
+                .filter(|u| u.status.may_sign_in());
+            if let Some(user) = &target
+                && !self
+                    .message_quota(user.id, "sms_code", "sms_limit", ctx)
+                    .await?
+            {
+                target = None;
+            }
+            let code = self
+                .store_sign_in_code(&binding, target.as_ref(), ("phone", phone.as_str()))
+                .await?;
+            if let Some(user) = target {
+                let text = format!(
+                    "{code} is your {} sign-in code. Don't share it.",
+                    self.inner.app_name
+                );
+                // In the background, like mail, so the answer time does not depend on whether
+                // the number has an account.
+                tokio::spawn(async move {
+                    if let Err(e) = sender.send(&phone, &text).await {
+                        tracing::error!(error = %e, "SMS delivery failed");
+                    }
+                });
+                self.record(
+                    Decision::success(AuditAction::PasswordlessRequested, "sms_code_sent")
+                        .user(user.id),
+                    ctx,
+                )
+                .await;
+            }
+            Ok(binding)
+        })
+        .await
     }
 
     /// Signs in with a mailed (or texted) code, from the browser holding `binding`.
@@ -308,54 +321,57 @@ impl Ciam {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
-        let Some(binding) = binding.filter(|b| b.is_well_formed()) else {
-            return self
-                .invalid_token(AuditAction::SignInPasswordless, ctx)
+        crate::engine::observe::flow("verify_sign_in_code", async move {
+            let Some(binding) = binding.filter(|b| b.is_well_formed()) else {
+                return self
+                    .invalid_token(AuditAction::SignInPasswordless, ctx)
+                    .await;
+            };
+            let keys = throttle::keys(&self.inner.policy.throttle, "code", None, ctx, true);
+            self.check_throttle(&keys, AuditAction::SignInPasswordless, ctx)
+                .await?;
+            let Some(mut challenge) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::SignInCode, &binding.hash(), self.now())
+                .await?
+            else {
+                return self
+                    .invalid_token(AuditAction::SignInPasswordless, ctx)
+                    .await;
+            };
+            let typed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+            let expected = challenge.payload["code"].as_str().unwrap_or_default();
+            let matched = typed.len() == SIGN_IN_CODE_DIGITS
+                && typed.bytes().all(|b| b.is_ascii_digit())
+                && constant_time_eq(code_hash(&typed).as_bytes(), expected.as_bytes());
+            let user_id: Option<UserId> = challenge.user_id;
+            let (true, Some(user_id)) = (matched, user_id) else {
+                self.count_failure(&keys).await?;
+                let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
+                if attempts < u64::from(self.inner.policy.code_attempts) {
+                    challenge.payload["attempts"] = json!(attempts);
+                    self.inner.challenges.insert_challenge(&challenge).await?;
+                }
+                self.record(
+                    Decision::failure(AuditAction::SignInPasswordless, "wrong_code")
+                        .user(user_id)
+                        .detail(json!({"kind": "code", "attempts": attempts})),
+                    ctx,
+                )
                 .await;
-        };
-        let keys = throttle::keys(&self.inner.policy.throttle, "code", None, ctx, true);
-        self.check_throttle(&keys, AuditAction::SignInPasswordless, ctx)
-            .await?;
-        let Some(mut challenge) = self
-            .inner
-            .challenges
-            .consume_challenge(ChallengePurpose::SignInCode, &binding.hash(), self.now())
-            .await?
-        else {
-            return self
-                .invalid_token(AuditAction::SignInPasswordless, ctx)
-                .await;
-        };
-        let typed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-        let expected = challenge.payload["code"].as_str().unwrap_or_default();
-        let matched = typed.len() == SIGN_IN_CODE_DIGITS
-            && typed.bytes().all(|b| b.is_ascii_digit())
-            && constant_time_eq(code_hash(&typed).as_bytes(), expected.as_bytes());
-        let user_id: Option<UserId> = challenge.user_id;
-        let (true, Some(user_id)) = (matched, user_id) else {
-            self.count_failure(&keys).await?;
-            let attempts = challenge.payload["attempts"].as_u64().unwrap_or(0) + 1;
-            if attempts < u64::from(self.inner.policy.code_attempts) {
-                challenge.payload["attempts"] = json!(attempts);
-                self.inner.challenges.insert_challenge(&challenge).await?;
-            }
-            self.record(
-                Decision::failure(AuditAction::SignInPasswordless, "wrong_code")
-                    .user(user_id)
-                    .detail(json!({"kind": "code", "attempts": attempts})),
-                ctx,
-            )
-            .await;
-            return Err(Error::InvalidCode);
-        };
-        let (proven, kind) = match challenge.payload["phone"].as_str() {
-            Some(phone) => (Proven::Phone(phone.to_owned()), "sms_code"),
-            None => (
-                Proven::Email(challenge.payload["email"].as_str().map(str::to_owned)),
-                "code",
-            ),
-        };
-        self.passwordless_sign_in(user_id, proven, kind, ctx).await
+                return Err(Error::InvalidCode);
+            };
+            let (proven, kind) = match challenge.payload["phone"].as_str() {
+                Some(phone) => (Proven::Phone(phone.to_owned()), "sms_code"),
+                None => (
+                    Proven::Email(challenge.payload["email"].as_str().map(str::to_owned)),
+                    "code",
+                ),
+            };
+            self.passwordless_sign_in(user_id, proven, kind, ctx).await
+        })
+        .await
     }
 
     /// The end of the passwordless flows: the inbox (or phone) is proven; sign in (or ask for

@@ -37,6 +37,19 @@ impl Ciam {
         password: &SecretString,
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
+        crate::engine::observe::flow(
+            "sign_in_password",
+            self.sign_in_password_inner(email, password, ctx),
+        )
+        .await
+    }
+
+    async fn sign_in_password_inner(
+        &self,
+        email: &str,
+        password: &SecretString,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
         // Past hashing capacity, answer "busy" (503 with Retry-After) at once, before any
         // store work: the attempt could not be hashed anyway, and under a sign-in storm this
         // keeps the refusals cheap and the store free for everything else. The same for every
@@ -329,22 +342,25 @@ impl Ciam {
         token: &OpaqueToken,
         ctx: &RequestContext,
     ) -> Result<AuthContext> {
-        if !token.is_well_formed() {
-            return Err(Error::Unauthenticated);
-        }
-        let now = self.now();
-        let Some(mut session) = self
-            .inner
-            .sessions
-            .session_by_token(&token.hash(), now)
-            .await?
-        else {
-            return Err(Error::Unauthenticated);
-        };
-        if !self.touch_if_due(&mut session, now, ctx).await? {
-            return Err(Error::Unauthenticated);
-        }
-        Ok(AuthContext::from_session(&session))
+        crate::engine::observe::hot_flow("authenticate", async move {
+            if !token.is_well_formed() {
+                return Err(Error::Unauthenticated);
+            }
+            let now = self.now();
+            let Some(mut session) = self
+                .inner
+                .sessions
+                .session_by_token(&token.hash(), now)
+                .await?
+            else {
+                return Err(Error::Unauthenticated);
+            };
+            if !self.touch_if_due(&mut session, now, ctx).await? {
+                return Err(Error::Unauthenticated);
+            }
+            Ok(AuthContext::from_session(&session))
+        })
+        .await
     }
 
     /// Records activity on `session` when the last write is older than the touch interval:
@@ -381,21 +397,24 @@ impl Ciam {
     /// Signs out: deletes the session behind `token`. Signing out of an unknown or expired
     /// session succeeds (there is nothing left to end).
     pub async fn sign_out(&self, token: &OpaqueToken, ctx: &RequestContext) -> Result<()> {
-        if let Some(session) = self.end_session(token).await? {
-            self.record(
-                Decision::success(AuditAction::SignOut, "signed_out")
-                    .user(session.user_id)
-                    .session(session.id),
-                ctx,
-            )
-            .await;
-            self.emit(Event::SignedOut {
-                user_id: session.user_id,
-                session_id: session.id,
-            })
-            .await;
-        }
-        Ok(())
+        crate::engine::observe::flow("sign_out", async move {
+            if let Some(session) = self.end_session(token).await? {
+                self.record(
+                    Decision::success(AuditAction::SignOut, "signed_out")
+                        .user(session.user_id)
+                        .session(session.id),
+                    ctx,
+                )
+                .await;
+                self.emit(Event::SignedOut {
+                    user_id: session.user_id,
+                    session_id: session.id,
+                })
+                .await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes the live session behind `token`, if any, and returns it.
@@ -413,15 +432,18 @@ impl Ciam {
 
     /// The caller's active sessions (devices), newest first, the current one marked.
     pub async fn list_sessions(&self, auth: &AuthContext) -> Result<Vec<SessionInfo>> {
-        let sessions = self
-            .inner
-            .sessions
-            .sessions_for_user(auth.user_id, self.now())
-            .await?;
-        Ok(sessions
-            .iter()
-            .map(|s| SessionInfo::from_session(s, Some(auth.session_id)))
-            .collect())
+        crate::engine::observe::flow("list_sessions", async move {
+            let sessions = self
+                .inner
+                .sessions
+                .sessions_for_user(auth.user_id, self.now())
+                .await?;
+            Ok(sessions
+                .iter()
+                .map(|s| SessionInfo::from_session(s, Some(auth.session_id)))
+                .collect())
+        })
+        .await
     }
 
     /// Revokes one of the caller's sessions. Returns false when no such session of the
@@ -432,22 +454,25 @@ impl Ciam {
         id: SessionId,
         ctx: &RequestContext,
     ) -> Result<bool> {
-        let deleted = self.inner.sessions.delete_session(auth.user_id, id).await?;
-        if deleted {
-            self.record(
-                Decision::success(AuditAction::SessionRevoked, "by_owner")
-                    .user(auth.user_id)
-                    .session(id),
-                ctx,
-            )
-            .await;
-            self.emit(Event::SessionRevoked {
-                user_id: auth.user_id,
-                session_id: id,
-            })
-            .await;
-        }
-        Ok(deleted)
+        crate::engine::observe::flow("revoke_session", async move {
+            let deleted = self.inner.sessions.delete_session(auth.user_id, id).await?;
+            if deleted {
+                self.record(
+                    Decision::success(AuditAction::SessionRevoked, "by_owner")
+                        .user(auth.user_id)
+                        .session(id),
+                    ctx,
+                )
+                .await;
+                self.emit(Event::SessionRevoked {
+                    user_id: auth.user_id,
+                    session_id: id,
+                })
+                .await;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     /// Revokes every session of the caller except the current one; returns how many.
@@ -456,20 +481,23 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<u64> {
-        let n = self
-            .inner
-            .sessions
-            .delete_user_sessions(auth.user_id, Some(auth.session_id))
-            .await?;
-        self.record(
-            Decision::success(AuditAction::SessionRevoked, "all_others")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({"count": n})),
-            ctx,
-        )
-        .await;
-        Ok(n)
+        crate::engine::observe::flow("revoke_other_sessions", async move {
+            let n = self
+                .inner
+                .sessions
+                .delete_user_sessions(auth.user_id, Some(auth.session_id))
+                .await?;
+            self.record(
+                Decision::success(AuditAction::SessionRevoked, "all_others")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({"count": n})),
+                ctx,
+            )
+            .await;
+            Ok(n)
+        })
+        .await
     }
 
     /// Revokes every session of the caller, the current one included; returns how many.
@@ -478,19 +506,22 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<u64> {
-        let n = self
-            .inner
-            .sessions
-            .delete_user_sessions(auth.user_id, None)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::SessionRevoked, "all")
-                .user(auth.user_id)
-                .detail(json!({"count": n})),
-            ctx,
-        )
-        .await;
-        Ok(n)
+        crate::engine::observe::flow("revoke_all_sessions", async move {
+            let n = self
+                .inner
+                .sessions
+                .delete_user_sessions(auth.user_id, None)
+                .await?;
+            self.record(
+                Decision::success(AuditAction::SessionRevoked, "all")
+                    .user(auth.user_id)
+                    .detail(json!({"count": n})),
+                ctx,
+            )
+            .await;
+            Ok(n)
+        })
+        .await
     }
 }
 

@@ -62,21 +62,24 @@ impl Ciam {
         auth: &AuthContext,
         ctx: &RequestContext,
     ) -> Result<TokenPair> {
-        let state = self.token_state().map_err(not_configured)?;
-        let now = self.now();
-        let Some(session) = self.live_session(auth.user_id, auth.session_id).await? else {
-            return Err(Error::Unauthenticated);
-        };
-        let pair = self.issue_pair(state, &session, now).await?;
-        self.record(
-            Decision::success(AuditAction::TokensIssued, "from_session")
-                .user(auth.user_id)
-                .session(auth.session_id)
-                .detail(json!({ "expires_in": pair.expires_in })),
-            ctx,
-        )
-        .await;
-        Ok(pair)
+        crate::engine::observe::flow("issue_tokens", async move {
+            let state = self.token_state().map_err(not_configured)?;
+            let now = self.now();
+            let Some(session) = self.live_session(auth.user_id, auth.session_id).await? else {
+                return Err(Error::Unauthenticated);
+            };
+            let pair = self.issue_pair(state, &session, now).await?;
+            self.record(
+                Decision::success(AuditAction::TokensIssued, "from_session")
+                    .user(auth.user_id)
+                    .session(auth.session_id)
+                    .detail(json!({ "expires_in": pair.expires_in })),
+                ctx,
+            )
+            .await;
+            Ok(pair)
+        })
+        .await
     }
 
     /// Exchanges a refresh token for a new pair: rotation, a grace window for concurrent
@@ -88,75 +91,78 @@ impl Ciam {
         refresh_token: &str,
         ctx: &RequestContext,
     ) -> Result<TokenPair> {
-        let state = self.token_state().map_err(not_configured)?;
-        let token = OpaqueToken::from_client(refresh_token);
-        if !token.is_well_formed() {
-            return Err(Error::InvalidRefreshToken);
-        }
-        let now = self.now();
-        let hash = token.hash();
-        let spent_key = derived("spent", &hash);
-        let challenges = &self.inner.challenges;
-        if let Some(live) = challenges
-            .challenge_by_hash(ChallengePurpose::RefreshToken, &hash, now)
-            .await?
-        {
-            let (user, sid) = binding(&live)?;
-            let grace_until = now + state.refresh_grace;
-            let marker = Challenge::new(
-                spent_key,
-                ChallengePurpose::RefreshTokenSpent,
-                Some(user),
-                json!({ "sid": sid, "grace_until_ms": millis(grace_until) }),
-                now,
-                live.expires_at.max(grace_until),
-            );
-            // The insert is the claim: of concurrent presenters exactly one gets here first.
-            match challenges.insert_challenge(&marker).await {
-                Ok(()) => {
-                    challenges
-                        .consume_challenge(ChallengePurpose::RefreshToken, &hash, now)
-                        .await?;
-                    return self.exchange(state, user, sid, now, ctx).await;
-                }
-                Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
+        crate::engine::observe::flow("refresh_tokens", async move {
+            let state = self.token_state().map_err(not_configured)?;
+            let token = OpaqueToken::from_client(refresh_token);
+            if !token.is_well_formed() {
+                return Err(Error::InvalidRefreshToken);
             }
-        }
-        let Some(spent) = challenges
-            .challenge_by_hash(ChallengePurpose::RefreshTokenSpent, &spent_key, now)
-            .await?
-        else {
-            tracing::debug!("refresh token unknown or expired");
-            return Err(Error::InvalidRefreshToken);
-        };
-        let (user, sid) = binding(&spent)?;
-        let grace_until_ms = spent
-            .payload
-            .get("grace_until_ms")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(i64::MIN);
-        if millis(now) < grace_until_ms {
-            // Outlives the window (it started before `now`), so the claim stays unique.
-            let claim = Challenge::new(
-                derived("grace", &hash),
-                ChallengePurpose::RefreshTokenSpent,
-                Some(user),
-                json!({ "sid": sid }),
-                now,
-                now + state.refresh_grace,
-            );
-            return match challenges.insert_challenge(&claim).await {
-                Ok(()) => self.exchange(state, user, sid, now, ctx).await,
-                Err(StoreError::Conflict(_)) => {
-                    tracing::debug!(session = %sid, "refresh grace exchange already used");
-                    Err(Error::InvalidRefreshToken)
+            let now = self.now();
+            let hash = token.hash();
+            let spent_key = derived("spent", &hash);
+            let challenges = &self.inner.challenges;
+            if let Some(live) = challenges
+                .challenge_by_hash(ChallengePurpose::RefreshToken, &hash, now)
+                .await?
+            {
+                let (user, sid) = binding(&live)?;
+                let grace_until = now + state.refresh_grace;
+                let marker = Challenge::new(
+                    spent_key,
+                    ChallengePurpose::RefreshTokenSpent,
+                    Some(user),
+                    json!({ "sid": sid, "grace_until_ms": millis(grace_until) }),
+                    now,
+                    live.expires_at.max(grace_until),
+                );
+                // The insert is the claim: of concurrent presenters exactly one gets here first.
+                match challenges.insert_challenge(&marker).await {
+                    Ok(()) => {
+                        challenges
+                            .consume_challenge(ChallengePurpose::RefreshToken, &hash, now)
+                            .await?;
+                        return self.exchange(state, user, sid, now, ctx).await;
+                    }
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => Err(e.into()),
+            }
+            let Some(spent) = challenges
+                .challenge_by_hash(ChallengePurpose::RefreshTokenSpent, &spent_key, now)
+                .await?
+            else {
+                tracing::debug!("refresh token unknown or expired");
+                return Err(Error::InvalidRefreshToken);
             };
-        }
-        self.refresh_reused(user, sid, ctx).await?;
-        Err(Error::InvalidRefreshToken)
+            let (user, sid) = binding(&spent)?;
+            let grace_until_ms = spent
+                .payload
+                .get("grace_until_ms")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(i64::MIN);
+            if millis(now) < grace_until_ms {
+                // Outlives the window (it started before `now`), so the claim stays unique.
+                let claim = Challenge::new(
+                    derived("grace", &hash),
+                    ChallengePurpose::RefreshTokenSpent,
+                    Some(user),
+                    json!({ "sid": sid }),
+                    now,
+                    now + state.refresh_grace,
+                );
+                return match challenges.insert_challenge(&claim).await {
+                    Ok(()) => self.exchange(state, user, sid, now, ctx).await,
+                    Err(StoreError::Conflict(_)) => {
+                        tracing::debug!(session = %sid, "refresh grace exchange already used");
+                        Err(Error::InvalidRefreshToken)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+            }
+            self.refresh_reused(user, sid, ctx).await?;
+            Err(Error::InvalidRefreshToken)
+        })
+        .await
     }
 
     /// Issues the next pair for the session `sid` of `user` if it is still live, recording
