@@ -17,7 +17,9 @@ rm -f "$run/ready"
 OP_READY_FILE="$run/ready" OP_PORT="${OP_PORT:-0}" \
   nohup node "$PEERS_HERE/oidc/op.mjs" >"$run/log" 2>&1 &
 pid=$!; echo "$pid" >"$run/pid"
-if ! wait_for 30 test -s "$run/ready" || ! alive "$pid"; then
+# Generous: its first start on a cold machine (module loading, RSA key generation) under a
+# parallel build has been seen to take over 30 s.
+if ! wait_for 120 test -s "$run/ready" || ! alive "$pid"; then
   echo "oidc-provider did not start:" >&2; cat "$run/log" >&2; exit 1
 fi
 . "$run/ready"
