@@ -10,6 +10,10 @@
 //! | linked (started from the account) | `/account#linked=<provider>` |
 //! | refused | `/login#error=<code>` |
 //!
+//! A link started (`start?link=1`) without a session, or with one too old for linking, is
+//! redirected to `/login?next=%2Faccount&step_up=1` (sign in again, then back to the account
+//! page) instead of answering a JSON error to a browser navigation.
+//!
 //! Fragments never reach a server or a `Referer`; the callback answers with
 //! `Referrer-Policy: no-referrer` as well, since its URL holds the code.
 //!
@@ -52,6 +56,9 @@ const PLAIN_LINK_COOKIE: &str = "ciam_oidc_link";
 /// Where the callback sends the browser.
 const AFTER_SIGN_IN: &str = "/";
 const SIGN_IN_PAGE: &str = "/login";
+/// Where a link started without a recent sign-in goes: sign in again, then back to the
+/// account page.
+const STEP_UP_PAGE: &str = "/login?next=%2Faccount&step_up=1";
 const ACCOUNT_PAGE: &str = "/account";
 
 /// The federation routes, relative to the router's prefix.
@@ -159,11 +166,17 @@ async fn start(
 ) -> Result<Response, ApiError> {
     let hint = q.login_hint.as_deref();
     let started = match (q.link.as_deref() == Some("1"), &auth) {
-        (true, Some(auth)) => {
-            ciam.start_federated_link(auth, &provider, hint, &ctx)
-                .await?
-        }
-        (true, None) => return Err(ciam_core::Error::Unauthenticated.into()),
+        (true, Some(auth)) => match ciam.start_federated_link(auth, &provider, hint, &ctx).await {
+            Ok(started) => started,
+            // A browser navigation (the account page's "Link" button): a session too old to
+            // link is sent to sign in again and comes back to the account page, instead of
+            // being shown a JSON error.
+            Err(e) if e.kind() == ciam_core::ErrorKind::StepUpRequired => {
+                return Ok(redirect(STEP_UP_PAGE));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        (true, None) => return Ok(redirect(STEP_UP_PAGE)),
         (false, _) => ciam.start_federated_sign_in(&provider, hint, &ctx).await?,
     };
     let (state_cookie, _, secure) = names(&layer);

@@ -167,6 +167,20 @@ async fn sign_in_with_the_provider_over_http() {
     assert_eq!(landed, format!("{}/", server.base));
     let me2 = api(&again, &server, reqwest::Method::GET, "/auth/me").await;
     assert_eq!(me2.body["user"]["id"], me.body["user"]["id"]);
+
+    // The account page's "Link" button without a session: sent to sign in again and back to
+    // the account page, not shown a JSON error.
+    let anonymous = navigator();
+    let r = anonymous
+        .get(format!("{}/auth/oidc/oidc/start?link=1", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION].to_str().unwrap(),
+        "/login?next=%2Faccount&step_up=1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
