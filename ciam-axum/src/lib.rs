@@ -42,6 +42,7 @@
 //! | [`router`] | The JSON endpoints below |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
+//! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
 //!
 //! # Endpoints
 //!
@@ -132,6 +133,7 @@
 //! |---|---|---|
 //! | `passkeys` | no | The `/passkeys/...` endpoints (ciam-core's passkey flows) |
 //! | `federation` | no | Sign-in with external identity providers: `GET /oidc/providers`, `GET /oidc/{provider}/start`, `GET` and `POST` (form_post) `/oidc/{provider}/callback`, `GET /identities`, `POST /identities/link`, `DELETE /identities/{id}` (ciam-core's `federation` feature; see below) |
+//! | `consent` | no | The `RequireConsent<P>` extractor and the `ConsentPurpose` trait, enforcing a ciam-consent `ConsentLedger` |
 //! | `tokens` | no | API tokens: `POST /token`, `POST /token/refresh`, `jwks_router` (`GET /.well-known/jwks.json`), the `BearerAuthenticated` and `BearerAuthenticatedLive` extractors (ciam-core's `tokens` feature) |
 //!
 //! Request bodies are limited to [`BODY_LIMIT`] bytes.
@@ -182,6 +184,8 @@
 //! proxy, set it, or every client appears as the proxy. Never trust `X-Forwarded-For` without
 //! a proxy that overwrites or appends to it: clients can send any value.
 
+#[cfg(feature = "consent")]
+mod consent;
 mod cookie;
 mod csrf;
 mod extract;
@@ -199,6 +203,8 @@ mod tokens;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "consent")]
+pub use consent::{ConsentPurpose, ConsentRejection, RequireConsent};
 pub use cookie::{
     CookieConfig, PLAIN_BINDING_COOKIE_NAME, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME,
     SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,

@@ -15,7 +15,7 @@ use serde_json::json;
 use ciam_core::{Error, ErrorKind};
 
 /// Builds a JSON error response.
-fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": code, "message": message }))).into_response()
 }
 

@@ -18,10 +18,10 @@ use crate::{
 };
 
 const PASSWORD: &str = "correct horse battery staple 42";
-const HTTP_URL: &str = "http://localhost:3000";
+pub(crate) const HTTP_URL: &str = "http://localhost:3000";
 const HTTPS_URL: &str = "https://id.example";
 
-fn engine(public_url: &str) -> Ciam {
+pub(crate) fn engine(public_url: &str) -> Ciam {
     let mut policy = Policy::default();
     // Lets the tests sign in without following the mailed link.
     policy.allow_unverified_sign_in = true;
@@ -69,7 +69,7 @@ fn post_json(uri: &str, origin: Option<&str>, body: Value) -> Request<Body> {
     b.body(Body::from(body.to_string())).unwrap()
 }
 
-async fn body_json(res: Response) -> Value {
+pub(crate) async fn body_json(res: Response) -> Value {
     let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
@@ -83,7 +83,7 @@ fn set_cookies(res: &Response) -> Vec<String> {
 }
 
 /// Registers and signs in `email`; returns the login response.
-async fn sign_in(app: &Router, origin: &str, email: &str) -> Response {
+pub(crate) async fn sign_in(app: &Router, origin: &str, email: &str) -> Response {
     let creds = json!({"email": email, "password": PASSWORD});
     let res = app
         .clone()
@@ -103,6 +103,15 @@ async fn sign_in(app: &Router, origin: &str, email: &str) -> Response {
 
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The `name=value` pair of the session cookie a sign-in set.
+pub(crate) fn session_cookie(res: &Response) -> String {
+    set_cookies(res)
+        .into_iter()
+        .find(|c| c.starts_with("ciam_session="))
+        .map(|c| cookie_pair(&c))
+        .unwrap()
 }
 
 #[tokio::test]
@@ -564,11 +573,7 @@ async fn require_aal_asks_weaker_sessions_to_step_up() {
     assert_eq!(body_json(res).await["error"], "unauthenticated");
 
     let signed = sign_in(&app, HTTP_URL, "aal@example.com").await;
-    let session = set_cookies(&signed)
-        .into_iter()
-        .find(|c| c.starts_with("ciam_session="))
-        .map(|c| cookie_pair(&c))
-        .unwrap();
+    let session = session_cookie(&signed);
     let get_with = |path: &str| {
         Request::get(path)
             .header(header::COOKIE, session.clone())

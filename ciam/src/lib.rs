@@ -51,6 +51,7 @@
 //! | `redis` | no | `storage::redis::RedisStore` for sessions, challenges and counters |
 //! | `tokens` | no | `tokens`: JWT access tokens (EdDSA or ES256) minted from a session (`Ciam::issue_tokens`), store-free and live verification, a rotating key set and its JWKS, rotating refresh tokens with a grace window and reuse detection; with `axum`, `POST /auth/token`, `POST /auth/token/refresh`, `GET /.well-known/jwks.json` and the `BearerAuthenticated` extractor |
 //! | `federation` | no | sign-in with external identity providers (`Ciam::start_federated_sign_in`, `Ciam::finish_federation`, linking and unlinking; `CiamBuilder::federation`), `ciam::oidc` (the ciam-federation relying party: Google, Apple, Microsoft Entra, GitHub, any OIDC issuer, enterprise connections), identities keyed by (issuer, subject) and linking safe against pre-hijacking; with `axum`, the `/auth/oidc/...` and `/auth/identities` routes |
+//! | `consent` | no | `ciam::consent`: the ciam-consent ledger (purposes, hash-chained consent records, `check`, receipts, erasure) with the stores of the enabled backend features (`memory`, `sqlite`, `postgres`); with `axum`, the `RequireConsent<P>` extractor |
 //! | `passkeys` | no | the engine's passkey flows (`Ciam::passkey_*`, `CiamBuilder::passkeys`), the `/passkeys/...` axum routes, and `ciam::webauthn`: WebAuthn L3 verification (none, packed, fido-u2f, apple, android-key, tpm) |
 //!
 //! ## Security properties
@@ -82,6 +83,10 @@ pub use ciam_webauthn as webauthn;
 /// axum integration (re-export of `ciam-axum`).
 #[cfg(feature = "axum")]
 pub use ciam_axum as axum;
+
+/// Consent: the ledger, its stores, receipts and anchors (re-export of `ciam-consent`).
+#[cfg(feature = "consent")]
+pub use ciam_consent as consent;
 
 // Compiles the README's code samples as doctests.
 #[cfg(doctest)]
