@@ -426,43 +426,7 @@ impl Ciam {
                 Ok(())
             })
             .await?;
-            let sessions = self
-                .inner
-                .sessions
-                .delete_user_sessions(user.id, None)
-                .await?;
-            let mut credentials = 0_u64;
-            for kind in [
-                CredentialKind::Password,
-                CredentialKind::Passkey,
-                CredentialKind::Totp,
-                CredentialKind::RecoveryCodes,
-                // Linked external identities go too, so the identity can sign up afresh.
-                CredentialKind::Federated,
-            ] {
-                for c in self
-                    .inner
-                    .credentials
-                    .credentials_for_user(user.id, kind)
-                    .await?
-                {
-                    if self.inner.credentials.delete_credential(c.id).await? {
-                        credentials += 1;
-                    }
-                }
-            }
-            for purpose in [
-                ChallengePurpose::VerifyEmail,
-                ChallengePurpose::ResetPassword,
-                ChallengePurpose::ChangeEmail,
-                ChallengePurpose::TrustedDevice,
-                ChallengePurpose::MagicLink,
-            ] {
-                self.inner
-                    .challenges
-                    .delete_challenges(user.id, purpose)
-                    .await?;
-            }
+            let (credentials, sessions) = self.strip_account(user.id).await?;
             self.record(
                 Decision::success(AuditAction::AccountDeleted, "closed")
                     .user(user.id)

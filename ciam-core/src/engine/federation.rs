@@ -496,6 +496,23 @@ impl Ciam {
             .await?)
     }
 
+    /// The identity is already linked to another account: refused and audited.
+    async fn linked_elsewhere<T>(
+        &self,
+        user: UserId,
+        login: &FederatedLogin,
+        ctx: &RequestContext,
+    ) -> Result<T> {
+        self.federation_refused(
+            AuditAction::FederatedLinked,
+            "identity_linked_to_another_account",
+            Some(user),
+            json!({"provider": login.provider}),
+            ctx,
+        )
+        .await
+    }
+
     async fn federation_refused<T>(
         &self,
         action: AuditAction,
@@ -795,15 +812,7 @@ impl Ciam {
             if existing.user_id == user {
                 return FederatedIdentity::from_credential(&existing, config);
             }
-            return self
-                .federation_refused(
-                    AuditAction::FederatedLinked,
-                    "identity_linked_to_another_account",
-                    Some(user),
-                    json!({"provider": login.provider}),
-                    ctx,
-                )
-                .await;
+            return self.linked_elsewhere(user, login, ctx).await;
         }
         let credential = self.identity_credential(user, login)?;
         self.insert_identity(&credential, user, login, "linked", ctx)
@@ -822,15 +831,7 @@ impl Ciam {
         match self.inner.credentials.insert_credential(credential).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return self
-                    .federation_refused(
-                        AuditAction::FederatedLinked,
-                        "identity_linked_to_another_account",
-                        Some(user),
-                        json!({"provider": login.provider}),
-                        ctx,
-                    )
-                    .await;
+                return self.linked_elsewhere(user, login, ctx).await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -947,37 +948,7 @@ impl Ciam {
         ctx: &RequestContext,
     ) -> Result<()> {
         let id = unverified.id;
-        let mut removed = 0_u64;
-        for kind in [
-            CredentialKind::Password,
-            CredentialKind::Passkey,
-            CredentialKind::Totp,
-            CredentialKind::RecoveryCodes,
-            CredentialKind::Federated,
-        ] {
-            for c in self
-                .inner
-                .credentials
-                .credentials_for_user(id, kind)
-                .await?
-            {
-                if self.inner.credentials.delete_credential(c.id).await? {
-                    removed += 1;
-                }
-            }
-        }
-        let sessions = self.inner.sessions.delete_user_sessions(id, None).await?;
-        for purpose in [
-            ChallengePurpose::VerifyEmail,
-            ChallengePurpose::ResetPassword,
-            ChallengePurpose::ChangeEmail,
-            ChallengePurpose::TrustedDevice,
-            ChallengePurpose::MagicLink,
-            ChallengePurpose::SignInCode,
-            ChallengePurpose::MfaPending,
-        ] {
-            self.inner.challenges.delete_challenges(id, purpose).await?;
-        }
+        let (removed, sessions) = self.strip_account(id).await?;
         self.modify_user(id, |u| {
             u.email = None;
             u.email_verified_at = None;
@@ -1086,13 +1057,6 @@ impl Ciam {
         .await
     }
 
-    async fn own_identity(&self, auth: &AuthContext, id: CredentialId) -> Result<Credential> {
-        match self.inner.credentials.credential_by_id(id).await? {
-            Some(c) if c.user_id == auth.user_id && c.kind == CredentialKind::Federated => Ok(c),
-            _ => Err(Error::NotFound),
-        }
-    }
-
     /// The provider tokens kept with one of the signed-in user's identities (providers with
     /// `keep_tokens`), unsealed; `None` when none are kept.
     pub async fn federated_tokens(
@@ -1101,7 +1065,9 @@ impl Ciam {
         id: CredentialId,
     ) -> Result<Option<ProviderTokens>> {
         crate::engine::observe::flow("federated_tokens", async move {
-            let c = self.own_identity(auth, id).await?;
+            let c = self
+                .own_credential(auth, id, CredentialKind::Federated)
+                .await?;
             let Some(sealed) = decode(&c)?.tokens else {
                 return Ok(None);
             };
@@ -1151,7 +1117,9 @@ impl Ciam {
     ) -> Result<()> {
         crate::engine::observe::flow("unlink_federated_identity", async move {
             let user = self.user(auth.user_id).await?;
-            let c = self.own_identity(auth, id).await?;
+            let c = self
+                .own_credential(auth, id, CredentialKind::Federated)
+                .await?;
             self.step_up(&user, auth, None, AuditAction::FederatedUnlinked, ctx)
                 .await?;
             self.remove_sign_in_credential(auth, &c, AuditAction::FederatedUnlinked, ctx)

@@ -29,6 +29,7 @@ pub use builder::{BuildError, CiamBuilder};
 use crate::audit::{AuditAction, AuditEntry, AuditOutcome};
 use crate::challenge::{Challenge, ChallengePurpose};
 use crate::clock::Clock;
+use crate::credential::CredentialKind;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventSink};
 use crate::id::{AuditId, SessionId, UserId};
@@ -447,6 +448,69 @@ impl Ciam {
                 .len();
         }
         Ok(n)
+    }
+
+    /// Takes everything an account could sign in or act with: every credential of every
+    /// kind, every session, and every pending one-time challenge bound to the user. Used when
+    /// an account closes and when an unverified one is superseded, so the two can never drift
+    /// apart on a newly added kind. Returns (credentials removed, sessions ended).
+    pub(crate) async fn strip_account(&self, user: UserId) -> Result<(u64, u64)> {
+        let mut removed = 0_u64;
+        for kind in [
+            CredentialKind::Password,
+            CredentialKind::Passkey,
+            CredentialKind::Totp,
+            CredentialKind::RecoveryCodes,
+            // Linked external identities go too, so the identity can sign up afresh.
+            CredentialKind::Federated,
+        ] {
+            for c in self
+                .inner
+                .credentials
+                .credentials_for_user(user, kind)
+                .await?
+            {
+                if self.inner.credentials.delete_credential(c.id).await? {
+                    removed += 1;
+                }
+            }
+        }
+        let sessions = self.inner.sessions.delete_user_sessions(user, None).await?;
+        for purpose in [
+            ChallengePurpose::VerifyEmail,
+            ChallengePurpose::ResetPassword,
+            ChallengePurpose::ChangeEmail,
+            ChallengePurpose::PasskeyRegistration,
+            ChallengePurpose::MfaPending,
+            ChallengePurpose::TotpEnrolment,
+            ChallengePurpose::TrustedDevice,
+            ChallengePurpose::MagicLink,
+            ChallengePurpose::SignInCode,
+            ChallengePurpose::RefreshToken,
+            ChallengePurpose::RefreshTokenSpent,
+            ChallengePurpose::FederationLink,
+        ] {
+            self.inner
+                .challenges
+                .delete_challenges(user, purpose)
+                .await?;
+        }
+        Ok((removed, sessions))
+    }
+
+    /// One of the signed-in user's credentials of `kind`; another user's, another kind's or
+    /// an unknown id is [`Error::NotFound`] (the same answer, so ids cannot be probed).
+    #[cfg(any(feature = "passkeys", feature = "federation"))]
+    pub(crate) async fn own_credential(
+        &self,
+        auth: &context::AuthContext,
+        id: crate::id::CredentialId,
+        kind: CredentialKind,
+    ) -> Result<crate::credential::Credential> {
+        match self.inner.credentials.credential_by_id(id).await? {
+            Some(c) if c.user_id == auth.user_id && c.kind == kind => Ok(c),
+            _ => Err(Error::NotFound),
+        }
     }
 
     /// Removes `credential` (a way to sign in) unless it is the account's last one: refused

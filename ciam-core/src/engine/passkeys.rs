@@ -1165,13 +1165,6 @@ impl Ciam {
         .await
     }
 
-    async fn own_passkey(&self, auth: &AuthContext, id: CredentialId) -> Result<Credential> {
-        match self.inner.credentials.credential_by_id(id).await? {
-            Some(c) if c.user_id == auth.user_id && c.kind == CredentialKind::Passkey => Ok(c),
-            _ => Err(Error::NotFound),
-        }
-    }
-
     /// Renames one of the signed-in user's passkeys. Another user's passkey, or an unknown id,
     /// is [`Error::NotFound`].
     pub async fn rename_passkey(
@@ -1184,7 +1177,9 @@ impl Ciam {
         crate::engine::observe::flow("rename_passkey", async move {
             let name = clean_name(name)?;
             for _ in 0..3 {
-                let mut c = self.own_passkey(auth, id).await?;
+                let mut c = self
+                    .own_credential(auth, id, CredentialKind::Passkey)
+                    .await?;
                 c.name = Some(name.clone());
                 c.updated_at = self.now();
                 match self.inner.credentials.update_credential(&c).await {
@@ -1220,7 +1215,9 @@ impl Ciam {
     ) -> Result<()> {
         crate::engine::observe::flow("delete_passkey", async move {
             let user = self.user(auth.user_id).await?;
-            let c = self.own_passkey(auth, id).await?;
+            let c = self
+                .own_credential(auth, id, CredentialKind::Passkey)
+                .await?;
             self.step_up(&user, auth, None, AuditAction::PasskeyRemoved, ctx)
                 .await?;
             self.remove_sign_in_credential(auth, &c, AuditAction::PasskeyRemoved, ctx)
