@@ -12,6 +12,31 @@ use super::codec;
 use super::error::{self, retry};
 use crate::sql::rows::decode_challenge;
 
+impl PostgresBackend {
+    /// Runs `sql` (one row by `secret_hash = $1 AND purpose = $2`, read or deleted and
+    /// returned) and answers the challenge unless it has expired.
+    async fn one_challenge(
+        &self,
+        sql: &str,
+        purpose: ChallengePurpose,
+        hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<Challenge>> {
+        let row = retry(move || async move {
+            sqlx::query(sql)
+                .bind(hash.as_bytes().to_vec())
+                .bind(purpose.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::map)
+        })
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let challenge = decode_challenge(&row)?;
+        Ok((now < challenge.expires_at).then_some(challenge))
+    }
+}
+
 #[async_trait]
 impl ChallengeStore for PostgresBackend {
     async fn insert_challenge(&self, c: &Challenge) -> StoreResult<()> {
@@ -50,19 +75,7 @@ impl ChallengeStore for PostgresBackend {
              FROM {} WHERE secret_hash = $1 AND purpose = $2",
             self.table("challenges")
         );
-        let sql = sql.as_str();
-        let row = retry(move || async move {
-            sqlx::query(sql)
-                .bind(hash.as_bytes().to_vec())
-                .bind(purpose.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(error::map)
-        })
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let challenge = decode_challenge(&row)?;
-        Ok((now < challenge.expires_at).then_some(challenge))
+        self.one_challenge(&sql, purpose, hash, now).await
     }
 
     async fn consume_challenge(
@@ -79,19 +92,7 @@ impl ChallengeStore for PostgresBackend {
              RETURNING secret_hash, purpose, user_id, payload, created_at, expires_at",
             self.table("challenges")
         );
-        let sql = sql.as_str();
-        let row = retry(move || async move {
-            sqlx::query(sql)
-                .bind(hash.as_bytes().to_vec())
-                .bind(purpose.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(error::map)
-        })
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let challenge = decode_challenge(&row)?;
-        Ok((now < challenge.expires_at).then_some(challenge))
+        self.one_challenge(&sql, purpose, hash, now).await
     }
 
     async fn count_challenges(
