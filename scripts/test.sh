@@ -21,6 +21,9 @@ services="$(scripts/peers/services-up.sh)"
 export CIAM_TEST_POSTGRES_URL="${CIAM_TEST_POSTGRES_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_POSTGRES_URL=//p')}"
 export CIAM_TEST_REDIS_URL="${CIAM_TEST_REDIS_URL:-$(echo "$services" | sed -n 's/^CIAM_TEST_REDIS_URL=//p')}"
 
+# The independent OpenAPI validator (a PyPI venv) for ciam-axum's OpenAPI tests.
+export CIAM_TEST_OPENAPI_PYTHON="${CIAM_TEST_OPENAPI_PYTHON:-$(scripts/peers/openapi-install.sh | sed -n 's/^CIAM_TEST_OPENAPI_PYTHON=//p')}"
+
 # Headless Chromium and playwright-core for the browser test (installed if missing).
 scripts/peers/browser-install.sh >/dev/null
 

@@ -40,6 +40,7 @@
 //! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
 //! | [`ClientIp`] / [`TrustedProxies`] | How the client IP is decided (TCP peer by default) |
 //! | [`router`] | The JSON endpoints below |
+//! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
 //! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
@@ -50,6 +51,7 @@
 //!
 //! | Method and path | Body | Answer |
 //! |---|---|---|
+//! | `GET /openapi.json` | — | The OpenAPI 3.1 document of these endpoints, its server URL the router's mount point |
 //! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
@@ -193,6 +195,7 @@ mod extract;
 mod federation;
 mod layer;
 mod mfa;
+mod openapi;
 #[cfg(feature = "passkeys")]
 mod passkeys;
 mod rejection;
@@ -202,6 +205,8 @@ mod tokens;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod openapi_tests;
 
 #[cfg(feature = "consent")]
 pub use consent::{ConsentPurpose, ConsentRejection, RequireConsent};
@@ -212,6 +217,7 @@ pub use cookie::{
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, RequireAal};
 pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
+pub use openapi::{OPENAPI_PATH, openapi};
 pub use routes::{BODY_LIMIT, router};
 #[cfg(feature = "tokens")]
 pub use tokens::{

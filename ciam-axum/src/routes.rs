@@ -38,6 +38,7 @@ where
     S: Clone + Send + Sync + 'static,
 {
     let routes = Router::new()
+        .route(crate::openapi::OPENAPI_PATH, get(crate::openapi::serve))
         .route("/register", post(register))
         .route("/verify-email", post(verify_email))
         .route("/verify-email/resend", post(resend_verification))
