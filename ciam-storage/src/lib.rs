@@ -13,6 +13,7 @@
 //! | `redis::RedisStore` | `redis` | sessions, one-time challenges and rate-limit counters only, in Redis; combine with another backend through `compose` |
 //! | `compose::ComposedBackend` | (always) | a `Backend` assembled from parts, e.g. SQL for accounts, credentials and audit plus Redis for sessions and challenges |
 //! | `conformance` module | `conformance` | testing a backend, this crate's or your own |
+//! | [`regional::RegionalBackend`] | (always; `PostgresDirectory` with `postgres`) | data residency: each account pinned to a region, its data in that region's backend, cross-region access refused by default |
 //! | [`cache::SessionCache`] | always | a bounded read-through session cache in front of any session store, with a grace period when the store is down |
 //!
 //! [`IdentityStore`]: ciam_core::store::IdentityStore
@@ -130,6 +131,7 @@ pub mod memory;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod regional;
 pub mod revocation;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

@@ -119,11 +119,13 @@ mod audit;
 mod challenges;
 mod codec;
 mod counters;
+mod directory;
 mod error;
 mod identity;
 mod schema;
 mod sessions;
 
+pub use directory::PostgresDirectory;
 pub use schema::SCHEMA_VERSION;
 
 /// Default pool size.
