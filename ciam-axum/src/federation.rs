@@ -267,7 +267,12 @@ async fn callback(
 }
 
 fn signed_in_redirect(ciam: &Ciam, layer: &Layer, s: &ciam_core::SignedIn) -> Response {
-    let mut r = redirect(AFTER_SIGN_IN);
+    // The page signed in to asks for pending consents when the fragment says so.
+    let mut r = if s.consent_required.is_empty() {
+        redirect(AFTER_SIGN_IN)
+    } else {
+        redirect(&format!("{AFTER_SIGN_IN}#consent_required"))
+    };
     let policy = ciam.policy().session;
     let max_age = s.session.created_at + policy.absolute_lifetime - time::OffsetDateTime::now_utc();
     if let Some(c) = layer.0.0.cookie.session_cookie(&s.token, max_age) {

@@ -43,6 +43,7 @@
 //! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
+//! | `privacy_router` / `Privacy` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key) and the `Sec-GPC: 1` signal; see [`privacy`] |
 //! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
 //!
 //! # Endpoints
@@ -55,7 +56,7 @@
 //! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
-//! | `POST /login` | `{email, password}` | 200 `{user, session}` + `Set-Cookie`; 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
+//! | `POST /login` | `{email, password}` | 200 `{user, session, consent_required}` + `Set-Cookie` (`consent_required`: the purposes to ask for again, `[{purpose, description, policy_version, consented_under, policy_url}]`, usually empty; see `ConsentGate`); 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
 //! | `POST /logout` | — | 204, cookie cleared |
 //! | `GET /me` | `?stage=` | `{user, session}` |
 //! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
@@ -198,6 +199,8 @@ mod mfa;
 mod openapi;
 #[cfg(feature = "passkeys")]
 mod passkeys;
+#[cfg(feature = "consent")]
+pub mod privacy;
 mod rejection;
 mod routes;
 #[cfg(feature = "tokens")]
@@ -210,6 +213,8 @@ mod openapi_tests;
 
 #[cfg(feature = "consent")]
 pub use consent::{ConsentPurpose, ConsentRejection, RequireConsent};
+#[cfg(feature = "consent")]
+pub use privacy::{Privacy, honour_gpc, privacy_router};
 pub use cookie::{
     CookieConfig, PLAIN_BINDING_COOKIE_NAME, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME,
     SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,

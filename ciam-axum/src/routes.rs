@@ -124,9 +124,12 @@ pub(crate) fn signed_in(ciam: &Ciam, layer: &Layer, s: &SignedIn) -> Result<Resp
                 "session token cannot be put in a cookie".into(),
             ))
         })?;
+    // Consents to ask for (a material policy change, say): the session is valid, and the
+    // purposes listed stay denied by the ledger until the user answers.
     let body = json!({
         "user": user_view(ciam, &s.user, DEFAULT_STAGE),
         "session": s.session,
+        "consent_required": s.consent_required,
     });
     let mut response = ([(SET_COOKIE, cookie)], Json(body)).into_response();
     if let Some(device) = &s.device_token {

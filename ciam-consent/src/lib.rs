@@ -23,6 +23,9 @@
 //!   the ledger to show nothing before it was rewritten.
 //! - **Receipts** ([`receipt`]): Kantara Consent Receipt v1.1 as a JWS, with a mapping to
 //!   ISO/IEC TS 27560; verified offline with the published JWK.
+//! - **Sign-in gate** ([`gate`]): [`LedgerGate`] plugs the ledger into ciam-core's
+//!   `ConsentGate`, so a material policy change makes the next sign-in answer the purposes
+//!   to ask again (`SignedIn::consent_required`) and denies them until granted.
 //! - **Propagation** ([`outbox`]): each change writes an outbox event in the same
 //!   transaction; [`OutboxRelay`] delivers them to the application's [`ConsentSink`] at least
 //!   once, with exponential backoff.
@@ -123,6 +126,7 @@ pub mod cache;
 pub mod chain;
 mod decision;
 mod error;
+pub mod gate;
 pub mod keys;
 mod ledger;
 #[cfg(feature = "memory")]
@@ -145,6 +149,7 @@ pub mod sqlite;
 pub use chain::{Breakage, ChainBroken, ChainHash, ChainHead, RecordId, RecordRef, StoredRecord};
 pub use decision::{Allowed, Decision, Denied, Permission, ReconsentNeeded};
 pub use error::Error;
+pub use gate::LedgerGate;
 pub use keys::{PublicJwk, SigningKey};
 pub use ledger::{
     ConsentLedger, ConsentRecord, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, LedgerBuilder,

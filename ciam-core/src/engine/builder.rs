@@ -59,6 +59,7 @@ pub struct CiamBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     templates: Option<Arc<dyn MailTemplates>>,
     events: Option<Arc<dyn EventSink>>,
+    consent_gate: Option<Arc<dyn super::consent_gate::ConsentGate>>,
     password: Option<PasswordConfig>,
     password_policy: Option<PasswordPolicy>,
     profile: Option<ProfileSchema>,
@@ -203,6 +204,14 @@ impl CiamBuilder {
         self
     }
 
+    /// Sets the consent gate every successful sign-in asks which consents the user must give
+    /// (again), answered in [`SignedIn::consent_required`](crate::SignedIn::consent_required);
+    /// see [`ConsentGate`](crate::ConsentGate). Default: none (nothing is asked).
+    pub fn consent_gate(mut self, gate: Arc<dyn super::consent_gate::ConsentGate>) -> Self {
+        self.consent_gate = Some(gate);
+        self
+    }
+
     /// Sets password hashing (parameters, pepper, pool size).
     pub fn password_config(mut self, config: PasswordConfig) -> Self {
         self.password = Some(config);
@@ -321,6 +330,7 @@ impl CiamBuilder {
                 .templates
                 .unwrap_or_else(|| Arc::new(DefaultTemplates::new(app_name.clone()))),
             events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
+            consent_gate: self.consent_gate,
             hasher,
             password_policy: self.password_policy.unwrap_or_default(),
             profile: self.profile.unwrap_or_default(),

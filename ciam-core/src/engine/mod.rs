@@ -4,6 +4,7 @@ pub(crate) mod account;
 mod assess;
 mod builder;
 pub(crate) mod config;
+pub mod consent_gate;
 pub(crate) mod context;
 mod credentials;
 #[cfg(feature = "federation")]
@@ -68,6 +69,7 @@ pub(crate) struct Inner {
     mailer: Arc<dyn Mailer>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn EventSink>,
+    consent_gate: Option<Arc<dyn consent_gate::ConsentGate>>,
     hasher: PasswordHasher,
     password_policy: PasswordPolicy,
     profile: ProfileSchema,

@@ -1,5 +1,6 @@
 //! Typed outcomes of the flows.
 
+use super::consent_gate::PendingConsent;
 use crate::profile::FieldSpec;
 use crate::secret::OpaqueToken;
 use crate::session::SessionInfo;
@@ -21,6 +22,11 @@ pub struct SignedIn {
     /// long-lived cookie and pass it back in
     /// [`RequestContext::device_token`](crate::RequestContext)). Secret: never log it.
     pub device_token: Option<OpaqueToken>,
+    /// Consents the user must give (again) before the purposes they cover may be used, as the
+    /// registered [`ConsentGate`](crate::ConsentGate) answered (a material policy change, for
+    /// instance); empty when none is pending or no gate is registered. The session is valid
+    /// either way; show the user a consent prompt when this is not empty.
+    pub consent_required: Vec<PendingConsent>,
 }
 
 /// What a sign-in attempt produced.

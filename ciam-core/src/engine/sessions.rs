@@ -282,6 +282,12 @@ impl Ciam {
         auth_time: time::OffsetDateTime,
         ctx: &RequestContext,
     ) -> Result<SignedIn> {
+        // Asked before the session exists: a gate that cannot answer fails the sign-in
+        // instead of leaving a session whose pending consents nobody knows about.
+        let consent_required = match &self.inner.consent_gate {
+            Some(gate) => gate.pending(&user).await?,
+            None => Vec::new(),
+        };
         if let Some(old) = &ctx.session_token {
             self.end_session(old).await?;
         }
@@ -300,6 +306,7 @@ impl Ciam {
             user,
             profile_prompts,
             device_token: None,
+            consent_required,
         })
     }
 

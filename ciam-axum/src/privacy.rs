@@ -1,0 +1,782 @@
+//! The privacy centre's JSON endpoints (feature `consent`): the caller's consents, giving and
+//! withdrawing them, signed receipts, and the Global Privacy Control signal.
+//!
+//! Mount [`privacy_router`] beside [`router`](crate::router) (under the same prefix), inside
+//! [`CiamLayer`](crate::CiamLayer):
+//!
+//! ```no_run
+//! use axum::Router;
+//! use ciam_axum::{CiamLayer, Privacy};
+//! use ciam_consent::{ConsentLedger, ReceiptConfig, SigningKey};
+//! use ciam_core::Ciam;
+//!
+//! fn app(ciam: Ciam, ledger: ConsentLedger, key: SigningKey, receipts: ReceiptConfig) -> Router {
+//!     let privacy = Privacy::new(ledger, key, receipts, "acme-web");
+//!     Router::new()
+//!         .nest(
+//!             "/auth",
+//!             ciam_axum::router(ciam.clone()).merge(ciam_axum::privacy_router(ciam.clone(), privacy)),
+//!         )
+//!         .layer(CiamLayer::new(ciam))
+//! }
+//! ```
+//!
+//! | Method and path | Body | Answer |
+//! |---|---|---|
+//! | `GET /consents` | — | `{policy, purposes: [{id, description, legal_basis, required, sale_or_share, data_categories, permitted, state, record_id, policy_version, at, expires_at}], pending: [...]}` |
+//! | `PUT /consents/{purpose}` | `{granted, text_shown?}` | `{purpose: {...}, receipt_id}`; the record's source is the configured application, channel `privacy-centre` and the SHA-256 of the text shown (the purpose's description unless `text_shown` says otherwise) |
+//! | `GET /consents/receipts/{id}` | — | the signed receipt (JWS compact, `application/jose`), the caller's records only (404 otherwise) |
+//! | `GET /consents/receipts/key` | — | `{"keys": [JWK]}`: the key receipts verify with, offline |
+//!
+//! A request carrying `Sec-GPC: 1` from a signed-in user withdraws every sale-or-share purpose
+//! first ([`ConsentLedger::apply_gpc`], idempotent); [`honour_gpc`] does the same for any
+//! other route of the application.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use ciam_consent::{
+    ConsentLedger, ConsentRecord, EventKind, LegalBasis, Purpose, ReceiptConfig, RecordId,
+    SigningKey, Source,
+};
+use ciam_core::clock::{Clock, SystemClock};
+use ciam_core::{AuthContext, Ciam, Error};
+use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::extract::{Authenticated, Json};
+use crate::rejection::ApiError;
+
+/// The channel recorded for changes made through these endpoints.
+pub const PRIVACY_CHANNEL: &str = "privacy-centre";
+
+/// The channel recorded for withdrawals made on a Global Privacy Control signal.
+pub const GPC_CHANNEL: &str = "gpc-header";
+
+/// Longest `text_shown` accepted, in bytes.
+pub const MAX_TEXT_SHOWN: usize = 8 * 1024;
+
+/// What the privacy endpoints need: the ledger, the receipt signing key and what receipts
+/// say about the controller. Cheap to clone.
+#[derive(Clone)]
+pub struct Privacy(Arc<Inner>);
+
+struct Inner {
+    ledger: ConsentLedger,
+    key: Arc<SigningKey>,
+    receipts: ReceiptConfig,
+    application: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Privacy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privacy")
+            .field("application", &self.0.application)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Privacy {
+    /// The endpoints' configuration: `application` names the application in every record they
+    /// write (the consent source).
+    pub fn new(
+        ledger: ConsentLedger,
+        key: SigningKey,
+        receipts: ReceiptConfig,
+        application: &str,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            ledger,
+            key: Arc::new(key),
+            receipts,
+            application: application.to_owned(),
+            clock: Arc::new(SystemClock),
+        }))
+    }
+
+    /// Sets the clock that decides which policy is in force (give the ledger's clock).
+    #[must_use]
+    pub fn clock(self, clock: Arc<dyn Clock>) -> Self {
+        let inner = &self.0;
+        Self(Arc::new(Inner {
+            ledger: inner.ledger.clone(),
+            key: Arc::clone(&inner.key),
+            receipts: inner.receipts.clone(),
+            application: inner.application.clone(),
+            clock,
+        }))
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &ConsentLedger {
+        &self.0.ledger
+    }
+}
+
+#[derive(Clone)]
+struct PrivacyState {
+    // Kept for the export and erasure endpoints' engine calls.
+    #[allow(dead_code)]
+    ciam: Ciam,
+    privacy: Privacy,
+}
+
+/// The privacy centre endpoints (see the [module docs](self)), to merge into
+/// [`router`](crate::router) under the same prefix. Needs [`CiamLayer`](crate::CiamLayer)
+/// around it.
+pub fn privacy_router<S>(ciam: Ciam, privacy: Privacy) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/consents", get(list))
+        .route("/consents/{purpose}", put(set))
+        .route("/consents/receipts/key", get(receipt_key))
+        .route("/consents/receipts/{id}", get(receipt))
+        .layer(axum::middleware::from_fn_with_state(
+            privacy.clone(),
+            honour_gpc,
+        ))
+        .layer(DefaultBodyLimit::max(crate::routes::BODY_LIMIT))
+        .layer(axum::middleware::map_response(no_store))
+        .with_state(PrivacyState { ciam, privacy })
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Middleware applying the Global Privacy Control signal: a request with `Sec-GPC: 1` from a
+/// signed-in user withdraws every sale-or-share purpose they still permit before the handler
+/// runs ([`ConsentLedger::apply_gpc`]; a purpose already denied gets no new record). Use it
+/// inside [`CiamLayer`](crate::CiamLayer), with
+/// `axum::middleware::from_fn_with_state(privacy, ciam_axum::honour_gpc)`.
+///
+/// When the ledger cannot record the withdrawal the request is answered 503 `unavailable`:
+/// the handler must not run as if the signal had been honoured.
+pub async fn honour_gpc(State(privacy): State<Privacy>, request: Request, next: Next) -> Response {
+    if gpc_signal(request.headers())
+        && let Some(auth) = request.extensions().get::<AuthContext>()
+    {
+        let source = Source::new(&privacy.0.application, GPC_CHANNEL);
+        if let Err(e) = privacy.0.ledger.apply_gpc(auth.user_id, source).await {
+            tracing::warn!(error = %e, "the Global Privacy Control signal could not be recorded");
+            return ledger_error(e).into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether the request carries the Global Privacy Control signal (`Sec-GPC: 1`).
+fn gpc_signal(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-gpc")
+        .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
+}
+
+fn ledger_error(e: ciam_consent::Error) -> ApiError {
+    match e {
+        ciam_consent::Error::Store(e) => Error::Unavailable(e).into(),
+        ciam_consent::Error::UnknownPurpose
+        | ciam_consent::Error::NotFound
+        | ciam_consent::Error::Erased => ApiError::not_found(),
+        ciam_consent::Error::InvalidInput(what) => Error::InvalidInput(what).into(),
+        other => {
+            tracing::error!(error = %other, "consent ledger call failed");
+            Error::Internal(Box::new(other)).into()
+        }
+    }
+}
+
+/// One purpose as the caller sees it.
+#[derive(Serialize)]
+struct PurposeView<'a> {
+    id: &'a str,
+    description: &'a str,
+    legal_basis: &'static str,
+    required: bool,
+    sale_or_share: bool,
+    data_categories: &'a [String],
+    /// Whether the ledger permits the purpose now.
+    permitted: bool,
+    /// `granted`, `withdrawn`, `expired`, `reconsent_required`, `not_asked` (consent never
+    /// given or refused) or `not_needed` (a basis other than consent and no objection).
+    state: &'static str,
+    record_id: Option<RecordId>,
+    policy_version: Option<u32>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+fn purpose_view<'a>(
+    purpose: &'a Purpose,
+    latest: Option<&ConsentRecord>,
+    permitted: bool,
+) -> PurposeView<'a> {
+    let body = latest.map(|r| &r.record.body);
+    let state = match body.map(|b| b.kind) {
+        Some(EventKind::Granted) if permitted => "granted",
+        Some(EventKind::Granted | EventKind::Expired) => "expired",
+        Some(EventKind::Withdrawn) => "withdrawn",
+        Some(EventKind::ReconsentRequired) => "reconsent_required",
+        _ if purpose.basis() != LegalBasis::Consent && permitted => "not_needed",
+        _ => "not_asked",
+    };
+    PurposeView {
+        id: purpose.id().as_str(),
+        description: purpose.description(),
+        legal_basis: purpose.basis().as_str(),
+        required: purpose.is_required(),
+        sale_or_share: purpose.is_sale_or_share(),
+        data_categories: purpose.data_category_list(),
+        permitted,
+        state,
+        record_id: body.map(|b| b.id),
+        policy_version: body.map(|b| b.policy_version),
+        at: body.map(|b| b.at),
+        expires_at: body.and_then(|b| b.expires_at),
+    }
+}
+
+/// Every purpose of the catalog for `user`, with the ledger's answer and latest record.
+async fn purposes_of(privacy: &Privacy, auth: &AuthContext) -> Result<serde_json::Value, ApiError> {
+    let ledger = &privacy.0.ledger;
+    let history = ledger.history(auth.user_id).await.map_err(ledger_error)?;
+    let mut views = Vec::new();
+    for purpose in ledger.catalog().purposes() {
+        let permitted = ledger
+            .check(auth.user_id, purpose.id().as_str())
+            .await
+            .map_err(ledger_error)?
+            .is_allowed();
+        let latest = history
+            .iter()
+            .rev()
+            .find(|r| &r.record.body.purpose == purpose.id());
+        views.push(purpose_view(purpose, latest, permitted));
+    }
+    serde_json::to_value(views).map_err(|e| Error::Internal(Box::new(e)).into())
+}
+
+async fn list(
+    State(state): State<PrivacyState>,
+    Authenticated(auth): Authenticated,
+) -> Result<Response, ApiError> {
+    let privacy = &state.privacy;
+    let ledger = &privacy.0.ledger;
+    let purposes = purposes_of(privacy, &auth).await?;
+    let pending = ciam_consent::gate::pending_consents(ledger, auth.user_id)
+        .await
+        .map_err(ledger_error)?;
+    let policy = ledger.catalog().policy_at(privacy.0.clock.now()).map(|p| {
+        json!({
+            "version": p.version,
+            "url": p.url,
+            "material": p.material,
+            "effective_from": p.effective_from.unix_timestamp(),
+        })
+    });
+    Ok(Json(json!({
+        "policy": policy,
+        "purposes": purposes,
+        "pending": pending,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct SetBody {
+    granted: bool,
+    #[serde(default)]
+    text_shown: Option<String>,
+}
+
+async fn set(
+    State(state): State<PrivacyState>,
+    Authenticated(auth): Authenticated,
+    Path(purpose): Path<String>,
+    Json(body): Json<SetBody>,
+) -> Result<Response, ApiError> {
+    let privacy = &state.privacy;
+    let ledger = &privacy.0.ledger;
+    let Some(p) = ledger.catalog().get(&purpose) else {
+        return Err(ApiError::not_found());
+    };
+    // Contract, legal obligation, vital interest and public task need no consent, and an
+    // answer would change nothing; legitimate interest takes an objection (a withdrawal).
+    match p.basis() {
+        LegalBasis::Consent | LegalBasis::LegitimateInterest => {}
+        _ => {
+            return Err(Error::InvalidInput("a purpose that does not rest on consent").into());
+        }
+    }
+    let text = match &body.text_shown {
+        Some(t) if t.len() > MAX_TEXT_SHOWN => return Err(Error::InvalidInput("text_shown").into()),
+        Some(t) => t.as_bytes(),
+        None => p.description().as_bytes(),
+    };
+    let source = Source::new(&privacy.0.application, PRIVACY_CHANNEL).text_shown(text);
+    let record = if body.granted {
+        ledger.grant(auth.user_id, &purpose, source).await
+    } else {
+        ledger.withdraw(auth.user_id, &purpose, source).await
+    }
+    .map_err(ledger_error)?;
+    let permitted = ledger
+        .check(auth.user_id, &purpose)
+        .await
+        .map_err(ledger_error)?
+        .is_allowed();
+    Ok(Json(json!({
+        "purpose": purpose_view(p, Some(&record), permitted),
+        "receipt_id": record.record.body.id,
+    }))
+    .into_response())
+}
+
+async fn receipt(
+    State(state): State<PrivacyState>,
+    Authenticated(auth): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Ok(id) = id.parse::<RecordId>() else {
+        return Err(ApiError::not_found());
+    };
+    let inner = &state.privacy.0;
+    let jws = inner
+        .ledger
+        .receipt(auth.user_id, id, &inner.receipts, &inner.key)
+        .await
+        .map_err(ledger_error)?;
+    let disposition = format!("attachment; filename=\"consent-receipt-{id}.jws\"");
+    let mut response = (StatusCode::OK, jws).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/jose"));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+async fn receipt_key(State(state): State<PrivacyState>) -> Response {
+    Json(json!({ "keys": [state.privacy.0.key.public_jwk()] })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use ciam_consent::sqlite::SqliteConsentStore;
+    use ciam_consent::{
+        Catalog, ConsentLedger, LedgerGate, LegalBasis, MasterKey, PolicyDocument, PublicJwk,
+        Purpose, ReceiptConfig, SigningKey, Source, verify_receipt,
+    };
+    use ciam_core::clock::ManualClock;
+    use ciam_core::id::UserId;
+    use ciam_core::{Ciam, Policy};
+    use ciam_storage::memory::MemoryBackend;
+    use http::{Request, StatusCode, header};
+    use serde_json::{Value, json};
+    use time::macros::datetime;
+    use tower::ServiceExt;
+
+    use super::{Privacy, privacy_router};
+    use crate::CiamLayer;
+    use crate::tests::{HTTP_URL, body_json, engine, session_cookie, sign_in};
+
+    const NEWSLETTER: &str = "The weekly newsletter";
+
+    /// Policy 1 from 2025; policy 2, material, from 1 April 2026.
+    fn catalog() -> Catalog {
+        Catalog::new()
+            .purpose(Purpose::new("newsletter", NEWSLETTER, LegalBasis::Consent).unwrap())
+            .purpose(
+                Purpose::new(
+                    "sale_of_data",
+                    "Selling data to partners",
+                    LegalBasis::Consent,
+                )
+                .unwrap()
+                .sale_or_share(true),
+            )
+            .purpose(Purpose::new("terms", "The terms of service", LegalBasis::Contract).unwrap())
+            .policy(PolicyDocument::new(
+                1,
+                b"Privacy policy 1",
+                datetime!(2025-01-01 00:00 UTC),
+                "https://acme.example/privacy/1",
+            ))
+            .unwrap()
+            .policy(
+                PolicyDocument::new(
+                    2,
+                    b"Privacy policy 2",
+                    datetime!(2026-04-01 00:00 UTC),
+                    "https://acme.example/privacy/2",
+                )
+                .material(true),
+            )
+            .unwrap()
+    }
+
+    fn receipts() -> ReceiptConfig {
+        ReceiptConfig {
+            controllers: Vec::new(),
+            service: "Acme".to_owned(),
+            jurisdiction: "DE".to_owned(),
+            language: "en".to_owned(),
+        }
+    }
+
+    /// A ledger on a real (in-memory) SQLite consent store, on `clock`.
+    async fn ledger(clock: &ManualClock) -> ConsentLedger {
+        let store = SqliteConsentStore::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        ConsentLedger::builder(Arc::new(store), catalog(), MasterKey::from_bytes(&[5; 32]))
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap()
+    }
+
+    fn app(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
+        let privacy = Privacy::new(
+            ledger.clone(),
+            SigningKey::from_seed(&[8; 32]).unwrap(),
+            receipts(),
+            "acme-web",
+        )
+        .clock(Arc::new(clock.clone()));
+        Router::new()
+            .nest(
+                "/auth",
+                crate::router(ciam.clone()).merge(privacy_router(ciam.clone(), privacy)),
+            )
+            .layer(CiamLayer::new(ciam.clone()))
+    }
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> http::Response<Body> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::ORIGIN, HTTP_URL);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        app.clone().oneshot(req.unwrap()).await.unwrap()
+    }
+
+    /// `PUT` of `body` to `path` as the holder of `cookie`.
+    async fn put(
+        app: &Router,
+        path: &str,
+        cookie: Option<&str>,
+        body: Value,
+    ) -> http::Response<Body> {
+        call(app, "PUT", path, cookie, &[], Some(body)).await
+    }
+
+    async fn text(res: http::Response<Body>) -> String {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    async fn signed_in(app: &Router, email: &str) -> (String, UserId) {
+        let res = sign_in(app, HTTP_URL, email).await;
+        let cookie = session_cookie(&res);
+        let body = body_json(res).await;
+        assert_eq!(body["consent_required"], json!([]), "{body}");
+        (
+            cookie,
+            body["user"]["id"].as_str().unwrap().parse().unwrap(),
+        )
+    }
+
+    fn purpose<'a>(list: &'a Value, id: &str) -> &'a Value {
+        list["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {list}"))
+    }
+
+    #[tokio::test]
+    async fn consents_are_listed_given_withdrawn_and_receipted() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
+        let ledger = ledger(&clock).await;
+        let ciam = engine(HTTP_URL);
+        let app = app(&ciam, &ledger, &clock);
+        let (cookie, user) = signed_in(&app, "pat@example.com").await;
+        let me = Some(cookie.as_str());
+
+        // Without a session: 401.
+        let res = call(&app, "GET", "/auth/consents", None, &[], None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+        let res = call(&app, "GET", "/auth/consents", me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        let list = body_json(res).await;
+        assert_eq!(list["policy"]["version"], 1);
+        assert_eq!(list["pending"], json!([]));
+        let n = purpose(&list, "newsletter");
+        assert_eq!(n["state"], "not_asked");
+        assert_eq!(n["permitted"], false);
+        assert_eq!(n["description"], NEWSLETTER);
+        assert_eq!(purpose(&list, "terms")["state"], "not_needed");
+        assert_eq!(purpose(&list, "sale_of_data")["sale_or_share"], true);
+
+        // Grant: recorded with the configured application, the privacy-centre channel and
+        // the hash of the text shown (the description by default).
+        let res = put(
+            &app,
+            "/auth/consents/newsletter",
+            me,
+            json!({"granted": true}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let granted = body_json(res).await;
+        assert_eq!(granted["purpose"]["state"], "granted");
+        assert_eq!(granted["purpose"]["permitted"], true);
+        assert_eq!(granted["purpose"]["policy_version"], 1);
+        assert!(ledger.check(user, "newsletter").await.unwrap().is_allowed());
+        let history = ledger.history(user).await.unwrap();
+        let body = &history.last().unwrap().record.body;
+        assert_eq!(body.application, "acme-web");
+        assert_eq!(body.channel, "privacy-centre");
+        assert_eq!(
+            body.text_hash,
+            Source::default()
+                .text_shown(NEWSLETTER.as_bytes())
+                .text_hash
+        );
+        let receipt_id = granted["receipt_id"].as_str().unwrap().to_owned();
+        assert_eq!(receipt_id, body.id.to_string());
+
+        // The receipt: a JWS that verifies offline with the published key.
+        let res = call(&app, "GET", "/auth/consents/receipts/key", None, &[], None).await;
+        let jwk: PublicJwk =
+            serde_json::from_value(body_json(res).await["keys"][0].clone()).unwrap();
+        let path = format!("/auth/consents/receipts/{receipt_id}");
+        let res = call(&app, "GET", &path, me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/jose");
+        assert!(
+            res.headers()[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let receipt = verify_receipt(&text(res).await, &jwk).unwrap();
+        assert_eq!(receipt.consent_receipt_id, receipt_id);
+        assert_eq!(receipt.pii_principal_id, user.to_string());
+        assert_eq!(receipt.ciam.event, "granted");
+
+        // Another user cannot read it; a malformed id is not found either.
+        let (other, _) = signed_in(&app, "quinn@example.com").await;
+        let res = call(&app, "GET", &path, Some(&other), &[], None).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = call(&app, "GET", "/auth/consents/receipts/nope", me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+        // A custom text shown is hashed instead.
+        let res = put(
+            &app,
+            "/auth/consents/newsletter",
+            me,
+            json!({"granted": false, "text_shown": "Stop the newsletter"}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(body_json(res).await["purpose"]["state"], "withdrawn");
+        assert!(!ledger.check(user, "newsletter").await.unwrap().is_allowed());
+        let history = ledger.history(user).await.unwrap();
+        assert_eq!(
+            history.last().unwrap().record.body.text_hash,
+            Source::default()
+                .text_shown(b"Stop the newsletter")
+                .text_hash
+        );
+
+        // Refusals change nothing: unknown purpose, a contract purpose, a bad body.
+        let records = ledger.history(user).await.unwrap().len();
+        for (path, body, status) in [
+            (
+                "/auth/consents/nope",
+                json!({"granted": true}),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "/auth/consents/terms",
+                json!({"granted": false}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/auth/consents/newsletter",
+                json!({"granted": "yes"}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "/auth/consents/newsletter",
+                json!({"granted": true, "text_shown": "x".repeat(super::MAX_TEXT_SHOWN + 1)}),
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let res = put(&app, path, me, body).await;
+            assert_eq!(res.status(), status, "{path}");
+        }
+        assert_eq!(ledger.history(user).await.unwrap().len(), records);
+        ledger.verify().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn gpc_signal_withdraws_sale_or_share_once() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
+        let ledger = ledger(&clock).await;
+        let ciam = engine(HTTP_URL);
+        let app = app(&ciam, &ledger, &clock);
+        let (cookie, user) = signed_in(&app, "gpc@example.com").await;
+        let me = Some(cookie.as_str());
+        for p in ["newsletter", "sale_of_data"] {
+            let res = put(
+                &app,
+                &format!("/auth/consents/{p}"),
+                me,
+                json!({"granted": true}),
+            )
+            .await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        let gpc = [("sec-gpc", "1")];
+        let res = call(&app, "GET", "/auth/consents", me, &gpc, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let list = body_json(res).await;
+        assert_eq!(purpose(&list, "sale_of_data")["state"], "withdrawn");
+        assert_eq!(purpose(&list, "newsletter")["state"], "granted");
+        let history = ledger.history(user).await.unwrap();
+        let last = &history.last().unwrap().record.body;
+        assert_eq!(last.channel, "gpc-header");
+        assert_eq!(last.purpose.as_str(), "sale_of_data");
+        // Idempotent: the signal on every request writes once.
+        let n = history.len();
+        let res = call(&app, "GET", "/auth/consents", me, &gpc, None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(ledger.history(user).await.unwrap().len(), n);
+        // Without a session the signal has no one to apply to, and changes nothing.
+        let res = call(&app, "GET", "/auth/consents", None, &gpc, None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        // `Sec-GPC: 0` is no signal.
+        let res = call(
+            &app,
+            "PUT",
+            "/auth/consents/sale_of_data",
+            me,
+            &[("sec-gpc", "0")],
+            Some(json!({"granted": true})),
+        )
+        .await;
+        assert_eq!(body_json(res).await["purpose"]["state"], "granted");
+    }
+
+    #[tokio::test]
+    async fn a_material_change_is_answered_at_login_and_listed_until_granted() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
+        let ledger = ledger(&clock).await;
+        let mut policy = Policy::default();
+        policy.allow_unverified_sign_in = true;
+        let ciam = Ciam::builder()
+            .backend(Arc::new(MemoryBackend::new()))
+            .public_url(HTTP_URL)
+            .policy(policy)
+            .clock(Arc::new(clock.clone()))
+            .consent_gate(Arc::new(LedgerGate::new(
+                ledger.clone(),
+                Source::new("acme-web", "sign-in"),
+            )))
+            .build()
+            .unwrap();
+        let app = app(&ciam, &ledger, &clock);
+        let (cookie, _) = signed_in(&app, "mat@example.com").await;
+        let res = put(
+            &app,
+            "/auth/consents/newsletter",
+            Some(&cookie),
+            json!({"granted": true}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        clock.advance(time::Duration::days(31));
+        let creds =
+            json!({"email": "mat@example.com", "password": "correct horse battery staple 42"});
+        let res = call(&app, "POST", "/auth/login", None, &[], Some(creds.clone())).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookie = session_cookie(&res);
+        let body = body_json(res).await;
+        assert_eq!(
+            body["consent_required"],
+            json!([{
+                "purpose": "newsletter",
+                "description": NEWSLETTER,
+                "policy_version": 2,
+                "consented_under": 1,
+                "policy_url": "https://acme.example/privacy/2",
+            }])
+        );
+        let me = Some(cookie.as_str());
+        let list = body_json(call(&app, "GET", "/auth/consents", me, &[], None).await).await;
+        assert_eq!(list["policy"]["version"], 2);
+        assert_eq!(list["pending"][0]["purpose"], "newsletter");
+        assert_eq!(purpose(&list, "newsletter")["state"], "reconsent_required");
+        assert_eq!(purpose(&list, "newsletter")["permitted"], false);
+
+        let res = put(
+            &app,
+            "/auth/consents/newsletter",
+            me,
+            json!({"granted": true}),
+        )
+        .await;
+        assert_eq!(body_json(res).await["purpose"]["policy_version"], 2);
+        let list = body_json(call(&app, "GET", "/auth/consents", me, &[], None).await).await;
+        assert_eq!(list["pending"], json!([]));
+        let res = call(&app, "POST", "/auth/login", None, &[], Some(creds)).await;
+        assert_eq!(body_json(res).await["consent_required"], json!([]));
+    }
+}
