@@ -26,6 +26,9 @@
 //! - **Sign-in gate** ([`gate`]): [`LedgerGate`] plugs the ledger into ciam-core's
 //!   `ConsentGate`, so a material policy change makes the next sign-in answer the purposes
 //!   to ask again (`SignedIn::consent_required`) and denies them until granted.
+//! - **Privacy requests** ([`privacy`]): [`privacy::LedgerPrivacy`] puts the ledger into
+//!   ciam-core's export (`Ciam::export_user`, section `consent`) and erasure
+//!   (`Ciam::erase_user`, hook `consent`, crypto-shredding the subject).
 //! - **Propagation** ([`outbox`]): each change writes an outbox event in the same
 //!   transaction; [`OutboxRelay`] delivers them to the application's [`ConsentSink`] at least
 //!   once, with exponential backoff.
@@ -133,6 +136,7 @@ mod ledger;
 pub mod memory;
 pub mod model;
 pub mod outbox;
+pub mod privacy;
 pub mod receipt;
 pub mod seal;
 pub mod store;

@@ -1,5 +1,14 @@
 //! The audit log: every authentication decision, with time, user, IP, user agent and reason.
 //! Never a secret: tokens appear only as hashes, passwords never.
+//!
+//! Each entry says which decision point decided ([`AuditEntry::action`]), which rule decided
+//! ([`AuditEntry::reason`], a stable code), on which inputs ([`AuditEntry::detail`], for
+//! example the risk rules that fired and their signals) and with what outcome
+//! ([`AuditEntry::outcome`]).
+//!
+//! Stored, the log is a hash chain ([`AuditRecord`], see [`chain`]) whose personal part
+//! (IP, user agent, detail) is sealed with the user's data key ([`crate::shred`]); erasing a
+//! user destroys the key and leaves every record, and so the chain, in place.
 
 use std::net::IpAddr;
 
@@ -7,6 +16,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::id::{AuditId, SessionId, UserId};
+use crate::rng::SecureRandom;
+use crate::shred::{DataKey, ShredError};
+
+pub mod chain;
+
+pub use chain::{
+    AuditBreakage, AuditChainBroken, AuditHash, AuditHead, AuditRecord, AuditRecordBody,
+    AuditVerifier, StoredPersonal,
+};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,6 +107,12 @@ pub enum AuditAction {
     /// An unverified account was superseded by a verified external identity holding the same
     /// address (pre-hijacking defence): its credentials and sessions were removed.
     AccountSuperseded,
+    /// Everything held about a user was exported.
+    DataExported,
+    /// A user's data was erased (or an erasure is pending on a failed hook).
+    AccountErased,
+    /// A dormant account's owner was told it will be erased.
+    DormancyNotified,
 }
 
 impl AuditAction {
@@ -132,6 +156,9 @@ impl AuditAction {
             Self::FederatedLinked => "federated_linked",
             Self::FederatedUnlinked => "federated_unlinked",
             Self::AccountSuperseded => "account_superseded",
+            Self::DataExported => "data_exported",
+            Self::AccountErased => "account_erased",
+            Self::DormancyNotified => "dormancy_notified",
         }
     }
 
@@ -175,6 +202,9 @@ impl AuditAction {
             Self::FederatedLinked,
             Self::FederatedUnlinked,
             Self::AccountSuperseded,
+            Self::DataExported,
+            Self::AccountErased,
+            Self::DormancyNotified,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -210,21 +240,25 @@ impl AuditOutcome {
     }
 }
 
-/// One audit-log entry.
+/// One audit-log entry, as the engine writes it and reads it back (opened).
 ///
-/// Not `#[non_exhaustive]`: storage backends build it from their rows.
+/// Not `#[non_exhaustive]`: applications and tests build it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// Position in the chain (0 before the entry is stored).
+    #[serde(default)]
+    pub seq: u64,
     /// Entry id.
     pub id: AuditId,
     /// When (UTC).
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// What.
+    /// The decision point: which flow decided.
     pub action: AuditAction,
-    /// Allowed or refused.
+    /// The outcome: allowed or refused.
     pub outcome: AuditOutcome,
-    /// A short machine-readable reason (`wrong_password`, `unknown_user`, `expired`, ...).
+    /// The rule that decided, a stable machine-readable code (`wrong_password`,
+    /// `unknown_user`, `expired`, `second_factor_required`, ...).
     pub reason: String,
     /// The account, when known.
     pub user_id: Option<UserId>,
@@ -234,6 +268,105 @@ pub struct AuditEntry {
     pub ip: Option<IpAddr>,
     /// Client User-Agent.
     pub user_agent: Option<String>,
-    /// Extra structured detail; never a secret.
+    /// The inputs the rule decided on (structured); never a secret.
     pub detail: serde_json::Value,
+    /// True when the user's data was erased: the personal part (IP, user agent, detail) can
+    /// no longer be opened and reads as empty.
+    #[serde(default)]
+    pub erased: bool,
+}
+
+/// The personal part of an entry, serialised and sealed as one value.
+#[derive(Serialize, Deserialize)]
+struct PersonalPart {
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+    detail: serde_json::Value,
+}
+
+/// What the user's data key is bound to when it is wrapped.
+pub fn key_context(user: UserId) -> Vec<u8> {
+    let mut c = b"ciam-core/audit-key/v1".to_vec();
+    c.extend_from_slice(&user.to_bytes());
+    c
+}
+
+fn record_aad(user: UserId, id: AuditId) -> Vec<u8> {
+    let mut c = b"ciam-core/audit-personal/v1".to_vec();
+    c.extend_from_slice(&user.to_bytes());
+    c.extend_from_slice(&id.to_bytes());
+    c
+}
+
+impl AuditEntry {
+    /// The body to store: the personal part sealed with `key` (the user's data key) when the
+    /// entry names a user. An entry naming a user whose key is gone (`key` is `None`) keeps
+    /// no personal data at all.
+    ///
+    /// # Errors
+    ///
+    /// [`ShredError`] when sealing fails.
+    pub fn seal(
+        &self,
+        key: Option<&DataKey>,
+        rng: &dyn SecureRandom,
+    ) -> Result<AuditRecordBody, ShredError> {
+        let part = PersonalPart {
+            ip: self.ip,
+            user_agent: self.user_agent.clone(),
+            detail: self.detail.clone(),
+        };
+        // Serialising plain data (an IP, a string, a JSON value) cannot fail.
+        let json = serde_json::to_vec(&part).unwrap_or_default();
+        let personal = match (self.user_id, key) {
+            (None, _) => StoredPersonal::Clear(json),
+            (Some(user), Some(key)) => {
+                StoredPersonal::Sealed(key.seal(&record_aad(user, self.id), &json, rng)?)
+            }
+            (Some(_), None) => StoredPersonal::Clear(b"{}".to_vec()),
+        };
+        Ok(AuditRecordBody {
+            id: self.id,
+            at: self.at,
+            action: self.action,
+            outcome: self.outcome,
+            reason: self.reason.clone(),
+            user_id: self.user_id,
+            session_id: self.session_id,
+            personal,
+        })
+    }
+
+    /// Reads a stored record back, opening its personal part with `key` (the user's data
+    /// key). A sealed part that does not open (no key: erased) reads as empty with
+    /// [`AuditEntry::erased`] set.
+    pub fn open(record: &AuditRecord, key: Option<&DataKey>) -> Self {
+        let b = &record.body;
+        let part: Option<PersonalPart> = match (&b.personal, b.user_id, key) {
+            (StoredPersonal::Clear(json), _, _) => serde_json::from_slice(json).ok(),
+            (StoredPersonal::Sealed(sealed), Some(user), Some(key)) => key
+                .open(&record_aad(user, b.id), sealed)
+                .and_then(|plain| serde_json::from_slice(&plain).ok()),
+            (StoredPersonal::Sealed(_), _, _) => None,
+        };
+        let erased = matches!(b.personal, StoredPersonal::Sealed(_)) && part.is_none();
+        let (ip, user_agent, detail) = match part {
+            Some(p) => (p.ip, p.user_agent, p.detail),
+            None => (None, None, serde_json::Value::Object(Default::default())),
+        };
+        Self {
+            seq: record.seq,
+            id: b.id,
+            at: b.at,
+            action: b.action,
+            outcome: b.outcome,
+            reason: b.reason.clone(),
+            user_id: b.user_id,
+            session_id: b.session_id,
+            ip,
+            user_agent,
+            detail,
+            erased,
+        }
+    }
 }

@@ -34,7 +34,8 @@
 //! | `forgot_password`, `reset_password`, `change_password` | password recovery and change (ending other sessions) |
 //! | `request_email_change` (then `verify_email`) | e-mail change, confirmed at the new address, the old one told |
 //! | `update_profile`, `profile_prompts` | profile attributes and progressive profiling |
-//! | `audit_log` | the audit entries about a user |
+//! | `audit_log`, `recent_audit`, `verify_audit` | the audit entries about a user (opened); the tamper-evident chain checked end to end (see [`audit::chain`]) |
+//! | `export_user`, `erase_user`, `erase_own_account`, `erasure_pending`, `run_retention` | privacy requests: a versioned JSON export of everything held about a user, erasure through every store and registered hook (crypto-shredding the audit log), dormant-account retention; see [`privacy`] |
 //! | `start_totp_enrolment`, `confirm_totp`, `disable_totp`, `regenerate_recovery_codes`, `mfa_status` | TOTP second factor (sealed secret, QR code) and recovery codes ([`CiamBuilder::mfa`]) |
 //! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
 //! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
@@ -67,7 +68,9 @@
 //!
 //! ## Building blocks
 //!
-//! [`otp`] holds the one-time-password primitives (TOTP/HOTP, otpauth URIs, sealed secrets,
+//! [`shred`] holds the crypto-shredding primitives (per-user data keys wrapped under a master
+//! key) the audit log and the consent ledger seal personal data with. [`otp`] holds the
+//! one-time-password primitives (TOTP/HOTP, otpauth URIs, sealed secrets,
 //! recovery codes, enrolment QR codes) the MFA flows use; [`risk`] the risk policy, the
 //! breached-password check, and the SMS and bot-check hooks.
 //!
@@ -76,7 +79,8 @@
 //! Each is an object-safe trait with a doctest implementation on its page:
 //! the stores in [`store`], [`clock::Clock`], [`rng::SecureRandom`], [`mail::Mailer`],
 //! [`mail::MailTemplates`], [`event::EventSink`], [`risk::RiskPolicy`],
-//! [`risk::BreachedPasswords`], [`risk::SmsSender`] and [`risk::BotCheck`].
+//! [`risk::BreachedPasswords`], [`risk::SmsSender`], [`risk::BotCheck`],
+//! [`privacy::ExportContributor`] and [`privacy::ErasureHook`].
 //!
 //! ## Security considerations
 //!
@@ -105,6 +109,7 @@ pub mod risk;
 pub mod rng;
 pub mod secret;
 pub mod session;
+pub mod shred;
 pub mod store;
 pub mod user;
 
@@ -136,6 +141,7 @@ pub use engine::outcome::{
 #[cfg(feature = "passkeys")]
 pub use engine::passkeys::{MAX_PASSKEY_NAME, PasskeyConfig, PasskeyInfo};
 pub use engine::passwordless::SIGN_IN_CODE_DIGITS;
+pub use engine::privacy;
 pub use engine::throttle::ThrottlePolicy;
 #[cfg(feature = "tokens")]
 pub use engine::tokens;

@@ -15,13 +15,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditRecord, AuditRecordBody};
 use crate::challenge::{Challenge, ChallengePurpose};
 use crate::credential::{Credential, CredentialKind};
 use crate::id::{CredentialId, SessionId, UserId};
 use crate::identifier::{Email, Phone};
 use crate::secret::TokenHash;
 use crate::session::{DeviceInfo, Session};
+use crate::shred::KeyState;
 use crate::user::User;
 
 /// A storage failure.
@@ -71,7 +72,27 @@ pub trait IdentityStore: Send + Sync + Debug + 'static {
     /// Writes `user` if the stored version equals `user.version`, storing `user.version + 1`
     /// and returning the stored record. A stale version gives [`StoreError::VersionConflict`];
     /// a taken e-mail gives [`StoreError::Conflict`]; a missing account [`StoreError::NotFound`].
+    /// [`User::last_active_at`] is not written (only [`Self::touch_user_activity`] moves it);
+    /// the returned record carries the stored value.
     async fn update_user(&self, user: &User) -> StoreResult<User>;
+
+    /// Records activity (a sign-in) at `at`: [`User::last_active_at`] becomes the later of its
+    /// stored value and `at`. Does not change the version. Returns false when the account does
+    /// not exist.
+    async fn touch_user_activity(&self, id: UserId, at: OffsetDateTime) -> StoreResult<bool>;
+
+    /// Up to `limit` accounts whose last activity ([`User::last_active_at`], or
+    /// [`User::created_at`] when there was none) is before `inactive_since`, least recently
+    /// active first (ties by id). For the retention job.
+    async fn dormant_users(
+        &self,
+        inactive_since: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>>;
+
+    /// Deletes an account together with its credentials (erasure); its e-mail, username and
+    /// phone become free. True when it existed.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
 }
 
 /// Credentials: password hashes, passkeys, TOTP secrets, recovery codes.
@@ -197,17 +218,42 @@ pub trait ChallengeStore: Send + Sync + Debug + 'static {
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64>;
 }
 
-/// The audit log. Append-only.
+/// The audit log: an append-only hash chain ([`AuditRecord`]), and the users' data keys that
+/// seal its personal part ([`crate::shred`]).
 #[async_trait]
 pub trait AuditStore: Send + Sync + Debug + 'static {
-    /// Appends an entry.
-    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// Appends a record. In one transaction serialised against every other append (also
+    /// from other processes): reads the chain's head, links `body` after it with
+    /// [`AuditRecord::link`] and writes it, so concurrent appends give one valid chain and an
+    /// append that dies midway leaves none of itself. A record id that exists is
+    /// [`StoreError::Conflict`].
+    async fn append_audit(&self, body: AuditRecordBody) -> StoreResult<AuditRecord>;
 
-    /// The newest entries for a user, newest first.
-    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The newest records naming `user`, newest first (by `seq`), at most `limit`.
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditRecord>>;
 
-    /// The newest entries overall, newest first.
-    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The newest records overall, newest first (by `seq`), at most `limit`.
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Up to `limit` records with `seq > after`, in `seq` order, exactly as stored (for
+    /// verification: nothing is checked or repaired on the way).
+    async fn audit_after(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditRecord>>;
+
+    /// The user's audit data key.
+    async fn audit_key(&self, user: UserId) -> StoreResult<KeyState>;
+
+    /// Stores `wrapped` as the user's data key unless a key or a tombstone exists already
+    /// (of concurrent callers exactly one wins) and returns the state afterwards.
+    async fn insert_audit_key(
+        &self,
+        user: UserId,
+        wrapped: &[u8],
+        at: OffsetDateTime,
+    ) -> StoreResult<KeyState>;
+
+    /// Replaces the user's data key with a tombstone dated `at`, also when there was no key
+    /// (so none is made later). Idempotent: a second call keeps the first date.
+    async fn erase_audit_key(&self, user: UserId, at: OffsetDateTime) -> StoreResult<()>;
 }
 
 /// Rate-limit counters in fixed windows, keyed by an opaque string (for example

@@ -105,6 +105,14 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// When the account was last changed.
     pub updated_at: OffsetDateTime,
+    /// When the user last signed in (`None`: never since this was recorded). Moved only by
+    /// [`IdentityStore::touch_user_activity`](crate::store::IdentityStore::touch_user_activity);
+    /// the retention job reads it.
+    #[serde(default)]
+    pub last_active_at: Option<OffsetDateTime>,
+    /// When the retention job last told the user that the dormant account will be erased.
+    #[serde(default)]
+    pub dormancy_notice_at: Option<OffsetDateTime>,
     /// Optimistic-concurrency version: a store refuses an update whose version is stale.
     pub version: u64,
 }
@@ -125,6 +133,8 @@ impl User {
             region: None,
             created_at: now,
             updated_at: now,
+            last_active_at: None,
+            dormancy_notice_at: None,
             version: 1,
         }
     }

@@ -35,13 +35,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ciam_core::audit::AuditEntry;
+use ciam_core::audit::{AuditRecord, AuditRecordBody};
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{CredentialId, SessionId, UserId};
 use ciam_core::identifier::{Email, Phone};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
+use ciam_core::shred::KeyState;
 use ciam_core::store::{
     AuditStore, Backend, ChallengeStore, CounterStore, CredentialStore, IdentityStore,
     SessionStore, StoreResult,
@@ -187,6 +188,22 @@ impl IdentityStore for ComposedBackend {
     async fn update_user(&self, user: &User) -> StoreResult<User> {
         self.identities.update_user(user).await
     }
+
+    async fn touch_user_activity(&self, id: UserId, at: OffsetDateTime) -> StoreResult<bool> {
+        self.identities.touch_user_activity(id, at).await
+    }
+
+    async fn dormant_users(
+        &self,
+        inactive_since: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        self.identities.dormant_users(inactive_since, limit).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        self.identities.delete_user(id).await
+    }
 }
 
 #[async_trait]
@@ -322,16 +339,37 @@ impl ChallengeStore for ComposedBackend {
 
 #[async_trait]
 impl AuditStore for ComposedBackend {
-    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        self.audit.append_audit(entry).await
+    async fn append_audit(&self, body: AuditRecordBody) -> StoreResult<AuditRecord> {
+        self.audit.append_audit(body).await
     }
 
-    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         self.audit.audit_for_user(user, limit).await
     }
 
-    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         self.audit.recent_audit(limit).await
+    }
+
+    async fn audit_after(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        self.audit.audit_after(after, limit).await
+    }
+
+    async fn audit_key(&self, user: UserId) -> StoreResult<KeyState> {
+        self.audit.audit_key(user).await
+    }
+
+    async fn insert_audit_key(
+        &self,
+        user: UserId,
+        wrapped: &[u8],
+        at: OffsetDateTime,
+    ) -> StoreResult<KeyState> {
+        self.audit.insert_audit_key(user, wrapped, at).await
+    }
+
+    async fn erase_audit_key(&self, user: UserId, at: OffsetDateTime) -> StoreResult<()> {
+        self.audit.erase_audit_key(user, at).await
     }
 }
 

@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ciam_core::audit::AuditEntry;
+use ciam_core::audit::{AuditRecord, AuditRecordBody};
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
 use ciam_core::identifier::{Email, Phone};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
+use ciam_core::shred::KeyState;
 use ciam_core::store::{
     AuditStore, ChallengeStore, CounterStore, CredentialStore, IdentityStore, SessionStore,
     StoreError, StoreResult, window_index,
@@ -42,8 +43,10 @@ struct State {
     sessions: HashMap<SessionId, Session>,
     by_token: HashMap<[u8; 32], SessionId>,
     challenges: HashMap<[u8; 32], Challenge>,
-    audit: Vec<AuditEntry>,
+    /// The audit chain in `seq` order.
+    audit: Vec<AuditRecord>,
     audit_ids: HashSet<AuditId>,
+    audit_keys: HashMap<UserId, KeyState>,
     /// Rate-limit counters: key -> (window index -> count); windows before the previous one
     /// are dropped on every hit.
     counters: HashMap<String, HashMap<i64, u64>>,
@@ -213,14 +216,77 @@ impl IdentityStore for MemoryBackend {
             return Err(StoreError::VersionConflict);
         }
         let old_keys = Keys::of(stored);
+        let stored_activity = stored.last_active_at;
         let new_keys = Keys::of(user);
         st.check_keys(&new_keys, user.id)?;
         st.unindex_keys(old_keys);
         st.index_keys(new_keys, user.id);
         let mut next = user.clone();
         next.version = user.version.saturating_add(1);
-        st.users.insert(user.id, next.clone());
+        // Only `touch_user_activity` moves the activity time.
+        let mut kept = next.clone();
+        kept.last_active_at = stored_activity;
+        st.users.insert(user.id, kept);
         Ok(next)
+    }
+
+    async fn touch_user_activity(&self, id: UserId, at: OffsetDateTime) -> StoreResult<bool> {
+        let mut st = self.lock();
+        let Some(u) = st.users.get_mut(&id) else {
+            return Ok(false);
+        };
+        u.last_active_at = Some(u.last_active_at.map_or(at, |t| t.max(at)));
+        Ok(true)
+    }
+
+    async fn dormant_users(
+        &self,
+        inactive_since: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let st = self.lock();
+        let active = |u: &User| u.last_active_at.unwrap_or(u.created_at);
+        let mut out: Vec<User> = st
+            .users
+            .values()
+            .filter(|u| active(u) < inactive_since)
+            .cloned()
+            .collect();
+        out.sort_by_key(|u| (active(u), u.id));
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        let mut st = self.lock();
+        let Some(user) = st.users.remove(&id) else {
+            return Ok(false);
+        };
+        st.unindex_keys(Keys::of(&user));
+        // What the SQL backends' ON DELETE CASCADE removes with the account.
+        let credentials: Vec<Credential> = st
+            .credentials
+            .values()
+            .filter(|c| c.user_id == id)
+            .cloned()
+            .collect();
+        for c in credentials {
+            st.credentials.remove(&c.id);
+            if let Some(l) = c.lookup {
+                st.credential_lookup.remove(&(c.kind, l));
+            }
+        }
+        let sessions: Vec<SessionId> = st
+            .sessions
+            .values()
+            .filter(|s| s.user_id == id)
+            .map(|s| s.id)
+            .collect();
+        for s in sessions {
+            st.remove_session(s);
+        }
+        st.challenges.retain(|_, c| c.user_id != Some(id));
+        Ok(true)
     }
 }
 
@@ -501,35 +567,75 @@ impl ChallengeStore for MemoryBackend {
 
 #[async_trait]
 impl AuditStore for MemoryBackend {
-    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+    async fn append_audit(&self, body: AuditRecordBody) -> StoreResult<AuditRecord> {
         let mut st = self.lock();
-        if !st.audit_ids.insert(entry.id) {
+        if !st.audit_ids.insert(body.id) {
             return Err(StoreError::Conflict("audit"));
         }
-        st.audit.push(entry.clone());
-        Ok(())
+        let head = st.audit.last().map(|r| (r.seq, r.hash));
+        let record = AuditRecord::link(body, head);
+        st.audit.push(record.clone());
+        Ok(record)
     }
 
-    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    async fn audit_for_user(&self, user: UserId, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         Ok(newest_first(&self.lock().audit, Some(user), limit))
     }
 
-    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    async fn recent_audit(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         Ok(newest_first(&self.lock().audit, None, limit))
+    }
+
+    async fn audit_after(&self, after: u64, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let st = self.lock();
+        let mut out: Vec<AuditRecord> =
+            st.audit.iter().filter(|r| r.seq > after).cloned().collect();
+        out.sort_by_key(|r| r.seq);
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    async fn audit_key(&self, user: UserId) -> StoreResult<KeyState> {
+        Ok(self
+            .lock()
+            .audit_keys
+            .get(&user)
+            .cloned()
+            .unwrap_or(KeyState::Absent))
+    }
+
+    async fn insert_audit_key(
+        &self,
+        user: UserId,
+        wrapped: &[u8],
+        _at: OffsetDateTime,
+    ) -> StoreResult<KeyState> {
+        let mut st = self.lock();
+        Ok(st
+            .audit_keys
+            .entry(user)
+            .or_insert_with(|| KeyState::Present(wrapped.to_vec()))
+            .clone())
+    }
+
+    async fn erase_audit_key(&self, user: UserId, at: OffsetDateTime) -> StoreResult<()> {
+        let mut st = self.lock();
+        let state = st.audit_keys.entry(user).or_insert(KeyState::Absent);
+        if !matches!(state, KeyState::Erased(_)) {
+            *state = KeyState::Erased(at);
+        }
+        Ok(())
     }
 }
 
-/// Entries (of `user`, if given) newest first by time, later appends first among equal times.
-fn newest_first(log: &[AuditEntry], user: Option<UserId>, limit: u32) -> Vec<AuditEntry> {
-    let mut out: Vec<AuditEntry> = log
-        .iter()
+/// Records (of `user`, if given) newest first.
+fn newest_first(log: &[AuditRecord], user: Option<UserId>, limit: u32) -> Vec<AuditRecord> {
+    log.iter()
         .rev()
-        .filter(|e| user.is_none() || e.user_id == user)
+        .filter(|r| user.is_none() || r.body.user_id == user)
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
         .cloned()
-        .collect();
-    out.sort_by_key(|e| std::cmp::Reverse(e.at));
-    out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    out
+        .collect()
 }
 
 #[async_trait]

@@ -262,7 +262,7 @@ async fn a_locked_database_is_unavailable() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM audit")
+    sqlx::query("DELETE FROM audit_log")
         .execute(&mut *conn)
         .await
         .unwrap();

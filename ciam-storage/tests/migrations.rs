@@ -1,14 +1,16 @@
 //! Upgrading a database made by the oldest schema (version 1, before rate-limit counters and
 //! credential lookup keys), holding data, to the newest: the data survives and the new tables
 //! and columns work. The credential row is written with version 1's column list, as the
-//! library of that time wrote it. SQLite, and
+//! library of that time wrote it, and so are the user row and the audit entry (version 4
+//! added user activity columns and replaced the audit log by a hash chain, keeping the old
+//! entries as `audit_legacy`). SQLite, and
 //! PostgreSQL at `CIAM_TEST_POSTGRES_URL`.
 #![cfg(all(feature = "sqlite", feature = "postgres"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
-use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::audit::{AuditAction, AuditOutcome};
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
@@ -16,7 +18,7 @@ use ciam_core::identifier::Email;
 use ciam_core::rng::{SecureRandom, SystemRandom};
 use ciam_core::secret::OpaqueToken;
 use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
-use ciam_core::store::Backend;
+use ciam_core::store::{AuditStore, Backend};
 use ciam_core::user::User;
 use ciam_storage::postgres::{PostgresBackend, PostgresOptions, SCHEMA_VERSION as PG_VERSION};
 use ciam_storage::sqlite::{SCHEMA_VERSION as SQLITE_VERSION, SqliteBackend};
@@ -30,7 +32,19 @@ struct Data {
     credential: Credential,
     session: Session,
     challenge_secret: OpaqueToken,
-    audit: AuditEntry,
+    audit: LegacyAudit,
+}
+
+/// An audit entry as versions 1 to 3 stored it.
+struct LegacyAudit {
+    id: AuditId,
+    at: time::OffsetDateTime,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    reason: String,
+    user_id: UserId,
+    ip: String,
+    user_agent: String,
 }
 
 fn data() -> Data {
@@ -63,17 +77,15 @@ fn data() -> Data {
             ip: Some("192.0.2.1".parse().unwrap()),
         },
     };
-    let audit = AuditEntry {
+    let audit = LegacyAudit {
         id: AuditId::generate(&rng).unwrap(),
         at: now,
         action: AuditAction::SignInPassword,
         outcome: AuditOutcome::Success,
         reason: "password".into(),
-        user_id: Some(user.id),
-        session_id: Some(session.id),
-        ip: None,
-        user_agent: None,
-        detail: serde_json::json!({"amr": ["pwd"]}),
+        user_id: user.id,
+        ip: "192.0.2.77".into(),
+        user_agent: "old browser".into(),
     };
     Data {
         user,
@@ -84,8 +96,13 @@ fn data() -> Data {
     }
 }
 
+/// The user row as schema versions 1 to 3 stored it (no activity columns).
+const V1_USER: &str = "INSERT INTO {table} (id, status, email, email_canonical, email_verified_at, profile, created_at, updated_at, version) VALUES ";
+/// The audit row as schema versions 1 to 3 stored it.
+const V1_AUDIT: &str = "INSERT INTO {table} (id, at, action, outcome, reason, user_id, ip, user_agent, detail) VALUES ";
+
+/// Writes what has no old-column form; the caller wrote the user row first.
 async fn write(store: &impl Backend, d: &Data) {
-    store.create_user(&d.user, &[]).await.unwrap();
     store.insert_session(&d.session).await.unwrap();
     let now = d.session.created_at;
     let challenge = Challenge::new(
@@ -97,7 +114,6 @@ async fn write(store: &impl Backend, d: &Data) {
         now + time::Duration::hours(1),
     );
     store.insert_challenge(&challenge).await.unwrap();
-    store.append_audit(&d.audit).await.unwrap();
     // The oldest schema has no counters: a typed error, not a panic.
     assert!(store.hit("k", MINUTE, now).await.is_err());
 }
@@ -125,9 +141,24 @@ async fn check(store: &impl Backend, d: &Data) {
             .unwrap(),
         Some(d.session.clone())
     );
+    assert!(
+        store
+            .audit_for_user(d.user.id, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old entries are not part of the new chain"
+    );
+    // The chain starts afresh and works; the activity columns work.
+    assert!(store.touch_user_activity(d.user.id, now).await.unwrap());
     assert_eq!(
-        store.audit_for_user(d.user.id, 10).await.unwrap(),
-        vec![d.audit.clone()]
+        store
+            .user_by_id(d.user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_active_at,
+        Some(now)
     );
     let consumed = store
         .consume_challenge(
@@ -185,6 +216,38 @@ async fn sqlite_oldest_schema_with_data_upgrades_to_newest() {
     let old = SqliteBackend::connect_at_version(&url, OLDEST)
         .await
         .unwrap();
+    let u = &d.user;
+    sqlx::query(&format!(
+        "{}(?, ?, ?, ?, ?, '{{}}', ?, ?, ?)",
+        V1_USER.replace("{table}", "users")
+    ))
+    .bind(u.id.to_bytes().to_vec())
+    .bind(u.status.as_str())
+    .bind(u.email.as_ref().unwrap().as_str())
+    .bind(u.email.as_ref().unwrap().canonical())
+    .bind(nanos(u.email_verified_at.unwrap()))
+    .bind(nanos(u.created_at))
+    .bind(nanos(u.updated_at))
+    .bind(1_i64)
+    .execute(old.pool())
+    .await
+    .unwrap();
+    let a = &d.audit;
+    sqlx::query(&format!(
+        "{}(?, ?, ?, ?, ?, ?, ?, ?, '{{\"amr\":[\"pwd\"]}}')",
+        V1_AUDIT.replace("{table}", "audit")
+    ))
+    .bind(a.id.to_bytes().to_vec())
+    .bind(nanos(a.at))
+    .bind(a.action.as_str())
+    .bind(a.outcome.as_str())
+    .bind(a.reason.as_str())
+    .bind(a.user_id.to_bytes().to_vec())
+    .bind(a.ip.as_str())
+    .bind(a.user_agent.as_str())
+    .execute(old.pool())
+    .await
+    .unwrap();
     write(&old, &d).await;
     let c = &d.credential;
     sqlx::query(&v1_credential_sql(
@@ -203,6 +266,27 @@ async fn sqlite_oldest_schema_with_data_upgrades_to_newest() {
     old.close().await;
     let new = SqliteBackend::connect(&url).await.unwrap();
     check(&new, &d).await;
+    let legacy: (String, String) =
+        sqlx::query_as("SELECT ip, user_agent FROM audit_legacy WHERE reason = 'password'")
+            .fetch_one(new.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        legacy,
+        (d.audit.ip.clone(), d.audit.user_agent.clone()),
+        "old entries are kept"
+    );
+    new.erase_audit_key(d.user.id, d.audit.at).await.unwrap();
+    let scrubbed: (Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT ip, user_agent, detail FROM audit_legacy")
+            .fetch_one(new.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        scrubbed,
+        (None, None, "{}".into()),
+        "erasure blanks old entries too"
+    );
     let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM ciam_schema_version")
         .fetch_one(new.pool())
         .await
@@ -230,6 +314,38 @@ async fn postgres_oldest_schema_with_data_upgrades_to_newest() {
     )
     .await
     .unwrap();
+    let u = &d.user;
+    sqlx::query(&format!(
+        "{}($1, $2, $3, $4, $5, '{{}}', $6, $7, $8)",
+        V1_USER.replace("{table}", &format!("\"{schema}\".users"))
+    ))
+    .bind(u.id.to_bytes().to_vec())
+    .bind(u.status.as_str())
+    .bind(u.email.as_ref().unwrap().as_str())
+    .bind(u.email.as_ref().unwrap().canonical())
+    .bind(nanos(u.email_verified_at.unwrap()))
+    .bind(nanos(u.created_at))
+    .bind(nanos(u.updated_at))
+    .bind(1_i64)
+    .execute(old.pool())
+    .await
+    .unwrap();
+    let a = &d.audit;
+    sqlx::query(&format!(
+        "{}($1, $2, $3, $4, $5, $6, $7, $8, '{{\"amr\":[\"pwd\"]}}')",
+        V1_AUDIT.replace("{table}", &format!("\"{schema}\".audit"))
+    ))
+    .bind(a.id.to_bytes().to_vec())
+    .bind(nanos(a.at))
+    .bind(a.action.as_str())
+    .bind(a.outcome.as_str())
+    .bind(a.reason.as_str())
+    .bind(a.user_id.to_bytes().to_vec())
+    .bind(a.ip.as_str())
+    .bind(a.user_agent.as_str())
+    .execute(old.pool())
+    .await
+    .unwrap();
     write(&old, &d).await;
     let c = &d.credential;
     sqlx::query(&v1_credential_sql(
@@ -250,6 +366,18 @@ async fn postgres_oldest_schema_with_data_upgrades_to_newest() {
         .await
         .unwrap();
     check(&new, &d).await;
+    new.erase_audit_key(d.user.id, d.audit.at).await.unwrap();
+    let scrubbed: (Option<String>, Option<String>, String) = sqlx::query_as(&format!(
+        "SELECT ip, user_agent, detail FROM \"{schema}\".audit_legacy"
+    ))
+    .fetch_one(new.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        scrubbed,
+        (None, None, "{}".into()),
+        "erasure blanks old entries too"
+    );
     let version: i64 = sqlx::query_scalar(&format!(
         "SELECT MAX(version) FROM \"{schema}\".ciam_schema_version"
     ))

@@ -144,7 +144,7 @@ async fn concurrent_registrations_make_one_account<B: Backend>(store: Arc<B>) {
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let users = h.store.recent_audit(100).await.unwrap();
+    let users = h.ciam.recent_audit(100).await.unwrap();
     let created = users
         .iter()
         .filter(|e| e.action == AuditAction::Register)
@@ -206,7 +206,7 @@ async fn sign_in_failures_are_indistinguishable_and_audited<B: Backend>(store: A
         );
         assert_eq!(hasher.jobs_completed() - before, jobs, "{email}");
     }
-    let log = h.store.recent_audit(50).await.unwrap();
+    let log = h.ciam.recent_audit(50).await.unwrap();
     let reasons: Vec<_> = log
         .iter()
         .filter(|e| e.action == AuditAction::SignInPassword && e.outcome == AuditOutcome::Failure)
@@ -728,7 +728,7 @@ async fn mail_is_rate_limited<B: Backend>(store: Arc<B>) {
             .unwrap();
     }
     assert_eq!(h.outbox.count_to("qu@example.com").await, 3);
-    let log = h.store.recent_audit(50).await.unwrap();
+    let log = h.ciam.recent_audit(50).await.unwrap();
     assert!(log.iter().any(|e| e.action == AuditAction::Throttled));
     h.clock.advance(Duration::minutes(61));
     h.ciam

@@ -253,7 +253,7 @@ impl<B: Backend> Harness<B> {
 
     /// Entries without a user (refusals before anyone is known).
     async fn anonymous_audit(&self) -> Vec<AuditEntry> {
-        let all = self.store.recent_audit(200).await.unwrap();
+        let all = self.ciam.recent_audit(200).await.unwrap();
         all.into_iter().filter(|e| e.user_id.is_none()).collect()
     }
 

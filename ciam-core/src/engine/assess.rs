@@ -65,9 +65,7 @@ impl Ciam {
         };
         let now = self.now();
         let history: Vec<_> = self
-            .inner
-            .audit
-            .audit_for_user(user.id, HISTORY)
+            .audit_log(user.id, HISTORY)
             .await?
             .into_iter()
             .filter(|e| e.outcome == AuditOutcome::Success && is_sign_in(e.action))

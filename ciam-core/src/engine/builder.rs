@@ -59,6 +59,7 @@ pub struct CiamBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     templates: Option<Arc<dyn MailTemplates>>,
     events: Option<Arc<dyn EventSink>>,
+    pub(super) privacy: super::privacy::PrivacyConfig,
     consent_gate: Option<Arc<dyn super::consent_gate::ConsentGate>>,
     password: Option<PasswordConfig>,
     password_policy: Option<PasswordPolicy>,
@@ -330,6 +331,7 @@ impl CiamBuilder {
                 .templates
                 .unwrap_or_else(|| Arc::new(DefaultTemplates::new(app_name.clone()))),
             events: self.events.unwrap_or_else(|| Arc::new(NoEvents)),
+            privacy: self.privacy,
             consent_gate: self.consent_gate,
             hasher,
             password_policy: self.password_policy.unwrap_or_default(),

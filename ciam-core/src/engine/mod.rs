@@ -15,6 +15,7 @@ pub(crate) mod outcome;
 #[cfg(feature = "passkeys")]
 pub(crate) mod passkeys;
 pub(crate) mod passwordless;
+pub mod privacy;
 mod sessions;
 pub(crate) mod throttle;
 #[cfg(feature = "tokens")]
@@ -69,6 +70,7 @@ pub(crate) struct Inner {
     mailer: Arc<dyn Mailer>,
     templates: Arc<dyn MailTemplates>,
     events: Arc<dyn EventSink>,
+    privacy: privacy::PrivacyConfig,
     consent_gate: Option<Arc<dyn consent_gate::ConsentGate>>,
     hasher: PasswordHasher,
     password_policy: PasswordPolicy,
@@ -202,11 +204,6 @@ impl Ciam {
         self.user(id).await.map(Arc::new)
     }
 
-    /// The newest audit entries about a user, newest first.
-    pub async fn audit_log(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
-        Ok(self.inner.audit.audit_for_user(user, limit).await?)
-    }
-
     fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
@@ -237,6 +234,7 @@ impl Ciam {
             "ciam audit"
         );
         let entry = AuditEntry {
+            seq: 0,
             id,
             at: self.now(),
             action: d.action,
@@ -247,8 +245,9 @@ impl Ciam {
             ip: ctx.ip,
             user_agent: ctx.user_agent.clone(),
             detail: d.detail,
+            erased: false,
         };
-        if let Err(e) = self.inner.audit.append_audit(&entry).await {
+        if let Err(e) = self.append_entry(&entry).await {
             tracing::error!(error = %e, action = d.action.as_str(), "audit write failed");
         }
     }

@@ -132,6 +132,26 @@ impl IdentityStore for CachingIdentities {
         self.cache.put(&stored);
         Ok(stored)
     }
+
+    async fn touch_user_activity(&self, id: UserId, at: time::OffsetDateTime) -> StoreResult<bool> {
+        self.cache.evict(id);
+        self.inner.touch_user_activity(id, at).await
+    }
+
+    async fn dormant_users(
+        &self,
+        inactive_since: time::OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        self.inner.dormant_users(inactive_since, limit).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        self.cache.evict(id);
+        let gone = self.inner.delete_user(id).await;
+        self.cache.evict(id);
+        gone
+    }
 }
 
 #[cfg(test)]

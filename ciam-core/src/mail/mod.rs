@@ -141,6 +141,13 @@ pub enum MailKind {
         /// The code (digits).
         code: String,
     },
+    /// The account has been dormant; it will be erased unless the user signs in.
+    DormantAccount {
+        /// The day (`YYYY-MM-DD`, UTC) from which the account may be erased.
+        erase_on: String,
+        /// Where to sign in to keep it.
+        sign_in_link: String,
+    },
 }
 
 /// Renders messages. Implement it to use your own wording and layout.
@@ -249,6 +256,16 @@ impl MailTemplates for DefaultTemplates {
                     "Type it in the browser where you asked for it. It works once and expires soon. If you did not ask for it, ignore this message.".into(),
                 ],
                 None,
+            ),
+            MailKind::DormantAccount {
+                erase_on,
+                sign_in_link,
+            } => (
+                format!("Your {app} account will be deleted"),
+                vec![format!(
+                    "You have not signed in to {app} for a long time. To protect your data, your account and everything held about you will be deleted from {erase_on}. Sign in before then to keep it."
+                )],
+                Some(("Sign in", sign_in_link.as_str())),
             ),
         };
         let mut text = paragraphs.join("\n\n");

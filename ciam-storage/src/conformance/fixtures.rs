@@ -1,6 +1,6 @@
 //! Records for the checks: random ids and hashes, fixed times with nanoseconds.
 
-use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::audit::{AuditAction, AuditOutcome, AuditRecordBody, StoredPersonal};
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{AuditId, CredentialId, SessionId, UserId};
@@ -110,8 +110,9 @@ pub(crate) fn challenge(
     )
 }
 
-pub(crate) fn audit_entry(user: Option<UserId>, secs: i64, reason: &str) -> AuditEntry {
-    AuditEntry {
+pub(crate) fn audit_entry(user: Option<UserId>, secs: i64, reason: &str) -> AuditRecordBody {
+    let personal = serde_json::json!({ "ip": "192.0.2.10", "attempt": secs, "tags": ["a", "b"] });
+    AuditRecordBody {
         id: AuditId::generate(&SystemRandom::new()).expect("random audit id"),
         at: at(secs),
         action: AuditAction::SignInPassword,
@@ -119,8 +120,10 @@ pub(crate) fn audit_entry(user: Option<UserId>, secs: i64, reason: &str) -> Audi
         reason: reason.to_owned(),
         user_id: user,
         session_id: Some(session_id()),
-        ip: Some("192.0.2.10".parse().expect("fixture ip")),
-        user_agent: Some("curl/8".to_owned()),
-        detail: serde_json::json!({ "attempt": secs, "tags": ["a", "b"] }),
+        personal: match user {
+            // Stores never look inside: any bytes stand for a sealed part.
+            Some(_) => StoredPersonal::Sealed(personal.to_string().into_bytes()),
+            None => StoredPersonal::Clear(personal.to_string().into_bytes()),
+        },
     }
 }

@@ -31,6 +31,8 @@ pub async fn user_round_trip<B: Backend>(store: B) {
     );
     u.region = Some(Region::new("eu-west").unwrap());
     u.updated_at = at(62);
+    u.last_active_at = Some(at(63));
+    u.dormancy_notice_at = Some(at(64));
     u.version = 3;
     store.create_user(&u, &[]).await.expect("create_user");
 
@@ -390,4 +392,127 @@ pub async fn update_user_moves_identifiers<B: Backend>(store: B) {
         .create_user(&other, &[])
         .await
         .expect("the freed e-mail, username and phone can be reused");
+}
+
+/// Activity: `touch_user_activity` only moves `last_active_at` forward and leaves the version;
+/// `update_user` does not write it but writes `dormancy_notice_at`; `dormant_users` lists
+/// accounts last active (or, never active, created) before the cut-off, least recently
+/// active first, at most `limit`.
+pub async fn activity_and_dormancy<B: Backend>(store: B) {
+    let mut old = user("dormant-old@example.com");
+    old.created_at = at(10);
+    let mut never = user("dormant-never@example.com");
+    never.created_at = at(20);
+    let mut recent = user("dormant-recent@example.com");
+    recent.created_at = at(5);
+    for u in [&old, &never, &recent] {
+        store.create_user(u, &[]).await.expect("create_user");
+    }
+    assert!(store.touch_user_activity(old.id, at(30)).await.unwrap());
+    assert!(store.touch_user_activity(old.id, at(25)).await.unwrap());
+    assert!(store.touch_user_activity(recent.id, at(100)).await.unwrap());
+    let unknown = fixtures::user_id();
+    assert!(
+        !store.touch_user_activity(unknown, at(1)).await.unwrap(),
+        "an unknown account gives false"
+    );
+    let stored = store.user_by_id(old.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.last_active_at,
+        Some(at(30)),
+        "activity only moves forward"
+    );
+    assert_eq!(stored.version, old.version, "activity leaves the version");
+
+    let mut changed = stored.clone();
+    changed.last_active_at = Some(at(1));
+    changed.dormancy_notice_at = Some(at(40));
+    store.update_user(&changed).await.expect("update_user");
+    let stored = store.user_by_id(old.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.last_active_at,
+        Some(at(30)),
+        "update_user does not write the activity time"
+    );
+    assert_eq!(
+        stored.dormancy_notice_at,
+        Some(at(40)),
+        "the notice time is written"
+    );
+
+    let ids = |list: Vec<ciam_core::user::User>| list.iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.dormant_users(at(50), 10).await.unwrap()),
+        [never.id, old.id],
+        "dormant before the cut-off, least recently active first"
+    );
+    assert_eq!(
+        ids(store.dormant_users(at(50), 1).await.unwrap()),
+        [never.id],
+        "at most `limit`"
+    );
+    assert_eq!(
+        ids(store.dormant_users(at(25), 10).await.unwrap()),
+        [never.id],
+        "the cut-off is exclusive of later activity"
+    );
+    assert_eq!(
+        ids(store.dormant_users(at(101), 10).await.unwrap()),
+        [never.id, old.id, recent.id]
+    );
+}
+
+/// `delete_user` removes the account and its credentials, frees its identifiers, and answers
+/// false the second time.
+pub async fn delete_user_frees_everything<B: Backend>(store: B) {
+    let mut u = user("erase-me@example.com");
+    u.phone = Some(Phone::parse("+44 20 7946 0001").unwrap());
+    u.username = Some(Username::parse("erase_me").unwrap());
+    let c = password(u.id, "$argon2id$erase", at(1));
+    store
+        .create_user(&u, std::slice::from_ref(&c))
+        .await
+        .expect("create_user");
+    let other = user("keep-me@example.com");
+    let oc = password(other.id, "$argon2id$keep", at(1));
+    store
+        .create_user(&other, std::slice::from_ref(&oc))
+        .await
+        .unwrap();
+
+    assert!(store.delete_user(u.id).await.expect("delete_user"));
+    assert_eq!(
+        store.user_by_id(u.id).await.unwrap(),
+        None,
+        "the account is gone"
+    );
+    assert_eq!(
+        store.credential_by_id(c.id).await.unwrap(),
+        None,
+        "its credentials are gone"
+    );
+    assert!(
+        store
+            .credentials_for_user(u.id, CredentialKind::Password)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store.delete_user(u.id).await.unwrap(),
+        "a second delete gives false"
+    );
+    let mut again = user("erase-me@example.com");
+    again.phone = u.phone.clone();
+    again.username = u.username.clone();
+    store
+        .create_user(&again, &[])
+        .await
+        .expect("the e-mail, phone and username are free again");
+    assert_eq!(
+        store.credential_by_id(oc.id).await.unwrap(),
+        Some(oc),
+        "other accounts keep their credentials"
+    );
+    assert!(store.user_by_id(other.id).await.unwrap().is_some());
 }

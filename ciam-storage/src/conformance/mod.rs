@@ -62,6 +62,8 @@ where
     identity::create_user_is_atomic(make().await).await;
     identity::update_user_checks_version(make().await).await;
     identity::update_user_moves_identifiers(make().await).await;
+    identity::activity_and_dormancy(make().await).await;
+    identity::delete_user_frees_everything(make().await).await;
 }
 
 /// Runs the [`credentials`] checks.
@@ -105,7 +107,7 @@ where
     challenges::read_without_consuming(make().await).await;
 }
 
-/// Runs the [`audit`] checks.
+/// Runs the [`audit`] checks (the hash chain, concurrent appends, data keys).
 pub async fn run_audit<B, F, Fut>(make: F)
 where
     B: Backend,
@@ -113,6 +115,9 @@ where
     Fut: Future<Output = B>,
 {
     audit::newest_first_with_limit(make().await).await;
+    audit::appends_form_a_chain(make().await).await;
+    audit::concurrent_appends_form_one_chain(make().await).await;
+    audit::data_keys_and_tombstones(make().await).await;
 }
 
 /// Runs the [`counters`] checks (rate-limit windows, reset, atomic hits).

@@ -59,13 +59,16 @@ impl PostgresBackend {
         let sql = format!(
             "INSERT INTO {} (id, tenant_id, status, email, email_canonical, email_verified_at, phone,
                              phone_verified_at, username, username_canonical, profile, region,
-                             created_at, updated_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                             created_at, updated_at, version, last_active_at, dormancy_notice_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             self.table("users")
         );
         let mut tx = self.pool.begin().await.map_err(error::map)?;
+        let (active, notice) = (row.last_active_at, row.dormancy_notice_at);
         bind_user(sqlx::query(&sql), row)
             .bind(codec::version_to_db(user.version)?)
+            .bind(active)
+            .bind(notice)
             .execute(&mut *tx)
             .await
             .map_err(error::map)?;
@@ -83,12 +86,14 @@ impl PostgresBackend {
             "UPDATE {} SET tenant_id = $2, status = $3, email = $4, email_canonical = $5,
                            email_verified_at = $6, phone = $7, phone_verified_at = $8, username = $9,
                            username_canonical = $10, profile = $11, region = $12, created_at = $13,
-                           updated_at = $14, version = version + 1
+                           updated_at = $14, dormancy_notice_at = $16, version = version + 1
              WHERE id = $1 AND version = $15",
             self.table("users")
         );
+        let notice = row.dormancy_notice_at;
         let done = bind_user(sqlx::query(&sql), row)
             .bind(codec::version_to_db(user.version)?)
+            .bind(notice)
             .execute(&self.pool)
             .await
             .map_err(error::map)?;
@@ -203,6 +208,64 @@ impl IdentityStore for PostgresBackend {
 
     async fn update_user(&self, user: &User) -> StoreResult<User> {
         retry(move || self.update_user_once(user)).await
+    }
+
+    async fn touch_user_activity(&self, id: UserId, at: OffsetDateTime) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET last_active_at = GREATEST(COALESCE(last_active_at, $1), $1) WHERE id = $2",
+            self.table("users")
+        );
+        let sql = sql.as_str();
+        let at = codec::time_to_db(at)?;
+        retry(move || async move {
+            let done = sqlx::query(sql)
+                .bind(at)
+                .bind(id.to_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
+    }
+
+    async fn dormant_users(
+        &self,
+        inactive_since: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM {} WHERE COALESCE(last_active_at, created_at) < $1 \
+             ORDER BY COALESCE(last_active_at, created_at), id LIMIT $2",
+            self.table("users")
+        );
+        let sql = sql.as_str();
+        let since = codec::time_to_db(inactive_since)?;
+        retry(move || async move {
+            let rows = sqlx::query(sql)
+                .bind(since)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::map)?;
+            rows.iter().map(decode_user).collect()
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        // Credentials, sessions and challenges go with it (ON DELETE CASCADE).
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.table("users"));
+        let sql = sql.as_str();
+        retry(move || async move {
+            let done = sqlx::query(sql)
+                .bind(id.to_bytes().to_vec())
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(done.rows_affected() > 0)
+        })
+        .await
     }
 }
 

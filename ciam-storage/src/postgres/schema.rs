@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_initial.sql"),
     include_str!("../../migrations/postgres/0002_rate_counters.sql"),
     include_str!("../../migrations/postgres/0003_credential_lookup.sql"),
+    include_str!("../../migrations/postgres/0004_privacy.sql"),
 ];
 
 /// The schema version this library writes (the number of embedded migrations). A database

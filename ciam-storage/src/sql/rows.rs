@@ -1,19 +1,25 @@
 //! Decoding result rows into model values, the same for both SQL backends.
 
-use ciam_core::audit::{AuditAction, AuditEntry, AuditOutcome};
+use ciam_core::audit::{
+    AuditAction, AuditHash, AuditOutcome, AuditRecord, AuditRecordBody, StoredPersonal,
+};
 use ciam_core::challenge::{Challenge, ChallengePurpose};
 use ciam_core::credential::{Credential, CredentialKind};
 use ciam_core::id::{AuditId, CredentialId, SessionId, TenantId, UserId};
 use ciam_core::identifier::{Email, Phone, Username};
 use ciam_core::secret::TokenHash;
 use ciam_core::session::{Aal, AuthMethod, DeviceInfo, Session};
+use ciam_core::shred::KeyState;
 use ciam_core::store::{StoreError, StoreResult};
 use ciam_core::user::{ProfileAttributes, Region, User, UserStatus};
+
+use time::OffsetDateTime;
 
 use super::codec::{self, Columns, corrupt};
 
 pub(crate) const USER_COLUMNS: &str = "id, tenant_id, status, email, email_verified_at, phone, phone_verified_at, \
-                            username, profile, region, created_at, updated_at, version";
+                            username, profile, region, created_at, updated_at, version, \
+                            last_active_at, dormancy_notice_at";
 pub(crate) const CREDENTIAL_COLUMNS: &str =
     "id, user_id, kind, secret, name, lookup, created_at, updated_at, last_used_at, version";
 
@@ -33,6 +39,8 @@ pub(crate) struct UserRow {
     pub(crate) region: Option<String>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
+    pub(crate) last_active_at: Option<i64>,
+    pub(crate) dormancy_notice_at: Option<i64>,
 }
 
 impl UserRow {
@@ -53,6 +61,8 @@ impl UserRow {
             region: u.region.as_ref().map(|r| r.as_str().to_owned()),
             created_at: codec::time_to_db(u.created_at)?,
             updated_at: codec::time_to_db(u.updated_at)?,
+            last_active_at: codec::opt_time_to_db(u.last_active_at)?,
+            dormancy_notice_at: codec::opt_time_to_db(u.dormancy_notice_at)?,
         })
     }
 }
@@ -91,6 +101,8 @@ pub(crate) fn decode_user(row: &(impl Columns + ?Sized)) -> StoreResult<User> {
         .transpose()?;
     user.updated_at = codec::time(row, "updated_at")?;
     user.version = codec::version(row, "version")?;
+    user.last_active_at = codec::opt_time(row, "last_active_at")?;
+    user.dormancy_notice_at = codec::opt_time(row, "dormancy_notice_at")?;
     Ok(user)
 }
 
@@ -150,21 +162,91 @@ pub(crate) fn decode_session(row: &(impl Columns + ?Sized)) -> StoreResult<Sessi
     })
 }
 
-pub(crate) fn decode_entry(row: &(impl Columns + ?Sized)) -> StoreResult<AuditEntry> {
-    let ip: Option<String> = codec::get(row, "ip")?;
-    Ok(AuditEntry {
-        id: AuditId::from_bytes(codec::bytes(row, "id")?),
-        at: codec::time(row, "at")?,
-        action: codec::parsed(row, "action", AuditAction::parse)?,
-        outcome: codec::parsed(row, "outcome", AuditOutcome::parse)?,
-        reason: codec::get(row, "reason")?,
-        user_id: codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
-        session_id: codec::opt_bytes(row, "session_id")?.map(SessionId::from_bytes),
-        ip: ip
-            .map(|ip| ip.parse().map_err(|e| corrupt("ip", e)))
-            .transpose()?,
-        user_agent: codec::get(row, "user_agent")?,
-        detail: codec::json(row, "detail")?,
+/// The audit-log columns, in the order [`AuditRow`] binds them.
+pub(crate) const AUDIT_COLUMNS: &str = "seq, id, at, action, outcome, reason, user_id, session_id, \
+                                        personal_kind, personal, prev_hash, hash";
+
+/// The column values of an audit record, encoded for binding.
+pub(crate) struct AuditRow {
+    pub(crate) seq: i64,
+    pub(crate) id: Vec<u8>,
+    pub(crate) at: i64,
+    pub(crate) action: &'static str,
+    pub(crate) outcome: &'static str,
+    pub(crate) reason: String,
+    pub(crate) user_id: Option<Vec<u8>>,
+    pub(crate) session_id: Option<Vec<u8>>,
+    pub(crate) personal_kind: i16,
+    pub(crate) personal: Vec<u8>,
+    pub(crate) prev_hash: Vec<u8>,
+    pub(crate) hash: Vec<u8>,
+}
+
+impl AuditRow {
+    pub(crate) fn encode(r: &AuditRecord) -> StoreResult<Self> {
+        let b = &r.body;
+        Ok(Self {
+            seq: i64::try_from(r.seq).map_err(|e| corrupt("seq", e))?,
+            id: b.id.to_bytes().to_vec(),
+            at: codec::time_to_db(b.at)?,
+            action: b.action.as_str(),
+            outcome: b.outcome.as_str(),
+            reason: b.reason.clone(),
+            user_id: b.user_id.map(|u| u.to_bytes().to_vec()),
+            session_id: b.session_id.map(|s| s.to_bytes().to_vec()),
+            personal_kind: i16::from(b.personal.tag()),
+            personal: b.personal.bytes().to_vec(),
+            prev_hash: r.prev_hash.0.to_vec(),
+            hash: r.hash.0.to_vec(),
+        })
+    }
+}
+
+/// The chain head `(seq, hash)` from a `SELECT seq, hash` row.
+pub(crate) fn decode_head(row: Option<(i64, Vec<u8>)>) -> StoreResult<Option<(u64, AuditHash)>> {
+    row.map(|(seq, hash)| {
+        let seq = u64::try_from(seq).map_err(|e| corrupt("seq", e))?;
+        let hash: [u8; 32] = hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| corrupt("hash", "not 32 bytes"))?;
+        Ok((seq, AuditHash(hash)))
+    })
+    .transpose()
+}
+
+/// Decodes a record exactly as stored: nothing is checked against the hash here (that is
+/// verification's job), only that each column has its type.
+pub(crate) fn decode_audit(row: &(impl Columns + ?Sized)) -> StoreResult<AuditRecord> {
+    let seq: i64 = codec::get(row, "seq")?;
+    // A record that does not decode is named, so a tampered value points at its record.
+    decode_audit_fields(row, seq).map_err(|e| match e {
+        StoreError::Corrupt(why) => StoreError::Corrupt(format!("audit record {seq}: {why}")),
+        other => other,
+    })
+}
+
+fn decode_audit_fields(row: &(impl Columns + ?Sized), seq: i64) -> StoreResult<AuditRecord> {
+    let kind: i16 = codec::get(row, "personal_kind")?;
+    let personal: Vec<u8> = codec::get(row, "personal")?;
+    let personal = u8::try_from(kind)
+        .ok()
+        .and_then(|k| StoredPersonal::from_parts(k, personal))
+        .ok_or_else(|| corrupt("personal_kind", "unknown kind"))?;
+    Ok(AuditRecord {
+        seq: u64::try_from(seq).map_err(|e| corrupt("seq", e))?,
+        prev_hash: AuditHash(codec::bytes(row, "prev_hash")?),
+        hash: AuditHash(codec::bytes(row, "hash")?),
+        body: AuditRecordBody {
+            id: AuditId::from_bytes(codec::bytes(row, "id")?),
+            at: codec::time(row, "at")?,
+            action: codec::parsed(row, "action", AuditAction::parse)?,
+            outcome: codec::parsed(row, "outcome", AuditOutcome::parse)?,
+            reason: codec::get(row, "reason")?,
+            user_id: codec::opt_bytes(row, "user_id")?.map(UserId::from_bytes),
+            session_id: codec::opt_bytes(row, "session_id")?.map(SessionId::from_bytes),
+            personal,
+        },
     })
 }
 
@@ -177,4 +259,19 @@ pub(crate) fn decode_challenge(row: &(impl Columns + ?Sized)) -> StoreResult<Cha
         codec::time(row, "created_at")?,
         codec::time(row, "expires_at")?,
     ))
+}
+
+/// A data key's state from its `(wrapped, erased_at)` row.
+pub(crate) fn key_state(row: Option<(Option<Vec<u8>>, Option<i64>)>) -> StoreResult<KeyState> {
+    match row {
+        None => Ok(KeyState::Absent),
+        Some((_, Some(erased))) => OffsetDateTime::from_unix_timestamp_nanos(i128::from(erased))
+            .map(KeyState::Erased)
+            .map_err(|e| corrupt("erased_at", e)),
+        Some((Some(wrapped), None)) => Ok(KeyState::Present(wrapped)),
+        Some((None, None)) => Err(corrupt(
+            "wrapped",
+            "a key row with neither key nor tombstone",
+        )),
+    }
 }

@@ -55,7 +55,7 @@ pub(super) fn map(err: sqlx::Error) -> StoreError {
 
 /// Names the identifier behind a `UNIQUE constraint failed: table.column` message.
 fn conflict_label(message: &str) -> &'static str {
-    const LABELS: [(&str, &str); 8] = [
+    const LABELS: [(&str, &str); 9] = [
         ("users.email_canonical", "email"),
         ("users.username_canonical", "username"),
         ("users.phone", "phone"),
@@ -64,6 +64,7 @@ fn conflict_label(message: &str) -> &'static str {
         ("sessions.", "session"),
         ("challenges.", "challenge"),
         ("audit.", "audit"),
+        ("audit_log.", "audit"),
     ];
     LABELS
         .iter()

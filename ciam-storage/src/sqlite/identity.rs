@@ -63,11 +63,14 @@ impl IdentityStore for SqliteBackend {
         let insert = sqlx::query(
             "INSERT INTO users (id, tenant_id, status, email, email_canonical, email_verified_at, phone,
                                 phone_verified_at, username, username_canonical, profile, region,
-                                created_at, updated_at, version)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                created_at, updated_at, version, last_active_at, dormancy_notice_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
+        let (active, notice) = (row.last_active_at, row.dormancy_notice_at);
         bind_user(insert, row)
             .bind(codec::version_to_db(user.version)?)
+            .bind(active)
+            .bind(notice)
             .execute(&mut *tx)
             .await
             .map_err(error::map)?;
@@ -115,10 +118,12 @@ impl IdentityStore for SqliteBackend {
             "UPDATE users SET id = ?, tenant_id = ?, status = ?, email = ?, email_canonical = ?,
                               email_verified_at = ?, phone = ?, phone_verified_at = ?, username = ?,
                               username_canonical = ?, profile = ?, region = ?, created_at = ?,
-                              updated_at = ?, version = version + 1
+                              updated_at = ?, dormancy_notice_at = ?, version = version + 1
              WHERE id = ? AND version = ?",
         );
+        let notice = row.dormancy_notice_at;
         let done = bind_user(update, row)
+            .bind(notice)
             .bind(id.clone())
             .bind(codec::version_to_db(user.version)?)
             .execute(&self.pool)
@@ -130,6 +135,46 @@ impl IdentityStore for SqliteBackend {
         let mut stored = user.clone();
         stored.version = user.version.saturating_add(1);
         Ok(stored)
+    }
+
+    async fn touch_user_activity(&self, id: UserId, at: OffsetDateTime) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET last_active_at = MAX(COALESCE(last_active_at, ?1), ?1) WHERE id = ?2",
+        )
+        .bind(codec::time_to_db(at)?)
+        .bind(id.to_bytes().to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(error::map)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn dormant_users(
+        &self,
+        inactive_since: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE COALESCE(last_active_at, created_at) < ? \
+             ORDER BY COALESCE(last_active_at, created_at), id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(codec::time_to_db(inactive_since)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::map)?;
+        rows.iter().map(decode_user).collect()
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        // Credentials, sessions and challenges go with it (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_bytes().to_vec())
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

@@ -287,7 +287,7 @@ pub(crate) fn logged_entry<'a>(
 impl<B: Backend> Harness<B> {
     /// The newest audit entries, with or without a user, newest first.
     pub(crate) async fn whole_audit(&self) -> Vec<ciam::audit::AuditEntry> {
-        self.store.recent_audit(1000).await.unwrap()
+        self.ciam.recent_audit(1000).await.unwrap()
     }
 
     /// A password sign-in from `ctx`, whatever it answers.
