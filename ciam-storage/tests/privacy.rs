@@ -1060,3 +1060,114 @@ impl NowUtc for ManualClock {
         ciam_core::clock::Clock::now(self)
     }
 }
+
+/// A process that dies in the middle of an append (holding the append lock, its row written
+/// but not committed) leaves a valid chain, and the next append goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_append_killed_midway_leaves_a_valid_chain() {
+    let (db, schema) = Db::postgres().await;
+    let Db::Postgres(pg) = &db else {
+        unreachable!()
+    };
+    let clock = ManualClock::new(start());
+    let ciam = engine(db.backend(), &clock, |b| b);
+    populate(&ciam, &db.backend()).await;
+    let before = ciam.verify_audit().await.unwrap().expect("verifies");
+
+    // The dying process: same lock, its record half-appended, then its connection is killed.
+    let mut victim = pg.pool().acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *victim)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut *victim).await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(0x6369_6161_i32)
+        .bind(&schema)
+        .execute(&mut *victim)
+        .await
+        .unwrap();
+    let t = db.table("audit_log");
+    sqlx::raw_sql(&format!(
+        "INSERT INTO {t} (seq, id, at, action, outcome, reason, user_id, session_id, personal_kind, personal, prev_hash, hash) \
+         SELECT seq + 1, substr(hash, 1, 16), at, action, outcome, reason, user_id, session_id, personal_kind, personal, hash, hash \
+         FROM {t} ORDER BY seq DESC LIMIT 1"
+    ))
+    .execute(&mut *victim)
+    .await
+    .unwrap();
+    // Meanwhile another append waits for the lock.
+    let waiting = {
+        let ciam = ciam.clone();
+        tokio::spawn(async move {
+            ciam.sign_in_password(
+                "nobody@example.org",
+                &SecretString::new("no such account"),
+                &RequestContext::new(None, None),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the other append waits for the lock"
+    );
+    let admin = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    assert!(killed);
+    drop(victim);
+    let _ = tokio::time::timeout(StdDuration::from_secs(10), waiting)
+        .await
+        .expect("the waiting append proceeds once the dead one's lock is gone");
+    let after = ciam
+        .verify_audit()
+        .await
+        .unwrap()
+        .expect("the chain is valid");
+    assert!(after.seq > before.seq, "the waiting append is in the chain");
+    drop_schemas(&[&schema]).await;
+}
+
+/// A signed-in user erases their own account: refused without a recent sign-in or the
+/// password (nothing erased), done with the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erase_own_account_needs_recent_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::sqlite(&dir).await;
+    let clock = ManualClock::new(start());
+    let store = db.backend();
+    let ciam = engine(store.clone(), &clock, |b| b);
+    let user = populate(&ciam, &store).await;
+    let SignInOutcome::SignedIn(signed) = ciam
+        .sign_in_password(EMAIL, &SecretString::new(PASSWORD), &ctx())
+        .await
+        .unwrap()
+    else {
+        panic!("signed in");
+    };
+    clock.advance(Duration::hours(2));
+    let auth = ciam.authenticate(&signed.token, &ctx()).await.unwrap();
+    assert!(
+        ciam.erase_own_account(&auth, None, &ctx()).await.is_err(),
+        "an old sign-in alone is refused"
+    );
+    assert!(
+        store.user_by_id(user).await.unwrap().is_some(),
+        "nothing erased"
+    );
+    let report = ciam
+        .erase_own_account(&auth, Some(&SecretString::new(PASSWORD)), &ctx())
+        .await
+        .unwrap();
+    assert_eq!(report.status, ErasureStatus::Complete);
+    assert!(store.user_by_id(user).await.unwrap().is_none());
+    assert!(
+        ciam.authenticate(&signed.token, &ctx()).await.is_err(),
+        "the session is gone"
+    );
+}
