@@ -154,9 +154,8 @@ impl CookieConfig {
     }
 
     /// Whether `value` (a `Set-Cookie` header) sets or clears this cookie.
-    pub(crate) fn is_this_cookie(&self, value: &HeaderValue) -> bool {
-        value
-            .to_str()
+    pub(crate) fn is_this_cookie(&self, value: &[u8]) -> bool {
+        std::str::from_utf8(value)
             .ok()
             .and_then(|v| v.split_once('='))
             .is_some_and(|(name, _)| name.trim() == self.name)

@@ -11,11 +11,11 @@ use std::task::{Context, Poll};
 use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::header::{SET_COOKIE, USER_AGENT};
-use http::{HeaderMap, Request};
+use http::{Extensions, HeaderMap, HeaderValue, Method, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use ciam_core::{Ciam, ErrorKind, RequestContext};
+use ciam_core::{AuthContext, Ciam, ErrorKind, RequestContext};
 
 use crate::cookie::CookieConfig;
 use crate::csrf;
@@ -192,6 +192,23 @@ impl CiamLayer {
     pub fn ciam(&self) -> &Ciam {
         &self.shared.ciam
     }
+
+    /// Decides a request's caller as [`CiamService`] does, without an inner service: the CSRF
+    /// check, the client IP (from `headers` and the TCP `peer`), and the session cookie,
+    /// validated with [`Ciam::authenticate`].
+    ///
+    /// `path` is the full request path (the one [`Self::cookieless_path`] names). `Err` is the
+    /// refusal to send instead of running the application: 403 `{"error": "csrf"}`, or 503
+    /// when the session store fails. For adapters to other web frameworks; see [`Resolved`].
+    pub async fn resolve(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Resolved, Response> {
+        resolve(Arc::clone(&self.shared), method, path, headers, peer).await
+    }
 }
 
 impl fmt::Debug for CiamLayer {
@@ -284,49 +301,176 @@ async fn handle<S, B>(
 where
     S: Service<Request<B>, Response = Response>,
 {
-    if shared.csrf
-        && !csrf::is_cookieless_api_call(req.headers(), req.uri().path(), &shared.cookieless)
-        && !is_form_post_callback(req.method(), req.uri().path())
-        && let Err(reason) = csrf::check(req.method(), req.headers(), &shared.origin)
-    {
-        tracing::warn!(reason, method = %req.method(), path = %req.uri().path(), "cross-site request refused");
-        return Ok(CsrfRejection.into_response());
-    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = shared.client_ip.client_ip(req.headers(), peer);
-    let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
-    let token = shared.cookie.read(req.headers());
+    let resolved = match resolve(shared, req.method(), req.uri().path(), req.headers(), peer).await
+    {
+        Ok(resolved) => resolved,
+        Err(refusal) => return Ok(refusal),
+    };
+    let finish = resolved.install_owned(req.extensions_mut());
+    let mut response = inner.call(req).await?;
+    finish.finish(response.headers_mut());
+    Ok(response)
+}
+
+/// The CSRF check, the client IP and the session: everything [`CiamService`] decides before
+/// the inner service runs.
+async fn resolve(
+    shared: Arc<Shared>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Result<Resolved, Response> {
+    if shared.csrf
+        && !csrf::is_cookieless_api_call(headers, path, &shared.cookieless)
+        && !is_form_post_callback(method, path)
+        && let Err(reason) = csrf::check(method, headers, &shared.origin)
+    {
+        tracing::warn!(reason, %method, path, "cross-site request refused");
+        return Err(CsrfRejection.into_response());
+    }
+    let ip = shared.client_ip.client_ip(headers, peer);
+    let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    let token = shared.cookie.read(headers);
     let ctx = RequestContext::new(ip, user_agent)
         .with_session_token(token.clone())
-        .with_device_token(shared.cookie.read_device(req.headers()));
+        .with_device_token(shared.cookie.read_device(headers));
+    let mut auth = None;
     let mut clear_cookie = false;
     if let Some(token) = &token {
         match shared.ciam.authenticate(token, &ctx).await {
-            Ok(auth) => {
-                req.extensions_mut().insert(auth);
-            }
+            Ok(a) => auth = Some(a),
             Err(e) if e.kind() == ErrorKind::Unauthorized => clear_cookie = true,
-            Err(e) => return Ok(ApiError::from(e).into_response()),
+            Err(e) => return Err(ApiError::from(e).into_response()),
         }
     }
-    req.extensions_mut().insert(ctx);
-    req.extensions_mut().insert(Installed(Arc::clone(&shared)));
-    let mut response = inner.call(req).await?;
-    if clear_cookie
-        && !response
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .any(|v| shared.cookie.is_this_cookie(v))
-    {
-        response
-            .headers_mut()
-            .append(SET_COOKIE, shared.cookie.clear_cookie());
+    Ok(Resolved {
+        shared,
+        auth,
+        ctx,
+        clear_cookie,
+    })
+}
+
+/// The caller of one request, as [`CiamLayer::resolve`] decided it: the signed-in
+/// [`AuthContext`] if any, the [`RequestContext`], and whether the presented session cookie
+/// must be cleared.
+///
+/// This is the hook for adapters to other web frameworks (ciam-actix): they resolve the
+/// caller natively with [`CiamLayer::resolve`], keep the `Resolved` with the request, and,
+/// when they hand the request to a tower service built by this crate (such as
+/// [`router`](crate::router)), put it into the `http` request's extensions with
+/// [`Resolved::install`]. The extractors and handlers of this crate then see the request as
+/// if [`CiamService`] had passed it, and the session is not validated a second time. Finally
+/// [`Resolved::clear_cookie_value`] says whether the response must clear the cookie.
+///
+/// Cloning copies the `AuthContext` and the `RequestContext` (no I/O).
+#[derive(Clone)]
+pub struct Resolved {
+    shared: Arc<Shared>,
+    auth: Option<AuthContext>,
+    ctx: RequestContext,
+    clear_cookie: bool,
+}
+
+impl Resolved {
+    /// The signed-in caller, when the request carried a valid session cookie.
+    pub fn auth(&self) -> Option<&AuthContext> {
+        self.auth.as_ref()
     }
-    Ok(response)
+
+    /// The request context (client IP, User-Agent, presented tokens) for engine calls.
+    pub fn context(&self) -> &RequestContext {
+        &self.ctx
+    }
+
+    /// The engine.
+    pub fn ciam(&self) -> &Ciam {
+        &self.shared.ciam
+    }
+
+    /// The session cookie configuration in force.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.shared.cookie
+    }
+
+    /// Inserts what [`CiamService`] inserts into a request's extensions: the
+    /// [`AuthContext`] (when signed in), the [`RequestContext`] and the layer's configuration,
+    /// so that this crate's extractors and [`router`](crate::router) accept the request.
+    pub fn install(&self, extensions: &mut Extensions) {
+        self.clone().install_owned(extensions);
+    }
+
+    /// [`Self::install`] without the copies; returns what the response needs.
+    fn install_owned(self, extensions: &mut Extensions) -> Finish {
+        if let Some(auth) = self.auth {
+            extensions.insert(auth);
+        }
+        extensions.insert(self.ctx);
+        extensions.insert(Installed(Arc::clone(&self.shared)));
+        Finish {
+            shared: self.shared,
+            clear_cookie: self.clear_cookie,
+        }
+    }
+
+    /// The `Set-Cookie` value that clears the session cookie, when the request presented an
+    /// invalid, expired or revoked one and the response (whose `Set-Cookie` values are
+    /// `set_cookies`) does not already set or clear it; else `None`.
+    pub fn clear_cookie_value<'a>(
+        &self,
+        set_cookies: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Option<HeaderValue> {
+        clear_cookie_value(
+            &self.shared.cookie,
+            self.clear_cookie,
+            set_cookies.into_iter(),
+        )
+    }
+}
+
+impl fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolved")
+            .field("auth", &self.auth)
+            .field("ctx", &self.ctx)
+            .field("clear_cookie", &self.clear_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the response of a resolved request needs: the cookie to clear, if any.
+struct Finish {
+    shared: Arc<Shared>,
+    clear_cookie: bool,
+}
+
+impl Finish {
+    fn finish(self, headers: &mut HeaderMap) {
+        let value = clear_cookie_value(
+            &self.shared.cookie,
+            self.clear_cookie,
+            headers
+                .get_all(SET_COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        );
+        if let Some(value) = value {
+            headers.append(SET_COOKIE, value);
+        }
+    }
+}
+
+fn clear_cookie_value<'a>(
+    cookie: &CookieConfig,
+    clear: bool,
+    mut set_cookies: impl Iterator<Item = &'a [u8]>,
+) -> Option<HeaderValue> {
+    (clear && !set_cookies.any(|v| cookie.is_this_cookie(v))).then(|| cookie.clear_cookie())
 }
 
 /// A provider's `form_post` to a federated callback (feature `federation`): its handler only

@@ -39,6 +39,7 @@
 //! | [`ApiError`] | Engine errors as HTTP responses (status by [`ErrorKind`](ciam_core::ErrorKind), `Retry-After`) |
 //! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
 //! | [`ClientIp`] / [`TrustedProxies`] | How the client IP is decided (TCP peer by default) |
+//! | [`CiamLayer::resolve`] / [`Resolved`] | The layer's decision without an inner service, for adapters to other frameworks (ciam-actix resolves natively, then serves [`router`] through it without validating the session twice) |
 //! | [`router`] | The JSON endpoints below |
 //! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
@@ -220,7 +221,7 @@ pub use cookie::{
     SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,
 };
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, RequireAal};
-pub use layer::{CiamLayer, CiamService, ClientIp, ResponseFuture, TrustedProxies};
+pub use layer::{CiamLayer, CiamService, ClientIp, Resolved, ResponseFuture, TrustedProxies};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use openapi::{OPENAPI_PATH, openapi};
 pub use routes::{BODY_LIMIT, router};

@@ -45,6 +45,7 @@
 //! |---|---|---|
 //! | `sqlite` | yes | [`storage::sqlite::SqliteBackend`]: embedded SQLite (WAL, migrations) |
 //! | `axum` | yes | `ciam::axum`: tower layer, extractors, CSRF defence, JSON auth routes |
+//! | `actix` | no | `ciam::actix`: the same for actix-web 4 (middleware, extractors, the auth routes as a `Scope`), with the same status codes and JSON bodies |
 //! | `memory` | no | [`storage::memory::MemoryBackend`]: in-process reference backend |
 //! | `smtp` | no | [`mail::SmtpMailer`]: SMTP delivery with STARTTLS and AUTH (lettre) |
 //! | `postgres` | no | `storage::postgres::PostgresBackend`, revocations over `LISTEN/NOTIFY` |
@@ -83,6 +84,10 @@ pub use ciam_webauthn as webauthn;
 /// axum integration (re-export of `ciam-axum`).
 #[cfg(feature = "axum")]
 pub use ciam_axum as axum;
+
+/// actix-web integration (re-export of `ciam-actix`).
+#[cfg(feature = "actix")]
+pub use ciam_actix as actix;
 
 /// Consent: the ledger, its stores, receipts and anchors (re-export of `ciam-consent`).
 #[cfg(feature = "consent")]

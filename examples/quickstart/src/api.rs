@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use ciam::axum::{BearerAuthenticated, BearerAuthenticatedLive};
 use ciam::tokens::{SigningKey, TokenAlgorithm};
 use ciam::{Ciam, TokenConfig};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The token settings: the key from `CIAM_TOKEN_KEY` (PKCS#8, PEM or base64 DER, Ed25519 or
 /// P-256), or an Ed25519 key drawn now (with a warning), and the refresh grace window from
@@ -47,13 +47,9 @@ pub(crate) fn routes() -> Router<Ciam> {
 }
 
 async fn me(BearerAuthenticated(token): BearerAuthenticated) -> axum::Json<Value> {
-    axum::Json(json!({
-        "user_id": token.user_id,
-        "session_id": token.session_id,
-        "aal": token.aal.level(),
-    }))
+    axum::Json(crate::api_me(&token))
 }
 
 async fn ping(BearerAuthenticatedLive(token): BearerAuthenticatedLive) -> axum::Json<Value> {
-    axum::Json(json!({ "pong": token.user_id }))
+    axum::Json(crate::api_ping(&token))
 }

@@ -86,7 +86,7 @@ async fn start_on_localhost() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let log = dir.path().join("server.log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_quickstart"))
+    let child = std::process::Command::new(BIN)
         .current_dir(dir.path())
         .env("CIAM_BIND", format!("127.0.0.1:{port}"))
         .env("CIAM_PUBLIC_URL", format!("http://localhost:{port}"))

@@ -510,7 +510,7 @@ async fn bad_input_csrf_and_tampered_cookies() {
 }
 
 fn run_expecting_failure(database_url: &str, dir: &Path) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+    let mut child = Command::new(BIN)
         .current_dir(dir)
         .env("CIAM_BIND", format!("127.0.0.1:{}", free_port()))
         .env("CIAM_DATABASE_URL", database_url)

@@ -1,5 +1,9 @@
 //! The harness shared by the quickstart's end-to-end tests: starting the binary, a
 //! browser-like HTTP client, and reading mail from the SMTP sink's Maildir.
+//!
+//! The same suite files (`http.rs`, `tokens.rs`, `mfa.rs`, `federation.rs`) are test targets
+//! of both `quickstart` (axum) and `quickstart-actix`; [`BIN`] is the binary of the package
+//! being tested, so each package drives its own server with the same tests.
 
 // Each test crate uses part of the harness.
 #![allow(dead_code)]
@@ -19,6 +23,17 @@ pub(crate) const PASSWORD: &str = "quiet river lantern 2048 zebra";
 pub(crate) const NEW_PASSWORD: &str = "amber orchard telescope 7391 fog";
 pub(crate) const NEWER_PASSWORD: &str = "violet canyon metronome 5520 mist";
 pub(crate) const MAIL_WAIT: Duration = Duration::from_secs(10);
+
+/// The server binary under test: `quickstart-actix` when the suite is built as a test of that
+/// package, else `quickstart` (Cargo names only the binaries of the package under test).
+pub(crate) const BIN: &str = match (
+    option_env!("CARGO_BIN_EXE_quickstart-actix"),
+    option_env!("CARGO_BIN_EXE_quickstart"),
+) {
+    (Some(actix), _) => actix,
+    (None, Some(axum)) => axum,
+    (None, None) => panic!("the quickstart suite runs as a test of quickstart or quickstart-actix"),
+};
 
 // ---------------------------------------------------------------------------------------------
 // The server under test.
@@ -368,7 +383,7 @@ pub(crate) async fn start_with_env(instance: Instance, env: &[(&str, &str)]) -> 
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("ciam.db").display()));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_quickstart"));
+    let mut command = Command::new(BIN);
     command
         .current_dir(dir.path())
         .env("CIAM_BIND", format!("127.0.0.1:{port}"))
