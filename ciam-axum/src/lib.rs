@@ -44,7 +44,7 @@
 //! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
-//! | `privacy_router` / `Privacy` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key) and the `Sec-GPC: 1` signal; see [`privacy`] |
+//! | `privacy_router` / `Privacy` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key, `GET /me/export`, `DELETE /me` erasure with step-up) and the `Sec-GPC: 1` signal; see [`privacy`] |
 //! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
 //!
 //! # Endpoints

@@ -27,6 +27,8 @@
 //! | `PUT /consents/{purpose}` | `{granted, text_shown?}` | `{purpose: {...}, receipt_id}`; the record's source is the configured application, channel `privacy-centre` and the SHA-256 of the text shown (the purpose's description unless `text_shown` says otherwise) |
 //! | `GET /consents/receipts/{id}` | — | the signed receipt (JWS compact, `application/jose`), the caller's records only (404 otherwise) |
 //! | `GET /consents/receipts/key` | — | `{"keys": [JWK]}`: the key receipts verify with, offline |
+//! | `GET /me/export` | — | the caller's archive ([`Ciam::export_user`]) as a JSON attachment |
+//! | `DELETE /me` | `{current_password?}` (JSON, `{}` at least) (or a recent sign-in; AAL2 when a second factor is enrolled) | 200 `{status, steps}`, the erasure report ([`Ciam::erase_own_account`]), cookie cleared; 401 `step_up_required` |
 //!
 //! A request carrying `Sec-GPC: 1` from a signed-in user withdraws every sale-or-share purpose
 //! first ([`ConsentLedger::apply_gpc`], idempotent); [`honour_gpc`] does the same for any
@@ -51,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::extract::{Authenticated, Json};
+use crate::extract::{Authenticated, ClientContext, Json, Layer};
 use crate::rejection::ApiError;
 
 /// The channel recorded for changes made through these endpoints.
@@ -123,8 +125,6 @@ impl Privacy {
 
 #[derive(Clone)]
 struct PrivacyState {
-    // Kept for the export and erasure endpoints' engine calls.
-    #[allow(dead_code)]
     ciam: Ciam,
     privacy: Privacy,
 }
@@ -141,6 +141,8 @@ where
         .route("/consents/{purpose}", put(set))
         .route("/consents/receipts/key", get(receipt_key))
         .route("/consents/receipts/{id}", get(receipt))
+        .route("/me/export", get(export))
+        .route("/me", axum::routing::delete(erase))
         .layer(axum::middleware::from_fn_with_state(
             privacy.clone(),
             honour_gpc,
@@ -369,6 +371,44 @@ async fn receipt(
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         headers.insert(CONTENT_DISPOSITION, v);
     }
+    Ok(response)
+}
+
+async fn export(
+    State(state): State<PrivacyState>,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+) -> Result<Response, ApiError> {
+    let archive = state.ciam.export_user(auth.user_id, &ctx).await?;
+    let disposition = format!("attachment; filename=\"{}-export.json\"", auth.user_id);
+    let mut response = Json(archive).into_response();
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct EraseBody {
+    #[serde(default)]
+    current_password: Option<ciam_core::SecretString>,
+}
+
+async fn erase(
+    State(state): State<PrivacyState>,
+    layer: Layer,
+    Authenticated(auth): Authenticated,
+    ClientContext(ctx): ClientContext,
+    Json(body): Json<EraseBody>,
+) -> Result<Response, ApiError> {
+    let report = state
+        .ciam
+        .erase_own_account(&auth, body.current_password.as_ref(), &ctx)
+        .await?;
+    let mut response = Json(&report).into_response();
+    response
+        .headers_mut()
+        .insert(http::header::SET_COOKIE, layer.0.0.cookie.clear_cookie());
     Ok(response)
 }
 
@@ -778,5 +818,93 @@ mod tests {
         assert_eq!(list["pending"], json!([]));
         let res = call(&app, "POST", "/auth/login", None, &[], Some(creds)).await;
         assert_eq!(body_json(res).await["consent_required"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn export_holds_the_consents_and_erasure_shreds_them() {
+        let clock = ManualClock::new(datetime!(2026-03-01 12:00 UTC));
+        let ledger = ledger(&clock).await;
+        let hooks = Arc::new(ciam_consent::privacy::LedgerPrivacy::new(ledger.clone()));
+        let mut policy = Policy::default();
+        policy.allow_unverified_sign_in = true;
+        let ciam = Ciam::builder()
+            .backend(Arc::new(MemoryBackend::new()))
+            .public_url(HTTP_URL)
+            .policy(policy)
+            .clock(Arc::new(clock.clone()))
+            .export_contributor(hooks.clone())
+            .erasure_hook(hooks)
+            .build()
+            .unwrap();
+        let app = app(&ciam, &ledger, &clock);
+        let (cookie, user) = signed_in(&app, "eve@example.com").await;
+        let me = Some(cookie.as_str());
+        let res = put(
+            &app,
+            "/auth/consents/newsletter",
+            me,
+            json!({"granted": true}),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        let res = call(&app, "GET", "/auth/me/export", me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let archive = body_json(res).await;
+        assert_eq!(archive["account"]["email"], "eve@example.com");
+        let consents = archive["sections"]["consent"].as_array().unwrap();
+        assert_eq!(consents.len(), 1);
+        assert_eq!(consents[0]["purpose"], "newsletter");
+        assert_eq!(consents[0]["kind"], "granted");
+        assert_eq!(consents[0]["channel"], "privacy-centre");
+        let res = call(&app, "GET", "/auth/me/export", None, &[], None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+        // Erasure needs a recent sign-in (or the password), like closing the account.
+        clock.advance(time::Duration::minutes(11));
+        let res = call(&app, "DELETE", "/auth/me", me, &[], Some(json!({}))).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body_json(res).await["error"], "step_up_required");
+        assert!(ledger.check(user, "newsletter").await.unwrap().is_allowed());
+        let res = call(
+            &app,
+            "DELETE",
+            "/auth/me",
+            me,
+            &[],
+            Some(json!({"current_password": "correct horse battery staple 42"})),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let cleared = res.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        let report = body_json(res).await;
+        assert_eq!(report["status"], "complete", "{report}");
+        assert!(
+            report["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == "consent"),
+            "{report}"
+        );
+        // The ledger shreds the user: checks deny as erased, the chain still verifies.
+        assert!(matches!(
+            ledger.check(user, "newsletter").await.unwrap(),
+            ciam_consent::Decision::Deny(ciam_consent::Denied::Erased)
+        ));
+        ledger.verify().await.unwrap();
+        // The session is gone.
+        let res = call(&app, "GET", "/auth/consents", me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
 }
