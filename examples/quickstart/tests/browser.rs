@@ -18,6 +18,12 @@
 //!   code plus second factor, regenerates recovery codes and forgets devices, changes the
 //!   e-mail address, signs in again for a step-up, turns the app off and deletes the account.
 //!
+//! - `federation.mjs` (social sign-in): the sign-in page's "Sign in with Test OP" button
+//!   through the real OpenID Provider (`scripts/peers/oidc-start.sh`, started by
+//!   `scripts/test.sh`) makes the account, `/account` lists the linked identity and refuses to
+//!   unlink the only way in, and after signing out the button signs the same person into the
+//!   same account.
+//!
 //! Screenshots of each page go to `target/browser-screenshots/<scenario>/`.
 //!
 //! Needs `/usr/bin/chromium` (or `CHROMIUM`), Node.js and `tests/browser/node_modules`: run
@@ -81,7 +87,7 @@ fn prerequisites() -> PathBuf {
 
 /// Starts the quickstart on a free port with `CIAM_PUBLIC_URL=http://localhost:<port>`, the
 /// origin the browser uses and the passkeys' RP id.
-async fn start_on_localhost() -> Server {
+async fn start_on_localhost(env: &[(&str, String)]) -> Server {
     let (smtp_port, _) = smtp_env();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -97,6 +103,7 @@ async fn start_on_localhost() -> Server {
         .env("CIAM_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
         .env("CIAM_MAIL_FROM", "quickstart test <noreply@localhost>")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -131,9 +138,21 @@ async fn start_on_localhost() -> Server {
 /// `target/browser-screenshots/<scenario>/`, and checks that it passed, that every page in
 /// `pages` was photographed and that the server logged no error.
 async fn run_driver(script: &str, scenario: &str, pages: &[&str]) {
+    run_driver_with(script, scenario, pages, &[], &[]).await;
+}
+
+/// [`run_driver`] with `server_env` added to the quickstart's environment and `driver_env` to
+/// the driver's.
+async fn run_driver_with(
+    script: &str,
+    scenario: &str,
+    pages: &[&str],
+    server_env: &[(&str, String)],
+    driver_env: &[(&str, String)],
+) {
     let chromium = prerequisites();
     let (_, maildir) = smtp_env();
-    let server = start_on_localhost().await;
+    let server = start_on_localhost(server_env).await;
     let shots = screenshot_dir().join(scenario);
     let _ = std::fs::remove_dir_all(&shots);
 
@@ -149,6 +168,7 @@ async fn run_driver(script: &str, scenario: &str, pages: &[&str]) {
             "E2E_TIMEOUT_MS",
             (DRIVER_LIMIT.as_millis() - 5_000).to_string(),
         )
+        .envs(driver_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
@@ -228,6 +248,39 @@ async fn second_factors_and_passwordless_in_chromium() {
             "security-turned-off",
             "account-closed",
         ],
+    )
+    .await;
+}
+
+/// Social sign-in from the sign-in page's button, through the real OpenID Provider.
+#[tokio::test]
+async fn social_sign_in_in_chromium() {
+    let env = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: start the OpenID Provider with scripts/peers/oidc-start.sh (scripts/test.sh does)")
+        })
+    };
+    run_driver_with(
+        "federation.mjs",
+        "federation",
+        &[
+            "login-providers",
+            "home-federated",
+            "account-linked",
+            "account-last-method",
+            "account-again",
+        ],
+        &[
+            ("CIAM_OIDC_ISSUER", env("CIAM_TEST_OIDC_ISSUER")),
+            ("CIAM_OIDC_CLIENT_ID", env("CIAM_TEST_OIDC_CLIENT_ID")),
+            (
+                "CIAM_OIDC_CLIENT_SECRET",
+                env("CIAM_TEST_OIDC_CLIENT_SECRET"),
+            ),
+            ("CIAM_OIDC_NAME", "Test OP".to_owned()),
+        ],
+        // The provider's default account (no login hint from the button).
+        &[("E2E_OIDC_USER", "alice@example.test".to_owned())],
     )
     .await;
 }
