@@ -10,12 +10,12 @@
 //
 // env: see harness.mjs.
 import { chromium, request } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import {
-  base, shots, chromiumPath, watchdog, ms, step, check, until, confirmationLink, FLAGS, outOf, textOf, stepUpOnce,
+  base, shots, chromiumPath, ms, step, check, until, confirmationLink, FLAGS, outOf, textOf, reportFailure, cleanUp, stepUpOnce,
 } from './harness.mjs';
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'quickstart-chromium-'));
@@ -324,15 +324,7 @@ try {
   step(`${shotNo} screenshots in ${shots}`);
   console.log(`E2E PASSED in ${ms()}`);
 } catch (e) {
-  if (page) {
-    await shot('failure').catch(() => {});
-    console.error(`at ${page.url()}: ${JSON.stringify(await out('#passkey-out'))}; passkey sign-in starts ${JSON.stringify(starts)}, finishes ${finishes.length}`);
-  }
-  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
-  console.error(`E2E FAILED after ${ms()}: ${e && e.stack ? e.stack : e}`);
-  process.exitCode = 1;
+  await reportFailure(e, page, shot, problems, async () => `${JSON.stringify(await out('#passkey-out'))}; passkey sign-in starts ${JSON.stringify(starts)}, finishes ${finishes.length}`);
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
-  clearTimeout(watchdog);
+  await cleanUp(context, userDataDir);
 }

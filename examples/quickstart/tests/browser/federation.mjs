@@ -10,11 +10,11 @@
 //
 // env: see harness.mjs; E2E_OIDC_USER: the account the provider signs in (its default user).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  base, shots, chromiumPath, watchdog, ms, step, check, until, FLAGS, outOf, textOf,
+  base, shots, chromiumPath, ms, step, check, until, FLAGS, outOf, textOf, reportFailure, cleanUp,
 } from './harness.mjs';
 
 const who = process.env.E2E_OIDC_USER || 'alice@example.test';
@@ -98,15 +98,7 @@ try {
   step(`${shotNo} screenshots in ${shots}`);
   console.log(`E2E PASSED in ${ms()}`);
 } catch (e) {
-  if (page) {
-    await shot('failure').catch(() => {});
-    console.error(`at ${page.url()}; navigations: ${JSON.stringify(visited)}`);
-  }
-  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
-  console.error(`E2E FAILED after ${ms()}: ${e && e.stack ? e.stack : e}`);
-  process.exitCode = 1;
+  await reportFailure(e, page, shot, problems, async () => `navigations: ${JSON.stringify(visited)}`);
 } finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
-  clearTimeout(watchdog);
+  await cleanUp(context, userDataDir);
 }

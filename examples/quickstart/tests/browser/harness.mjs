@@ -4,7 +4,7 @@
 // env: E2E_BASE_URL (required; the quickstart's CIAM_PUBLIC_URL, host must be localhost),
 //      E2E_MAILDIR (required; the sink's Maildir, the driver reads new/), E2E_SCREENSHOTS (dir;
 //      default ./screenshots), CHROMIUM (default /usr/bin/chromium), E2E_TIMEOUT_MS (default 120000).
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const base = (process.env.E2E_BASE_URL || '').replace(/\/+$/, '');
@@ -77,7 +77,11 @@ function readMail(to, subject) {
 }
 /** Waits for a mail to `to` with `subject` in its subject line and returns its body. */
 export const waitForMail = (to, subject) =>
-  until(() => readMail(to, subject), (b) => b !== null, `mail "${subject}" to ${to} arrived`);
+  // Mail goes out from a background task through the sink; on a loaded 2-core CI machine
+  // running three browsers at once, 10 s was seen to be too short.
+  until(() => readMail(to, subject), (b) => b !== null, `mail "${subject}" to ${to} arrived`, MAIL_WAIT_MS);
+/** How long a driver waits for a mail. */
+const MAIL_WAIT_MS = 30000;
 
 /** Waits for a mail to `to` and returns its link to `path` (`/verify-email`, `/magic-link`). */
 export async function mailedLink(to, subject, path) {
@@ -121,3 +125,26 @@ export const outOf = (page, selector) => page.locator(selector).first()
 /** The trimmed text of the first element matching `selector` (empty when it is missing). */
 export const textOf = (page, selector) => page.locator(selector).first().textContent({ timeout: 5000 })
   .then((t) => (t || '').trim()).catch(() => '');
+
+// ---------------------------------------------------------------------------------------------
+// The end of a driver run.
+
+/** Reports a failed run: a screenshot of where it stopped (`shot`), `detail()` (what the driver
+ * knows about its state), the pages' own problems and the error; sets the exit code. */
+export async function reportFailure(e, page, shot, problems, detail) {
+  if (page) {
+    await shot('failure').catch(() => {});
+    console.error(`at ${page.url()}: ${await detail()}`);
+  }
+  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
+  console.error(`E2E FAILED after ${ms()}: ${e && e.stack ? e.stack : e}`);
+  process.exitCode = 1;
+}
+
+/** Closes the browser (`closable`: a browser or a persistent context), removes its profile
+ * directory (when given) and stops the watchdog. */
+export async function cleanUp(closable, profileDir) {
+  if (closable) await closable.close().catch(() => {});
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  clearTimeout(watchdog);
+}

@@ -29,7 +29,7 @@ import { chromium } from 'playwright-core';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  base, shots, chromiumPath, watchdog, ms, step, check, until, sleep, waitForMail, mailedLink,
+  base, shots, chromiumPath, ms, step, reportFailure, cleanUp, check, until, sleep, waitForMail, mailedLink,
   confirmationLink, FLAGS, outOf, textOf, stepUpOnce,
 } from './harness.mjs';
 
@@ -355,11 +355,7 @@ try {
   step(`${shotNo} screenshots in ${shots}`);
   console.log(`E2E PASSED in ${ms()}`);
 } catch (e) {
-  if (current) await shot(current, 'failure').catch(() => {});
-  if (problems.length) console.error(`page problems: ${problems.join('; ')}`);
-  console.error(`E2E FAILED after ${ms()}: ${e && e.stack ? e.stack : e}`);
-  process.exitCode = 1;
+  await reportFailure(e, current, (name) => shot(current, name), problems, async () => 'second-factor scenario');
 } finally {
-  if (browser) await browser.close().catch(() => {});
-  clearTimeout(watchdog);
+  await cleanUp(browser);
 }
