@@ -418,6 +418,30 @@ fn schemas() -> Value {
             &[
                 ("user", schema_ref("User")),
                 ("session", schema_ref("SessionInfo")),
+                (
+                    "consent_required",
+                    json!({
+                        "type": "array",
+                        "items": schema_ref("PendingConsent"),
+                        "description": "Purposes to ask the user about again (a material policy change); usually empty",
+                    }),
+                ),
+            ],
+            &[],
+        ),
+    );
+    add(
+        "PendingConsent",
+        object(
+            &[
+                ("purpose", string()),
+                ("description", string()),
+                ("policy_version", json!({"type": "integer", "minimum": 0})),
+                (
+                    "consented_under",
+                    nullable(json!({"type": "integer", "minimum": 0})),
+                ),
+                ("policy_url", nullable(string())),
             ],
             &[],
         ),
