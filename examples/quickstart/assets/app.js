@@ -5,6 +5,8 @@
 //    `step_up_required` sends the user to sign in again (`data-step-up` names the way back).
 // 2. The /security page: authenticator app enrolment (QR code), recovery codes, devices.
 // 3. Passkeys: sign-in (button and e-mail autofill), sign-up, and the /passkeys page.
+// 4. The privacy centre (/privacy: consents, receipts, pending re-consent after a policy
+//    change), the account page's consent notice and progressive-profiling prompts.
 //
 // Form attributes: data-api (path; a submit button's own data-api wins), data-method,
 // data-json (send the fields with a DELETE too), data-then (go there on success), data-ok
@@ -81,6 +83,9 @@ document.addEventListener("submit", async (event) => {
     if (answer.ok && answer.data && answer.data.status === "mfa_required") {
       show(out, "", true);
       showMfa(answer.data);
+    } else if (answer.ok && answer.data && Array.isArray(answer.data.consent_required) && answer.data.consent_required.length) {
+      // Signed in, but a material policy change needs an answer first (see /privacy).
+      window.location.assign("/privacy#consent_required");
     } else if (answer.ok) {
       const handler = form.dataset.handler && handlers[form.dataset.handler];
       if (handler) { await handler(answer, form, out); return; }
@@ -205,6 +210,10 @@ function qrCode(svgText) {
 const grouped = (secret) => secret.replace(/(.{4})(?=.)/g, "$1 ");
 
 const handlers = {
+  async profileSaved(answer, form, out) {
+    show(out, "Saved. Thank you!", true);
+    await loadProfilePrompts();
+  },
   async enrolment(answer, form, out) {
     const e = answer.data;
     const qr = qrCode(e.qr_svg || "");
@@ -606,8 +615,127 @@ function federationFragment() {
   history.replaceState(null, "", location.pathname + location.search);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The privacy centre (/privacy) and the account page's consent notice and profile prompts.
+
+const STATE_TEXT = {
+  granted: "given", withdrawn: "withdrawn", expired: "expired", reconsent_required: "asked again",
+  not_asked: "not given", not_needed: "part of the service",
+};
+
+/** Records an answer for `purpose` and redraws the page. */
+async function answerConsent(purpose, granted, out) {
+  const answer = await api("/auth/consents/" + encodeURIComponent(purpose), "PUT", { granted });
+  if (!answer.ok) { show(out, failure(answer), false, errorCode(answer)); return; }
+  show(out, (granted ? "Thank you: " : "Turned off: ") + purpose.replace(/_/g, " ") + ".", true);
+  await loadConsents(out);
+}
+
+function consentRow(p, out) {
+  const tr = document.createElement("tr");
+  tr.dataset.purpose = p.id;
+  const what = cell(p.description);
+  if (p.sale_or_share) what.append(" ", Object.assign(document.createElement("span"), { className: "badge", textContent: "sale or share" }));
+  tr.append(what, cell(STATE_TEXT[p.state] || p.state));
+  const toggle = document.createElement("td");
+  if (p.legal_basis === "consent" || p.legal_basis === "legitimate_interest") {
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = p.permitted;
+    box.id = "consent-" + p.id;
+    box.setAttribute("aria-label", p.description);
+    box.addEventListener("change", async () => { box.disabled = true; await answerConsent(p.id, box.checked, out); });
+    toggle.append(box);
+  } else {
+    toggle.textContent = "always";
+  }
+  const receipt = document.createElement("td");
+  if (p.record_id) {
+    const a = document.createElement("a");
+    a.href = "/auth/consents/receipts/" + encodeURIComponent(p.record_id);
+    a.textContent = "download";
+    a.className = "receipt";
+    a.setAttribute("download", "consent-receipt-" + p.record_id + ".jws");
+    receipt.append(a);
+  }
+  tr.append(toggle, receipt);
+  return tr;
+}
+
+async function loadConsents(out) {
+  const list = document.getElementById("consent-list");
+  const answer = await api("/auth/consents", "GET");
+  if (!answer.ok) { show(out, failure(answer), false, errorCode(answer)); return; }
+  const data = answer.data;
+  document.getElementById("policy-version").textContent = data.policy ? "version " + data.policy.version : "none";
+  list.replaceChildren(...data.purposes.map((p) => consentRow(p, out)));
+  const pending = document.getElementById("consent-pending");
+  const items = document.getElementById("consent-pending-list");
+  items.replaceChildren(...data.pending.map((p) => {
+    const li = document.createElement("li");
+    li.dataset.purpose = p.purpose;
+    li.append(p.description + " ");
+    const yes = button("I agree", "");
+    yes.id = "agree-" + p.purpose;
+    yes.addEventListener("click", () => answerConsent(p.purpose, true, out));
+    const no = button("No, thanks", "secondary");
+    no.id = "decline-" + p.purpose;
+    no.addEventListener("click", () => answerConsent(p.purpose, false, out));
+    li.append(yes, " ", no);
+    return li;
+  }));
+  if (data.pending.length && data.pending[0].policy_url) {
+    document.getElementById("consent-policy-link").href = localPath(data.pending[0].policy_url, "/privacy");
+  }
+  pending.hidden = data.pending.length === 0;
+  document.body.dataset.consentsLoaded = "1";
+}
+
+/** The account page: a notice when consents wait for an answer. */
+async function consentNotice() {
+  const answer = await api("/auth/consents", "GET");
+  if (answer.ok && answer.data && answer.data.pending.length) document.getElementById("consent-notice").hidden = false;
+}
+
+/** One input for a profile prompt, by its field kind. */
+function promptField(spec) {
+  const label = document.createElement("label");
+  label.htmlFor = "prompt-" + spec.name;
+  label.textContent = spec.label;
+  let input;
+  if (spec.kind.type === "choice") {
+    input = document.createElement("select");
+    input.append(new Option("Choose…", ""), ...spec.kind.options.map((o) => new Option(o, o)));
+  } else {
+    input = document.createElement("input");
+    input.type = spec.kind.type === "date" ? "date" : spec.kind.type === "integer" ? "number" : "text";
+    if (spec.kind.type === "text") input.maxLength = spec.kind.max_chars;
+  }
+  input.id = "prompt-" + spec.name;
+  input.name = spec.name;
+  input.dataset.kind = spec.kind.type;
+  return [label, input];
+}
+
+async function loadProfilePrompts() {
+  const section = document.getElementById("profile-prompts");
+  const answer = await api("/auth/me?stage=engaged", "GET");
+  const prompts = (answer.ok && answer.data && answer.data.user.prompts) || [];
+  document.getElementById("profile-prompt-fields").replaceChildren(...prompts.flatMap(promptField));
+  section.hidden = prompts.length === 0;
+}
+
 function start() {
+  // A sign-in elsewhere (a provider's callback) that needs consent lands with this fragment.
+  if (location.hash === "#consent_required" && location.pathname !== "/privacy") {
+    window.location.assign("/privacy#consent_required");
+    return;
+  }
   federationFragment();
+  const consents = document.getElementById("consent-list");
+  if (consents) loadConsents(document.getElementById("consent-out"));
+  if (document.getElementById("consent-notice")) consentNotice();
+  if (document.getElementById("profile-prompts")) loadProfilePrompts();
   const signIn = document.getElementById("passkey-sign-in");
   if (signIn) {
     signIn.addEventListener("click", () => passkeySignIn(signIn));

@@ -7,9 +7,12 @@
 
 mod api;
 mod config;
+mod consent;
 mod federation;
 mod pages;
 mod passkeys;
+mod privacy_pages;
+mod profile;
 mod security;
 mod storage;
 
@@ -57,6 +60,7 @@ pub struct Site {
     config: Config,
     storage: Storage,
     ciam: Ciam,
+    consent: consent::Consent,
 }
 
 impl Site {
@@ -86,10 +90,16 @@ impl Site {
             }
         };
 
+        let consent = consent::open(&config.database_url).await?;
+
         let passkeys = passkeys::config(&config.public_url, config.passkey_key.as_deref())?;
         let builder = Ciam::builder()
             .backend(Arc::clone(&storage.backend))
-            .passkeys(passkeys);
+            .passkeys(passkeys)
+            .consent_gate(consent.gate())
+            .export_contributor(consent.privacy_hooks())
+            .erasure_hook(consent.privacy_hooks())
+            .profile_schema(profile::schema()?);
         let builder = security::configure(
             builder,
             config.sealing_key.as_deref(),
@@ -120,6 +130,7 @@ impl Site {
             config,
             storage,
             ciam,
+            consent,
         })
     }
 
@@ -153,6 +164,17 @@ impl Site {
     /// [`api_ping`]).
     pub fn api(&self) -> Router {
         api::routes().with_state(self.ciam.clone())
+    }
+
+    /// The privacy centre's API (`/consents`, receipts; see `ciam_axum::privacy`), to nest
+    /// under `/auth` beside the auth router.
+    pub fn privacy_api(&self) -> Router {
+        ciam::axum::privacy_router(self.ciam.clone(), self.consent.privacy.clone())
+    }
+
+    /// The privacy endpoints' configuration (for `ciam::axum::honour_gpc` around the site).
+    pub fn privacy(&self) -> &ciam::axum::Privacy {
+        &self.consent.privacy
     }
 
     /// Closes the storage cleanly.

@@ -29,8 +29,16 @@ async fn run() -> Result<(), String> {
         .route("/healthz", get(|| async { "ok" }))
         .merge(site.pages())
         .merge(site.api())
-        .nest("/auth", ciam::axum::router(ciam.clone()))
+        .nest(
+            "/auth",
+            ciam::axum::router(ciam.clone()).merge(site.privacy_api()),
+        )
         .merge(ciam::axum::jwks_router(ciam.clone()))
+        // `Sec-GPC: 1` from a signed-in browser withdraws every sale or share, on any page.
+        .layer(axum::middleware::from_fn_with_state(
+            site.privacy().clone(),
+            ciam::axum::honour_gpc,
+        ))
         .layer(CiamLayer::new(ciam).trusted_proxy_hops(site.trusted_proxy_hops()));
 
     let listener = tokio::net::TcpListener::bind(site.bind())

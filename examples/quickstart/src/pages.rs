@@ -29,6 +29,11 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/account", get(account))
         .route("/passkeys", get(passkeys))
         .route("/security", get(security))
+        .route("/privacy", get(crate::privacy_pages::privacy))
+        .route(
+            "/privacy/policy/{version}",
+            get(crate::privacy_pages::policy),
+        )
         .route("/assets/app.js", get(script))
 }
 
@@ -102,7 +107,7 @@ fn secure_headers(response: &mut Response) {
 }
 
 /// A full page. `title` and `body` must already be escaped HTML.
-fn page(title: &str, signed_in: bool, body: &str) -> Response {
+pub(crate) fn page(title: &str, signed_in: bool, body: &str) -> Response {
     let nav = if signed_in {
         r#"<a href="/account">Account</a>"#
     } else {
@@ -131,7 +136,7 @@ async fn script() -> Response {
     response
 }
 
-const OUT: &str = r#"<p class="out" role="status"></p>"#;
+pub(crate) const OUT: &str = r#"<p class="out" role="status"></p>"#;
 /// Where the passkey buttons show their result.
 const PASSKEY_OUT: &str = r#"<p class="out" id="passkey-out" role="status"></p>"#;
 
@@ -513,6 +518,12 @@ async fn account(
 <tr><th>Member since</th><td>{since}</td></tr></table><table>{profile}</table></section>
 <section><h2>Signed-in devices</h2><table><tr><th>Device</th><th>Signed in</th><th>Last seen</th><th></th></tr>{rows}</table>
 <form data-api="/auth/sessions/revoke-others" data-then="/account"><button class="secondary">Sign out all other devices</button>{OUT}</form></section>
+<section class="notice" id="consent-notice" hidden><p>Our privacy policy changed. Please review your choices in the <a href="/privacy#consent_required">privacy centre</a>.</p></section>
+<section id="profile-prompts" hidden><h2>A few more details</h2><p class="muted">Optional: tell us a little more, when you like.</p>
+<form id="profile-prompts-form" data-api="/auth/profile" data-method="PATCH" data-handler="profileSaved"><div id="profile-prompt-fields"></div>
+<button>Save</button>{OUT}</form></section>
+<section><h2>Privacy</h2><p>Your consents, signed receipts, a copy of your data, and erasure.</p>
+<p><a id="privacy-link" href="/privacy">Open the privacy centre</a></p></section>
 <section><h2>Passkeys</h2><p>Sign in with your fingerprint, face or screen lock instead of a password.</p>
 <p><a id="passkeys-link" href="/passkeys">Manage your passkeys</a></p></section>
 {linked}

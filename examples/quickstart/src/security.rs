@@ -8,7 +8,7 @@ use ciam::rng::{SecureRandom, SystemRandom};
 use ciam::{CiamBuilder, MfaConfig};
 
 /// Reads 64 hex characters as 32 bytes.
-fn key_from_hex(text: &str) -> Option<[u8; 32]> {
+pub(crate) fn key_from_hex(text: &str) -> Option<[u8; 32]> {
     let text = text.trim();
     if text.len() != 64 {
         return None;
