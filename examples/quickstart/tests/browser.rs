@@ -23,6 +23,9 @@
 //!   `scripts/test.sh`) makes the account, `/account` lists the linked identity and refuses to
 //!   unlink the only way in, and after signing out the button signs the same person into the
 //!   same account.
+//! - `privacy.mjs` (privacy centre): answers the account page's profile prompts, switches
+//!   consents on `/privacy` on and off, downloads a signed receipt, and sees the Global
+//!   Privacy Control signal withdraw the sale or share.
 //!
 //! Screenshots of each page go to `target/browser-screenshots/<scenario>/`.
 //!
@@ -281,6 +284,24 @@ async fn social_sign_in_in_chromium() {
         ],
         // The provider's default account (no login hint from the button).
         &[("E2E_OIDC_USER", "alice@example.test".to_owned())],
+    )
+    .await;
+}
+
+/// The privacy centre and the account page's profile prompts: consents switched on and off,
+/// a receipt downloaded, the Global Privacy Control signal.
+#[tokio::test]
+async fn privacy_centre_in_chromium() {
+    run_driver(
+        "privacy.mjs",
+        "privacy",
+        &[
+            "account-prompts",
+            "privacy",
+            "privacy-granted",
+            "privacy-withdrawn",
+            "privacy-gpc",
+        ],
     )
     .await;
 }
