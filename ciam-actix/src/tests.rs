@@ -389,6 +389,11 @@ fn scope_mounts_anywhere_and_limits_bodies() {
         assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
         assert_eq!(sessions["sessions"][0]["id"], login["session"]["id"]);
 
+        // The router's OpenAPI document names its mount point, as under axum's `nest`.
+        let res = call_service(&app, get("/api/v1/auth/openapi.json").to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(json_of(res).await["servers"][0]["url"], "/api/v1/auth");
+
         // Unknown path below the scope: the router's 404.
         let res = call_service(&app, get("/api/v1/auth/nope").to_request()).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
