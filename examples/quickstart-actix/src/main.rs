@@ -2,12 +2,16 @@
 //! `quickstart` (see its `README.md`), sharing its library for everything but the web
 //! framework.
 //!
-//! - `/auth/...`: ciam-axum's JSON endpoints through `ciam_actix::scope`;
+//! - `/auth/...`: ciam-axum's JSON endpoints and the privacy centre's API, through
+//!   `ciam_actix::TowerBridge` in an actix scope (what `ciam_actix::scope` does for the auth
+//!   endpoints alone);
 //! - `/api/me`, `/api/ping`, `/healthz`: native actix handlers with ciam-actix's bearer
 //!   extractors;
 //! - `/.well-known/jwks.json`: `ciam_actix::jwks_service`;
 //! - the HTML pages: the quickstart's page router through `ciam_actix::TowerBridge`;
-//! - around everything: `ciam_actix::CiamMiddleware` (session, CSRF, client IP).
+//! - around everything: `ciam_actix::CiamMiddleware` (session, CSRF, client IP); around the
+//!   bridged pages and `/auth`, ciam-axum's `honour_gpc` (`Sec-GPC: 1` withdraws every sale or
+//!   share), which reads the caller the middleware resolved.
 
 use std::process::ExitCode;
 
@@ -41,7 +45,14 @@ async fn healthz() -> &'static str {
 async fn run() -> Result<(), String> {
     let site = Site::open().await?;
     let ciam = site.ciam().clone();
-    let pages = TowerBridge::new(site.pages());
+    // `Sec-GPC: 1` from a signed-in browser withdraws every sale or share.
+    let gpc = axum::middleware::from_fn_with_state(site.privacy().clone(), ciam::axum::honour_gpc);
+    let pages = TowerBridge::new(site.pages().layer(gpc.clone()));
+    let auth = TowerBridge::new(
+        ciam::axum::router(ciam.clone())
+            .merge(site.privacy_api())
+            .layer(gpc),
+    );
     let hops = site.trusted_proxy_hops();
 
     let server = HttpServer::new(move || {
@@ -50,7 +61,7 @@ async fn run() -> Result<(), String> {
             .route("/api/me", web::get().to(me))
             .route("/api/ping", web::post().to(ping))
             .service(ciam::actix::jwks_service(ciam.clone()))
-            .service(ciam::actix::scope("/auth", ciam.clone()))
+            .service(web::scope("/auth").default_service(auth.clone().scoped_route()))
             .default_service(pages.clone().route())
             .wrap(CiamMiddleware::new(ciam.clone()).trusted_proxy_hops(hops))
     })

@@ -1,7 +1,7 @@
 //! The harness shared by the quickstart's end-to-end tests: starting the binary, a
 //! browser-like HTTP client, and reading mail from the SMTP sink's Maildir.
 //!
-//! The same suite files (`http.rs`, `tokens.rs`, `mfa.rs`, `federation.rs`) are test targets
+//! The same suite files (`http.rs`, `tokens.rs`, `mfa.rs`, `federation.rs`, `privacy.rs`) are test targets
 //! of both `quickstart` (axum) and `quickstart-actix`; [`BIN`] is the binary of the package
 //! being tested, so each package drives its own server with the same tests.
 
