@@ -115,6 +115,21 @@ async fn material_policy_change_makes_the_next_sign_in_ask_for_consent<B: Backen
     assert_eq!(still.consent_required[0].policy_version, 2);
     assert_eq!(ledger.history(user).await.unwrap().len(), records);
 
+    // Every sign-in path asks (they all make their session in one place): a magic link too.
+    let n = h.outbox.count_to("ada@example.com").await;
+    let binding = h
+        .ciam
+        .start_magic_link("ada@example.com", &support::ctx())
+        .await
+        .unwrap();
+    let mail = h.outbox.nth_to("ada@example.com", n + 1).await;
+    let via_link = support::expect_signed_in(
+        h.ciam
+            .confirm_magic_link(&support::token_in(&mail), Some(&binding), &support::ctx())
+            .await,
+    );
+    assert_eq!(via_link.consent_required, still.consent_required);
+
     // Granting under policy 2 settles it.
     let granted = ledger.grant(user, "newsletter", web()).await.unwrap();
     assert_eq!(granted.record.body.policy_version, 2);
