@@ -36,6 +36,7 @@
 //! | `update_profile`, `profile_prompts` | profile attributes and progressive profiling |
 //! | `audit_log`, `recent_audit`, `verify_audit` | the audit entries about a user (opened); the tamper-evident chain checked end to end (see [`audit::chain`]) |
 //! | `export_user`, `erase_user`, `erase_own_account`, `erasure_pending`, `run_retention` | privacy requests: a versioned JSON export of everything held about a user, erasure through every store and registered hook (crypto-shredding the audit log), dormant-account retention; see [`privacy`] |
+//! | `purge_expired` | maintenance: deletes expired sessions and one-time challenges (unused links, abandoned sign-ins, spent refresh-token records), returning a [`PurgeReport`]; run it from a periodic job |
 //! | `start_totp_enrolment`, `confirm_totp`, `disable_totp`, `regenerate_recovery_codes`, `mfa_status` | TOTP second factor (sealed secret, QR code) and recovery codes ([`CiamBuilder::mfa`]) |
 //! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
 //! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
@@ -134,6 +135,7 @@ pub use engine::federation::{
     FederatedAccount, FederatedIdentity, FederationConfig, FederationOutcome, FederationStart,
     PendingLink,
 };
+pub use engine::maintenance::PurgeReport;
 pub use engine::mfa::{MfaConfig, MfaProof, MfaStatus, TotpEnrolment};
 pub use engine::outcome::{
     MfaChallenge, MfaFactor, RegisterOutcome, SignInOutcome, SignedIn, VerifyOutcome,

@@ -216,6 +216,14 @@ pub trait ChallengeStore: Send + Sync + Debug + 'static {
 
     /// Removes every challenge of `purpose` for `user` (voiding outstanding links).
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64>;
+
+    /// Deletes every challenge expired at `now` (its `expires_at` is at or before `now`) and
+    /// returns how many. An expired challenge is never valid, but one nobody presents again
+    /// (an unused link, an abandoned sign-in, a spent refresh token's record) stays in the
+    /// store, user id and payload included, until this runs: the engine's
+    /// `Ciam::purge_expired` calls it from the application's maintenance job. A store that
+    /// expires records by itself (Redis, through key TTLs) may delete nothing and return 0.
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// The audit log: an append-only hash chain ([`AuditRecord`]), and the users' data keys that

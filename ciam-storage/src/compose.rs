@@ -335,6 +335,10 @@ impl ChallengeStore for ComposedBackend {
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
         self.challenges.delete_challenges(user, purpose).await
     }
+
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.challenges.purge_expired_challenges(now).await
+    }
 }
 
 #[async_trait]

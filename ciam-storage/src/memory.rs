@@ -556,6 +556,13 @@ impl ChallengeStore for MemoryBackend {
         Ok(n as u64)
     }
 
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let mut st = self.lock();
+        let before = st.challenges.len();
+        st.challenges.retain(|_, c| now < c.expires_at);
+        Ok((before - st.challenges.len()) as u64)
+    }
+
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
         let mut st = self.lock();
         let before = st.challenges.len();

@@ -694,6 +694,10 @@ impl ChallengeStore for RegionalBackend {
             .await
     }
 
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        self.home_backend()?.purge_expired_challenges(now).await
+    }
+
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
         self.of_user(user)
             .await?

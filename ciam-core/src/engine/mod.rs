@@ -7,6 +7,7 @@ pub(crate) mod config;
 pub mod consent_gate;
 pub(crate) mod context;
 mod credentials;
+pub(crate) mod maintenance;
 #[cfg(feature = "federation")]
 pub mod federation;
 pub(crate) mod mfa;

@@ -225,3 +225,59 @@ pub async fn read_without_consuming<B: Backend>(store: B) {
         .unwrap();
     assert_eq!(consumed, Some(c), "reading left it in place");
 }
+
+/// Purging deletes the challenges expired at `now` (with or without a user) and nothing else;
+/// a second purge finds nothing. A store that expires records by itself (Redis) may report 0
+/// and keep them until their TTL; then nothing may have gone.
+pub async fn expired_are_purged<B: Backend>(store: B) {
+    let u = user("purge@example.com");
+    store.create_user(&u, &[]).await.expect("create_user");
+    let early = challenge(Some(u.id), ChallengePurpose::VerifyEmail, 0, 300);
+    let anonymous = challenge(None, ChallengePurpose::FederationState, 0, 600);
+    let live = challenge(Some(u.id), ChallengePurpose::VerifyEmail, 0, 1200);
+    for c in [&early, &anonymous, &live] {
+        store.insert_challenge(c).await.expect("insert_challenge");
+    }
+    let purged = store
+        .purge_expired_challenges(at(600))
+        .await
+        .expect("purge_expired_challenges");
+    assert!(
+        purged == 2 || purged == 0,
+        "two challenges were expired at the purge (one at its exact expiry), {purged} purged"
+    );
+    // Deleted rows are gone even for a reader at an earlier time, when they were still valid.
+    let early_seen = store
+        .challenge_by_hash(ChallengePurpose::VerifyEmail, &early.secret_hash, at(0))
+        .await
+        .unwrap();
+    let anonymous_seen = store
+        .challenge_by_hash(
+            ChallengePurpose::FederationState,
+            &anonymous.secret_hash,
+            at(0),
+        )
+        .await
+        .unwrap();
+    if purged == 2 {
+        assert!(
+            early_seen.is_none() && anonymous_seen.is_none(),
+            "purged challenges are deleted"
+        );
+    } else {
+        assert!(
+            early_seen.is_some() && anonymous_seen.is_some(),
+            "a purge that reports 0 deleted nothing"
+        );
+    }
+    assert_eq!(
+        store.purge_expired_challenges(at(600)).await.unwrap(),
+        0,
+        "a second purge at the same time finds nothing"
+    );
+    let kept = store
+        .challenge_by_hash(ChallengePurpose::VerifyEmail, &live.secret_hash, at(600))
+        .await
+        .unwrap();
+    assert_eq!(kept, Some(live), "a live challenge survives the purge");
+}

@@ -105,6 +105,7 @@ where
     challenges::consumed_once_under_concurrency(make().await).await;
     challenges::count_and_delete(make().await).await;
     challenges::read_without_consuming(make().await).await;
+    challenges::expired_are_purged(make().await).await;
 }
 
 /// Runs the [`audit`] checks (the hash chain, concurrent appends, data keys).

@@ -124,6 +124,24 @@ impl ChallengeStore for PostgresBackend {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let sql = format!(
+            "DELETE FROM {} WHERE expires_at <= $1",
+            self.table("challenges")
+        );
+        let sql = sql.as_str();
+        let now = codec::time_to_db(now)?;
+        retry(move || async move {
+            let done = sqlx::query(sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(error::map)?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
         let sql = format!(
             "DELETE FROM {} WHERE user_id = $1 AND purpose = $2",

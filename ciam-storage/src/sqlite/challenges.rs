@@ -94,6 +94,15 @@ impl ChallengeStore for SqliteBackend {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    async fn purge_expired_challenges(&self, now: OffsetDateTime) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM challenges WHERE expires_at <= ?")
+            .bind(codec::time_to_db(now)?)
+            .execute(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(done.rows_affected())
+    }
+
     async fn delete_challenges(&self, user: UserId, purpose: ChallengePurpose) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM challenges WHERE user_id = ? AND purpose = ?")
             .bind(user.to_bytes().to_vec())
