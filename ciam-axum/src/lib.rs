@@ -208,22 +208,22 @@ mod routes;
 mod tokens;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod openapi_tests;
+#[cfg(test)]
+mod tests;
 
 #[cfg(feature = "consent")]
 pub use consent::{ConsentPurpose, ConsentRejection, RequireConsent};
-#[cfg(feature = "consent")]
-pub use privacy::{Privacy, honour_gpc, privacy_router};
 pub use cookie::{
     CookieConfig, PLAIN_BINDING_COOKIE_NAME, PLAIN_COOKIE_NAME, PLAIN_DEVICE_COOKIE_NAME,
     SECURE_BINDING_COOKIE_NAME, SECURE_COOKIE_NAME, SECURE_DEVICE_COOKIE_NAME,
 };
 pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, RequireAal};
 pub use layer::{CiamLayer, CiamService, ClientIp, Resolved, ResponseFuture, TrustedProxies};
-pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use openapi::{OPENAPI_PATH, openapi};
+#[cfg(feature = "consent")]
+pub use privacy::{Privacy, honour_gpc, privacy_router};
+pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use routes::{BODY_LIMIT, router};
 #[cfg(feature = "tokens")]
 pub use tokens::{

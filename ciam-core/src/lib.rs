@@ -124,9 +124,9 @@ pub use ciam_federation as oidc;
 #[cfg(feature = "passkeys")]
 pub use ciam_webauthn as webauthn;
 pub use engine::account::Registration;
+pub use engine::config::{LinkPaths, Policy, SessionPolicy};
 pub use engine::consent_gate;
 pub use engine::consent_gate::{ConsentGate, PendingConsent};
-pub use engine::config::{LinkPaths, Policy, SessionPolicy};
 pub use engine::context::{AuthContext, RequestContext};
 #[cfg(feature = "federation")]
 pub use engine::federation;

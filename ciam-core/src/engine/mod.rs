@@ -7,9 +7,9 @@ pub(crate) mod config;
 pub mod consent_gate;
 pub(crate) mod context;
 mod credentials;
-pub(crate) mod maintenance;
 #[cfg(feature = "federation")]
 pub mod federation;
+pub(crate) mod maintenance;
 pub(crate) mod mfa;
 mod observe;
 pub(crate) mod outcome;
