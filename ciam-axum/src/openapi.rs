@@ -104,6 +104,9 @@ fn tags() -> Value {
     if cfg!(feature = "tokens") {
         tags.push(json!({"name": "tokens", "description": "API access and refresh tokens"}));
     }
+    if cfg!(feature = "consent") {
+        tags.push(json!({"name": "privacy", "description": "The privacy centre (`privacy_router`): consents, receipts, export and erasure"}));
+    }
     if cfg!(feature = "federation") {
         tags.push(json!({"name": "federation", "description": "Sign-in with external OpenID providers and linked identities"}));
     }
@@ -131,7 +134,8 @@ struct Op {
     caller: Caller,
     params: Vec<Value>,
     body: Option<Value>,
-    answers: Vec<(u16, &'static str, Option<Value>)>,
+    /// (status, description, (media type, schema)).
+    answers: Vec<(u16, &'static str, Option<(&'static str, Value)>)>,
     errors: Vec<(u16, &'static str)>,
 }
 
@@ -189,7 +193,22 @@ impl Op {
     }
 
     fn answer(mut self, status: u16, description: &'static str, schema: Value) -> Self {
-        self.answers.push((status, description, Some(schema)));
+        self.answers
+            .push((status, description, Some(("application/json", schema))));
+        self
+    }
+
+    /// An answer whose body is not JSON.
+    #[cfg(feature = "consent")]
+    fn answer_as(
+        mut self,
+        status: u16,
+        description: &'static str,
+        media: &'static str,
+        schema: Value,
+    ) -> Self {
+        self.answers
+            .push((status, description, Some((media, schema))));
         self
     }
 
@@ -221,8 +240,8 @@ impl Op {
         let mut responses = Map::new();
         for (status, description, schema) in &self.answers {
             let mut answer = json!({ "description": description });
-            if let Some(schema) = schema {
-                answer["content"] = json!({"application/json": {"schema": schema}});
+            if let Some((media, schema)) = schema {
+                answer["content"] = json!({ *media: {"schema": schema} });
             }
             responses.insert(status.to_string(), answer);
         }
@@ -794,7 +813,116 @@ fn operations() -> Vec<Op> {
     ops.extend(token_operations());
     #[cfg(feature = "federation")]
     ops.extend(federation_operations());
+    #[cfg(feature = "consent")]
+    ops.extend(privacy_operations());
     ops
+}
+
+/// The privacy centre's endpoints, served by [`privacy_router`](crate::privacy_router) mounted
+/// beside [`router`](crate::router) under the same prefix.
+#[cfg(feature = "consent")]
+fn privacy_operations() -> Vec<Op> {
+    let purpose = || {
+        object(
+            &[
+                ("id", string()),
+                ("description", string()),
+                (
+                    "legal_basis",
+                    json!({"type": "string", "enum": ["consent", "contract", "legitimate_interest", "legal_obligation", "vital_interest", "public_task"]}),
+                ),
+                ("required", json!({"type": "boolean"})),
+                ("sale_or_share", json!({"type": "boolean"})),
+                (
+                    "data_categories",
+                    json!({"type": "array", "items": {"type": "string"}}),
+                ),
+                (
+                    "permitted",
+                    json!({"type": "boolean", "description": "What the ledger answers now"}),
+                ),
+                (
+                    "state",
+                    json!({"type": "string", "enum": ["granted", "withdrawn", "expired", "reconsent_required", "not_asked", "not_needed"]}),
+                ),
+                ("record_id", nullable(string())),
+                (
+                    "policy_version",
+                    nullable(json!({"type": "integer", "minimum": 0})),
+                ),
+                ("at", nullable(time())),
+                ("expires_at", nullable(time())),
+            ],
+            &[],
+        )
+    };
+    vec![
+        op("get", "/consents", "listConsents", "privacy", "The caller's consents: every purpose with its state, the policy in force, what awaits an answer")
+            .session()
+            .answer(200, "The consents", object(
+                &[
+                    ("policy", nullable(object(
+                        &[
+                            ("version", json!({"type": "integer"})),
+                            ("material", json!({"type": "boolean"})),
+                            ("effective_from", json!({"type": "integer", "description": "Unix time"})),
+                        ],
+                        &[("url", nullable(string()))],
+                    ))),
+                    ("purposes", json!({"type": "array", "items": purpose()})),
+                    ("pending", json!({"type": "array", "items": schema_ref("PendingConsent")})),
+                ],
+                &[],
+            )),
+        op("put", "/consents/{purpose}", "setConsent", "privacy", "Give or withdraw consent to a purpose (recorded with the application, the channel and the SHA-256 of the text shown)")
+            .session()
+            .path_param("purpose", "The purpose id")
+            .body(object(
+                &[("granted", json!({"type": "boolean"}))],
+                &[("text_shown", json!({"type": "string", "description": "The text the user agreed to (default: the purpose's description); at most 8 KiB"}))],
+            ))
+            .answer(200, "Recorded", object(&[("purpose", purpose()), ("receipt_id", string())], &[]))
+            .error(400, "`invalid_input`: a purpose whose legal basis is not consent")
+            .error(404, "`not_found`: no such purpose"),
+        op("get", "/consents/receipts/key", "receiptKey", "privacy", "The public key consent receipts verify with, offline")
+            .answer(200, "A JWK set", object(&[("keys", json!({"type": "array", "items": {"type": "object"}}))], &[])),
+        op("get", "/consents/receipts/{id}", "consentReceipt", "privacy", "A signed receipt of one of the caller's consent records (Kantara Consent Receipt fields, ISO/IEC 27560 structure)")
+            .session()
+            .path_param("id", "The record id (`receipt_id`)")
+            .answer_as(200, "The receipt, a JWS (compact, EdDSA)", "application/jose", json!({"type": "string"}))
+            .error(404, "`not_found`: not one of the caller's records"),
+        op("get", "/me/export", "exportMe", "privacy", "Everything held about the caller, as a JSON attachment")
+            .session()
+            .answer(200, "The archive (`format` `ciam.user-export`)", object(
+                &[
+                    ("format", json!({"const": "ciam.user-export"})),
+                    ("version", json!({"type": "integer"})),
+                    ("generated_at", time()),
+                    ("account", json!({"type": "object"})),
+                    ("credentials", json!({"type": "array", "description": "Metadata only, never a secret"})),
+                    ("linked_identities", json!({"type": "array"})),
+                    ("sessions", json!({"type": "array"})),
+                    ("audit", json!({"type": "array", "items": {"type": "object"}})),
+                    ("sections", json!({"type": "object", "description": "One per registered contributor (for example `consents`)"})),
+                ],
+                &[],
+            )),
+        op("delete", "/me", "eraseMe", "privacy", "Erase the caller's account and data in every store and registered hook; the cookie is cleared")
+            .recent()
+            .body(object(&[], &[("current_password", secret("Instead of a recent sign-in"))]))
+            .answer(200, "The erasure report (`pending` when a hook failed: the erasure resumes later)", object(
+                &[
+                    ("user", string()),
+                    ("status", json!({"type": "string", "enum": ["complete", "pending"]})),
+                    ("steps", json!({"type": "array", "items": object(
+                        &[("name", string()), ("attempts", json!({"type": "integer"})), ("outcome", json!({"type": "object"}))],
+                        &[],
+                    )})),
+                ],
+                &[],
+            ))
+            .error(401, "`invalid_credentials`"),
+    ]
 }
 
 #[cfg(feature = "passkeys")]

@@ -100,6 +100,8 @@ fn routed() -> BTreeSet<(String, String)> {
     sources.push(include_str!("tokens.rs"));
     #[cfg(feature = "federation")]
     sources.push(include_str!("federation.rs"));
+    #[cfg(feature = "consent")]
+    sources.push(include_str!("privacy.rs"));
     let mut out = BTreeSet::new();
     for source in sources {
         let code: String = source
@@ -176,7 +178,15 @@ fn engine() -> Ciam {
     builder.build().unwrap()
 }
 
-fn app(ciam: &Ciam) -> Router {
+/// The router (and with the `consent` feature the privacy centre beside it) under `/auth`.
+async fn app(ciam: &Ciam) -> Router {
+    #[cfg(feature = "consent")]
+    {
+        let clock = ciam_core::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+        let ledger = crate::privacy::tests::ledger(&clock).await;
+        crate::privacy::tests::app(ciam, &ledger, &clock)
+    }
+    #[cfg(not(feature = "consent"))]
     Router::new()
         .nest("/auth", router(ciam.clone()))
         .layer(CiamLayer::new(ciam.clone()))
@@ -209,7 +219,7 @@ fn request(
 #[tokio::test]
 async fn every_documented_operation_is_served() {
     let ciam = engine();
-    let app = app(&ciam);
+    let app = app(&ciam).await;
     for (method, path) in documented() {
         let uri = format!("/auth{}", path.replace('{', "x").replace('}', ""));
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
@@ -253,6 +263,8 @@ struct Seen {
     method: Method,
     path: &'static str,
     status: StatusCode,
+    /// The media type, when there is a body.
+    media: Option<String>,
     body: Option<Value>,
 }
 
@@ -289,17 +301,40 @@ impl Walk {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
+        let media = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        let body: Option<Value> =
-            (!bytes.is_empty()).then(|| serde_json::from_slice(&bytes).unwrap());
+        let media = media.filter(|_| !bytes.is_empty());
+        let body: Option<Value> = match &media {
+            Some(m) if m.starts_with("application/json") => {
+                Some(serde_json::from_slice(&bytes).unwrap())
+            }
+            Some(_) => Some(Value::String(String::from_utf8(bytes.to_vec()).unwrap())),
+            None => None,
+        };
         self.seen.push(Seen {
             method,
             path,
             status,
+            media,
             body: body.clone(),
         });
         (status, body, cookies)
     }
+}
+
+/// The `name=value` of the session cookie among `Set-Cookie` values.
+fn session_pair(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .find(|c| c.starts_with("ciam_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 const VALIDATE_ANSWERS: &str = r#"
@@ -326,7 +361,7 @@ sys.exit(1 if bad else 0)
 async fn answers_match_the_documented_schemas() {
     let ciam = engine();
     let mut walk = Walk {
-        app: app(&ciam),
+        app: app(&ciam).await,
         cookie: None,
         seen: Vec::new(),
     };
@@ -400,15 +435,7 @@ async fn answers_match_the_documented_schemas() {
         .call(Method::POST, "/login", "/login", Some(creds))
         .await;
     assert_eq!(s, StatusCode::OK);
-    let cookie = cookies
-        .iter()
-        .find(|c| c.starts_with("ciam_session="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    walk.cookie = Some(cookie);
+    walk.cookie = Some(session_pair(&cookies));
     let (s, ..) = walk.call(Method::GET, "/me", "/me", None).await;
     assert_eq!(s, StatusCode::OK);
     walk.call(Method::GET, "/me", "/me?stage=checkout", None)
@@ -484,6 +511,48 @@ async fn answers_match_the_documented_schemas() {
     }
     #[cfg(feature = "passkeys")]
     walk.call(Method::GET, "/passkeys", "/passkeys", None).await;
+    #[cfg(feature = "consent")]
+    {
+        let (s, ..) = walk.call(Method::GET, "/consents", "/consents", None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, granted, _) = walk
+            .call(
+                Method::PUT,
+                "/consents/{purpose}",
+                "/consents/newsletter",
+                Some(json!({"granted": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let receipt = granted.unwrap()["receipt_id"].as_str().unwrap().to_owned();
+        let (s, ..) = walk
+            .call(
+                Method::GET,
+                "/consents/receipts/{id}",
+                &format!("/consents/receipts/{receipt}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        walk.call(
+            Method::PUT,
+            "/consents/{purpose}",
+            "/consents/no_such_purpose",
+            Some(json!({"granted": true})),
+        )
+        .await;
+        walk.call(
+            Method::GET,
+            "/consents/receipts/key",
+            "/consents/receipts/key",
+            None,
+        )
+        .await;
+        let (s, ..) = walk
+            .call(Method::GET, "/me/export", "/me/export", None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
     walk.call(
         Method::POST,
         "/password/change",
@@ -493,6 +562,22 @@ async fn answers_match_the_documented_schemas() {
     .await;
     let (s, ..) = walk.call(Method::POST, "/logout", "/logout", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+    #[cfg(feature = "consent")]
+    {
+        // A second account, signed in, erased.
+        walk.cookie = None;
+        let other = json!({"email": "eraser@example.com", "password": PASSWORD});
+        walk.call(Method::POST, "/register", "/register", Some(other.clone()))
+            .await;
+        let (_, _, cookies) = walk
+            .call(Method::POST, "/login", "/login", Some(other))
+            .await;
+        walk.cookie = Some(session_pair(&cookies));
+        let (s, ..) = walk
+            .call(Method::DELETE, "/me", "/me", Some(json!({})))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
 
     // Each JSON answer against the schema the document declares for its status.
     let doc = openapi("/auth");
@@ -509,7 +594,12 @@ async fn answers_match_the_documented_schemas() {
             seen.path,
             seen.status
         );
-        let schema = &answer["content"]["application/json"]["schema"];
+        let media = seen
+            .media
+            .as_deref()
+            .map(|m| m.split(';').next().unwrap().trim())
+            .unwrap_or("application/json");
+        let schema = &answer["content"][media]["schema"];
         match &seen.body {
             Some(body) => {
                 assert!(

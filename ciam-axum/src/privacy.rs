@@ -417,7 +417,7 @@ async fn receipt_key(State(state): State<PrivacyState>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use axum::Router;
@@ -443,7 +443,7 @@ mod tests {
     const NEWSLETTER: &str = "The weekly newsletter";
 
     /// Policy 1 from 2025; policy 2, material, from 1 April 2026.
-    fn catalog() -> Catalog {
+    pub(crate) fn catalog() -> Catalog {
         Catalog::new()
             .purpose(Purpose::new("newsletter", NEWSLETTER, LegalBasis::Consent).unwrap())
             .purpose(
@@ -475,7 +475,7 @@ mod tests {
             .unwrap()
     }
 
-    fn receipts() -> ReceiptConfig {
+    pub(crate) fn receipts() -> ReceiptConfig {
         ReceiptConfig {
             controllers: Vec::new(),
             service: "Acme".to_owned(),
@@ -485,7 +485,7 @@ mod tests {
     }
 
     /// A ledger on a real (in-memory) SQLite consent store, on `clock`.
-    async fn ledger(clock: &ManualClock) -> ConsentLedger {
+    pub(crate) async fn ledger(clock: &ManualClock) -> ConsentLedger {
         let store = SqliteConsentStore::connect("sqlite::memory:")
             .await
             .unwrap();
@@ -495,7 +495,7 @@ mod tests {
             .unwrap()
     }
 
-    fn app(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
+    pub(crate) fn app(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
         let privacy = Privacy::new(
             ledger.clone(),
             SigningKey::from_seed(&[8; 32]).unwrap(),
