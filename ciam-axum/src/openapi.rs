@@ -124,6 +124,9 @@ enum Caller {
     Recent,
 }
 
+/// One documented answer: status, description, and the body's media type and schema.
+type Answer = (u16, &'static str, Option<(&'static str, Value)>);
+
 /// One operation of the document.
 struct Op {
     method: &'static str,
@@ -134,8 +137,7 @@ struct Op {
     caller: Caller,
     params: Vec<Value>,
     body: Option<Value>,
-    /// (status, description, (media type, schema)).
-    answers: Vec<(u16, &'static str, Option<(&'static str, Value)>)>,
+    answers: Vec<Answer>,
     errors: Vec<(u16, &'static str)>,
 }
 
