@@ -3,8 +3,8 @@
 //!
 //! | setting | effect |
 //! |---|---|
-//! | `CIAM_CONSENT_KEY` | 64 hex characters: the master key wrapping each user's consent data key (unset: drawn at start, with a warning; records of earlier runs then no longer open) |
-//! | `CIAM_RECEIPT_KEY` | 64 hex characters: the Ed25519 seed receipts are signed with (unset: drawn at start) |
+//! | `CIAM_CONSENT_KEY` | 64 hex characters: the master key wrapping each user's consent data key (unset: the development key in `quickstart-keys.json`, see `dev_keys`) |
+//! | `CIAM_RECEIPT_KEY` | 64 hex characters: the Ed25519 seed receipts are signed with (unset: the development key in `quickstart-keys.json`) |
 //! | `CIAM_POLICY_VERSION` | the privacy policy in force (default 1); every version after 1 is a material change, so raising it makes the next sign-in ask again for consents given under an older one |
 
 use std::sync::Arc;
@@ -18,7 +18,6 @@ use ciam::consent::{
     Catalog, ConsentLedger, ConsentStore, LedgerGate, LegalBasis, MasterKey, PolicyDocument,
     Purpose, ReceiptConfig, SigningKey, Source,
 };
-use ciam::rng::{SecureRandom, SystemRandom};
 use time::OffsetDateTime;
 
 use crate::chain;
@@ -126,21 +125,6 @@ pub(crate) fn catalog(policy_version: u32) -> Result<Catalog, String> {
     Ok(catalog)
 }
 
-/// Reads 64 hex characters as 32 bytes, or draws them (with a warning naming `setting`).
-fn key(setting: &str, text: Option<&str>, consequence: &str) -> Result<[u8; 32], String> {
-    match text {
-        Some(text) => crate::security::key_from_hex(text)
-            .ok_or_else(|| format!("{setting} must be 64 hex characters (32 bytes)")),
-        None => {
-            tracing::warn!("{setting} is not set: a key drawn now is used, and {consequence}");
-            let mut key = [0_u8; 32];
-            SecureRandom::fill(&SystemRandom::new(), &mut key)
-                .map_err(|_| "the system random source failed".to_owned())?;
-            Ok(key)
-        }
-    }
-}
-
 /// Opens the consent ledger on the site's database (SQLite file or PostgreSQL).
 /// Reads `CIAM_CONSENT_KEY`, `CIAM_RECEIPT_KEY` and `CIAM_POLICY_VERSION`.
 pub(crate) async fn open(database_url: &str) -> Result<Consent, String> {
@@ -158,16 +142,8 @@ pub(crate) async fn open(database_url: &str) -> Result<Consent, String> {
                 format!("CIAM_POLICY_VERSION must be 1 to {MAX_POLICY_VERSION}, got {t:?}")
             })?,
     };
-    let master = key(
-        "CIAM_CONSENT_KEY",
-        consent_key.as_deref(),
-        "consent records written in earlier runs no longer open",
-    )?;
-    let seed = key(
-        "CIAM_RECEIPT_KEY",
-        receipt_key.as_deref(),
-        "consent receipts from earlier runs verify only with the key published then",
-    )?;
+    let master = crate::dev_keys::key("CIAM_CONSENT_KEY", consent_key.as_deref())?;
+    let seed = crate::dev_keys::key("CIAM_RECEIPT_KEY", receipt_key.as_deref())?;
     let postgres =
         database_url.starts_with("postgres://") || database_url.starts_with("postgresql://");
     let cannot =

@@ -8,6 +8,7 @@
 mod api;
 mod config;
 mod consent;
+mod dev_keys;
 mod federation;
 mod pages;
 mod passkeys;
@@ -61,6 +62,27 @@ pub struct Site {
     storage: Storage,
     ciam: Ciam,
     consent: consent::Consent,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+/// How often the site deletes expired sessions and one-time challenges.
+const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs [`Ciam::purge_expired`] now and then every [`MAINTENANCE_EVERY`], until aborted.
+fn spawn_maintenance(ciam: Ciam) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match ciam.purge_expired().await {
+                Ok(report) => tracing::debug!(?report, "purged expired records"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot purge expired records; retrying later")
+                }
+            }
+        }
+    })
 }
 
 impl Site {
@@ -91,6 +113,12 @@ impl Site {
         };
 
         let consent = consent::open(&config.database_url).await?;
+        // The master key wrapping each user's audit data key: the audit log's IP, user agent
+        // and detail are sealed under it, and erasure destroys the user's key.
+        let audit_key = std::env::var("CIAM_AUDIT_KEY")
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+        let audit_key = dev_keys::key("CIAM_AUDIT_KEY", audit_key.as_deref())?;
 
         let passkeys = passkeys::config(&config.public_url, config.passkey_key.as_deref())?;
         let builder = Ciam::builder()
@@ -99,7 +127,8 @@ impl Site {
             .consent_gate(consent.gate())
             .export_contributor(consent.privacy_hooks())
             .erasure_hook(consent.privacy_hooks())
-            .profile_schema(profile::schema()?);
+            .profile_schema(profile::schema()?)
+            .audit_master_key(ciam::shred::MasterKey::from_bytes(&audit_key));
         let builder = security::configure(
             builder,
             config.sealing_key.as_deref(),
@@ -126,11 +155,13 @@ impl Site {
             .mailer(mailer)
             .build()
             .map_err(|e| format!("invalid configuration: {}", chain(&e)))?;
+        let maintenance = spawn_maintenance(ciam.clone());
         Ok(Self {
             config,
             storage,
             ciam,
             consent,
+            maintenance,
         })
     }
 
@@ -179,6 +210,7 @@ impl Site {
 
     /// Closes the storage cleanly.
     pub async fn close(self) {
+        self.maintenance.abort();
         self.storage.close().await;
     }
 }

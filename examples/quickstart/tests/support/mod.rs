@@ -371,6 +371,26 @@ pub(crate) async fn me_with_cookie(s: &Server, cookie: &str) -> Answer {
 // ---------------------------------------------------------------------------------------------
 // Starting with extra settings.
 
+/// The keys of instances that share a database (64 hex characters each).
+const SHARED_KEYS: [(&str, &str); 4] = [
+    (
+        "CIAM_SEALING_KEY",
+        "5ea1000000000000000000000000000000000000000000000000000000000001",
+    ),
+    (
+        "CIAM_CONSENT_KEY",
+        "c0de000000000000000000000000000000000000000000000000000000000002",
+    ),
+    (
+        "CIAM_RECEIPT_KEY",
+        "feed000000000000000000000000000000000000000000000000000000000003",
+    ),
+    (
+        "CIAM_AUDIT_KEY",
+        "a0d1000000000000000000000000000000000000000000000000000000000004",
+    ),
+];
+
 /// Starts the quickstart as `instance` says, with the extra environment variables `env`
 /// (for example `CIAM_TRUSTED_PROXY_HOPS`), and waits until it answers `/healthz`.
 pub(crate) async fn start_with_env(instance: Instance, env: &[(&str, &str)]) -> (Server, Mailbox) {
@@ -397,6 +417,13 @@ pub(crate) async fn start_with_env(instance: Instance, env: &[(&str, &str)]) -> 
         .env("RUST_LOG", "warn");
     if let Some(url) = &instance.redis_url {
         command.env("CIAM_REDIS_URL", url);
+    }
+    if instance.database_url.is_some() {
+        // Instances sharing a database share its keys, as a deployment's would (each alone
+        // would keep its own development key file in its working directory).
+        for (name, key) in SHARED_KEYS {
+            command.env(name, key);
+        }
     }
     command.envs(env.iter().copied());
     let child = command
