@@ -894,7 +894,7 @@ fn privacy_operations() -> Vec<Op> {
             .answer_as(200, "The receipt, a JWS (compact, EdDSA)", "application/jose", json!({"type": "string"}))
             .error(404, "`not_found`: not one of the caller's records"),
         op("get", "/me/export", "exportMe", "privacy", "Everything held about the caller, as a JSON attachment")
-            .session()
+            .recent()
             .answer(200, "The archive (`format` `ciam.user-export`)", object(
                 &[
                     ("format", json!({"const": "ciam.user-export"})),

@@ -27,7 +27,7 @@
 //! | `PUT /consents/{purpose}` | `{granted, text_shown?}` | `{purpose: {...}, receipt_id}`; the record's source is the configured application, channel `privacy-centre` and the SHA-256 of the text shown (the purpose's description unless `text_shown` says otherwise) |
 //! | `GET /consents/receipts/{id}` | — | the signed receipt (JWS compact, `application/jose`), the caller's records only (404 otherwise) |
 //! | `GET /consents/receipts/key` | — | `{"keys": [JWK]}`: the key receipts verify with, offline |
-//! | `GET /me/export` | — | the caller's archive ([`Ciam::export_user`]) as a JSON attachment |
+//! | `GET /me/export` | — (recent sign-in) | the caller's archive ([`Ciam::export_user`]) as a JSON attachment; 401 `step_up_required` after the recent-sign-in window (`Policy::recent_auth_max_age`) |
 //! | `DELETE /me` | `{current_password?}` (JSON, `{}` at least) (or a recent sign-in; AAL2 when a second factor is enrolled) | 200 `{status, steps}`, the erasure report ([`Ciam::erase_own_account`]), cookie cleared; 401 `step_up_required` |
 //!
 //! A request carrying `Sec-GPC: 1` from a signed-in user withdraws every sale-or-share purpose
@@ -379,6 +379,11 @@ async fn export(
     Authenticated(auth): Authenticated,
     ClientContext(ctx): ClientContext,
 ) -> Result<Response, ApiError> {
+    // Everything held about the user in one download: a session taken over must not be
+    // enough, so the user must have signed in recently, as for erasure.
+    state
+        .ciam
+        .require_recent_auth(&auth, state.ciam.policy().recent_auth_max_age)?;
     let archive = state.ciam.export_user(auth.user_id, &ctx).await?;
     let disposition = format!("attachment; filename=\"{}-export.json\"", auth.user_id);
     let mut response = Json(archive).into_response();
@@ -866,8 +871,12 @@ pub(crate) mod tests {
         let res = call(&app, "GET", "/auth/me/export", None, &[], None).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-        // Erasure needs a recent sign-in (or the password), like closing the account.
+        // Export and erasure need a recent sign-in (erasure: or the password), like closing
+        // the account.
         clock.advance(time::Duration::minutes(11));
+        let res = call(&app, "GET", "/auth/me/export", me, &[], None).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(body_json(res).await["error"], "step_up_required");
         let res = call(&app, "DELETE", "/auth/me", me, &[], Some(json!({}))).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(body_json(res).await["error"], "step_up_required");

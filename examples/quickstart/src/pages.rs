@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/passkeys", get(passkeys))
         .route("/security", get(security))
         .route("/privacy", get(crate::privacy_pages::privacy))
+        .route("/privacy/export", get(crate::privacy_pages::export))
         .route(
             "/privacy/policy/{version}",
             get(crate::privacy_pages::policy),

@@ -5,8 +5,9 @@
 //! (`GET /auth/consents/receipts/{id}`), and the purposes to answer again after a material
 //! policy change.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use ciam::Ciam;
 use ciam::axum::MaybeAuthenticated;
 
 use crate::pages::{OUT, escape, page};
@@ -36,13 +37,32 @@ pub(crate) async fn privacy(MaybeAuthenticated(auth): MaybeAuthenticated) -> Res
 fn data_rights() -> String {
     format!(
         r#"<section><h2>Your data</h2><p>Download everything we hold about you as one JSON file.</p>
-<p><a class="button" id="export-link" href="/auth/me/export" download>Download my data</a></p></section>
+<p><a class="button" id="export-link" href="/privacy/export" download>Download my data</a></p></section>
 <section><h2>Erase my account</h2><form id="erase-form" data-api="/auth/me" data-method="DELETE" data-json data-step-up="/privacy" data-then="/?closed=1">
 <p>Everything we hold about you is erased: your account, sign-in methods, sessions, and the personal part of your consent records (the records themselves stay, unreadable, so our ledger still proves what was agreed).</p>
 <label for="erase-password">Current password (not needed within 10 minutes of signing in)</label><input id="erase-password" name="current_password" type="password" autocomplete="current-password">
 <label class="choice"><input type="checkbox" id="erase-confirm" required data-local> I understand that this cannot be undone</label>
 <button class="danger">Erase my account</button>{OUT}</form></section>"#
     )
+}
+
+/// `/privacy/export`: the download of `GET /auth/me/export` for a recent sign-in; otherwise
+/// the sign-in page first (step-up), which comes back to the privacy centre.
+pub(crate) async fn export(
+    State(ciam): State<Ciam>,
+    MaybeAuthenticated(auth): MaybeAuthenticated,
+) -> Response {
+    match auth {
+        None => Redirect::to("/login?next=%2Fprivacy").into_response(),
+        Some(auth) => {
+            let max_age = ciam.policy().recent_auth_max_age;
+            if ciam.require_recent_auth(&auth, max_age).is_ok() {
+                Redirect::to("/auth/me/export").into_response()
+            } else {
+                Redirect::to("/login?next=%2Fprivacy&step_up=1").into_response()
+            }
+        }
+    }
 }
 
 /// `/privacy/policy/{version}`: the text of a policy version.

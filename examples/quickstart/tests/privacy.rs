@@ -176,6 +176,11 @@ async fn privacy_centre_consents_receipts_gpc_profile_export_policy_change_erasu
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(prompts(&c, &s).await, ["birthday", "newsletter_frequency"]);
 
+    // The page's "Download my data" goes through /privacy/export: with a recent sign-in, on
+    // to the archive (an older one is sent to sign in again first).
+    let via_page = get(&c, &s, "/privacy/export").await;
+    assert_eq!(via_page.status, StatusCode::OK);
+    assert_eq!(via_page.body["account"]["email"], email.as_str());
     // The export holds the profile and the consent records (two grants, one GPC withdrawal).
     let export = get(&c, &s, "/auth/me/export").await;
     assert_eq!(export.status, StatusCode::OK);
