@@ -4,6 +4,11 @@
 //! store and a decision for every purpose), on the memory and SQLite stores. Each user has a
 //! grant, a withdrawal and a re-grant among 1,000 users' records.
 //!
+//! Also the ledger's write and audit paths: one append (`grant`: the user's data key, the
+//! sealed record, both chain links, in one store transaction with its outbox event) and one
+//! full `verify` of the 3,000-record ledger (every record's hash, the global chain and each
+//! subject's chain), whose time divided into 3,000 is the verify throughput.
+//!
 //! Run: `cargo bench -p ciam-benches --bench consent`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -103,6 +108,23 @@ fn bench(c: &mut Criterion) {
         });
         c.bench_function(&format!("consent check uncached ({name})"), |b| {
             b.iter(|| rt.block_on(uncached.check(std::hint::black_box(u), "newsletter")))
+        });
+        let head = rt.block_on(cached.verify()).unwrap();
+        c.bench_function(&format!("consent verify 3000 records ({name})"), |b| {
+            b.iter(|| {
+                let h = rt.block_on(cached.verify()).unwrap();
+                assert_eq!(h, head);
+            })
+        });
+        // Appends last: they grow the ledger the benchmarks above read.
+        let src = Source::new("bench", "append");
+        let mut n = USERS;
+        c.bench_function(&format!("consent append ({name})"), |b| {
+            b.iter(|| {
+                n += 1;
+                rt.block_on(cached.grant(user(n), "ads", src.clone()))
+                    .unwrap()
+            })
         });
     }
 }
