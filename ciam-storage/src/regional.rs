@@ -408,6 +408,20 @@ impl RegionalBackend {
         Ok(out)
     }
 
+    /// The first answer of the backends a lookup by secret searches ([`Self::search`]).
+    async fn first<'a, T, F, Fut>(&'a self, mut ask: F) -> StoreResult<Option<T>>
+    where
+        F: FnMut(&'a Arc<dyn Backend>) -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Option<T>>>,
+    {
+        for b in self.search()? {
+            if let Some(found) = ask(b).await? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// The backend of the account holding `key`, if any.
     async fn of_key(&self, key: &DirectoryKey) -> StoreResult<Option<&Arc<dyn Backend>>> {
         match self.directory.lookup(key).await? {
@@ -529,12 +543,7 @@ impl CredentialStore for RegionalBackend {
     }
 
     async fn credential_by_id(&self, id: CredentialId) -> StoreResult<Option<Credential>> {
-        for b in self.search()? {
-            if let Some(c) = b.credential_by_id(id).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        self.first(|b| b.credential_by_id(id)).await
     }
 
     async fn credential_by_lookup(
@@ -542,12 +551,7 @@ impl CredentialStore for RegionalBackend {
         kind: CredentialKind,
         lookup: &[u8],
     ) -> StoreResult<Option<Credential>> {
-        for b in self.search()? {
-            if let Some(c) = b.credential_by_lookup(kind, lookup).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        self.first(|b| b.credential_by_lookup(kind, lookup)).await
     }
 
     async fn credentials_for_user(
@@ -591,12 +595,7 @@ impl SessionStore for RegionalBackend {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Session>> {
-        for b in self.search()? {
-            if let Some(s) = b.session_by_token(hash, now).await? {
-                return Ok(Some(s));
-            }
-        }
-        Ok(None)
+        self.first(|b| b.session_by_token(hash, now)).await
     }
 
     async fn touch_session(
@@ -659,12 +658,8 @@ impl ChallengeStore for RegionalBackend {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Challenge>> {
-        for b in self.search()? {
-            if let Some(c) = b.challenge_by_hash(purpose, hash, now).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        self.first(|b| b.challenge_by_hash(purpose, hash, now))
+            .await
     }
 
     async fn consume_challenge(
@@ -673,12 +668,8 @@ impl ChallengeStore for RegionalBackend {
         hash: &TokenHash,
         now: OffsetDateTime,
     ) -> StoreResult<Option<Challenge>> {
-        for b in self.search()? {
-            if let Some(c) = b.consume_challenge(purpose, hash, now).await? {
-                return Ok(Some(c));
-            }
-        }
-        Ok(None)
+        self.first(|b| b.consume_challenge(purpose, hash, now))
+            .await
     }
 
     async fn count_challenges(
