@@ -8,6 +8,9 @@
 //! The authenticator sets UP and UV, and BE and BS on every response (passkey-types'
 //! `AuthenticatorData` starts from `Flags::BE | Flags::BS`): its passkeys count as synced, so
 //! a verified sign-in is `hwk mfa` at AAL2 (the table in the engine's passkeys module).
+//! Device-bound passkeys come from [`BoundKey`], a small authenticator written out here (ring
+//! keys, hand-encoded CBOR), which clears BE and can attest with the W3C test attestation key:
+//! AAL3 needs both, and the attestation verified to a configured anchor.
 // Test code: a failed step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,7 +25,8 @@ use ciam::identifier::Email;
 use ciam::session::{Aal, AuthMethod};
 use ciam::store::Backend;
 use ciam::webauthn::{
-    CounterPolicy, CreationOptionsJson, RelyingParty, RequestOptionsJson, UserVerificationPolicy,
+    AttestationConveyance, AttestationTrust, CounterPolicy, CreationOptionsJson, RelyingParty,
+    RequestOptionsJson, UserVerificationPolicy,
 };
 use ciam::{
     AuthContext, Error, PasskeyConfig, PasskeyInfo, Policy, RegisterOutcome, Registration,
@@ -34,6 +38,9 @@ use passkey_crypto::rust_crypto::RustCryptoBackend;
 use passkey_types::Passkey;
 use passkey_types::ctap2::{Aaguid, Ctap2Error};
 use public_suffix::PublicSuffixList;
+use ring::digest::{SHA256, digest};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde_json::{Value, json};
 use support::{Harness, PW, ctx, harness_with, on_both_backends};
 use time::Duration;
@@ -387,6 +394,9 @@ on_both_backends!(
     backup_state_drift_is_recorded,
     sign_in_without_user_verification_is_single_factor,
     wrong_origin_is_refused_and_stores_nothing,
+    user_handles_are_random_per_user,
+    device_bound_passkey_without_trusted_attestation_is_aal2,
+    device_bound_passkey_with_trusted_attestation_is_aal3,
 );
 
 async fn sign_up_with_a_passkey_alone<B: Backend>(store: Arc<B>) {
@@ -1087,4 +1097,505 @@ async fn sign_in_without_user_verification_is_single_factor<B: Backend>(store: A
     assert_eq!(e.detail["user_verified"], json!(false));
     assert_eq!(e.detail["amr"], json!(["hwk"]));
     assert_eq!(e.detail["aal"], json!(1));
+}
+
+/// User handles (`user.id` of the creation options): 32 random bytes per account (the
+/// engine's `USER_HANDLE_LEN`), never the user id or the address, the same for all of one
+/// account's passkeys, and different between accounts.
+async fn user_handles_are_random_per_user<B: Backend>(store: Arc<B>) {
+    let h = passkey_harness(store);
+    let a = h.register_verified("ua@example.com").await;
+    let auth_a = h.auth(&a).await.unwrap();
+    let options = h.registration_options(&auth_a).await;
+    let handle = options.user.id.clone();
+    assert_handle_reveals_nothing(&handle, a.user.id, "ua@example.com");
+
+    // The first passkey keeps the handle; a discoverable sign-in names the account by it.
+    let mut laptop = Device::new(false);
+    let response = laptop.create(&options).await;
+    h.finish_registration(&auth_a, &response).await.unwrap();
+    assert_eq!(
+        h.record_field(&laptop.credential_id(), "user_handle").await,
+        json!(handle)
+    );
+    assert_eq!(discoverable_user_handle(&h, &mut laptop).await, handle);
+
+    // Every later passkey of the account gets the same handle.
+    let again = h.registration_options(&auth_a).await;
+    assert_eq!(again.user.id, handle);
+    let mut phone = Device::new(false);
+    let response = phone.create(&again).await;
+    h.finish_registration(&auth_a, &response).await.unwrap();
+    assert_eq!(discoverable_user_handle(&h, &mut phone).await, handle);
+    assert_eq!(
+        h.record_field(&phone.credential_id(), "user_handle").await,
+        json!(handle)
+    );
+
+    // Another account has its own.
+    let b = h.register_verified("ub@example.com").await;
+    let auth_b = h.auth(&b).await.unwrap();
+    let other = h.registration_options(&auth_b).await.user.id;
+    assert_handle_reveals_nothing(&other, b.user.id, "ub@example.com");
+    assert_ne!(other, handle);
+
+    // A passkey-only sign-up draws one too, and the account keeps it for its next passkey.
+    let options = h
+        .ciam
+        .passkey_sign_up_options(Registration::new("uc@example.com", None), &ctx())
+        .await
+        .unwrap();
+    let sign_up_handle = options.user.id.clone();
+    assert_ne!(sign_up_handle, handle);
+    assert_ne!(sign_up_handle, other);
+    let mut key = Device::new(false);
+    let response = key.create(&options).await;
+    h.finish_sign_up(&response).await.unwrap();
+    let c = h.user_id("uc@example.com").await.unwrap();
+    assert_handle_reveals_nothing(&sign_up_handle, c, "uc@example.com");
+    h.verify_latest("uc@example.com").await;
+    let s = h.passkey_sign_in(&mut key, None).await;
+    let auth_c = h.auth(&s).await.unwrap();
+    assert_eq!(
+        h.registration_options(&auth_c).await.user.id,
+        sign_up_handle
+    );
+}
+
+/// The handle is 32 bytes that look random and contain neither the user id (raw or as text)
+/// nor the address.
+fn assert_handle_reveals_nothing(handle: &[u8], user: UserId, email: &str) {
+    assert_eq!(handle.len(), 32, "{handle:?}");
+    let id = user.to_bytes();
+    assert!(!handle.windows(id.len()).any(|w| w == id), "{handle:?}");
+    let id_text = user.to_string();
+    let id_hex = id_text.split_once('_').unwrap().1;
+    assert_ne!(handle, id_hex.as_bytes());
+    let lower = email.to_ascii_lowercase();
+    for text in [email, lower.as_str(), id_text.as_str()] {
+        let text = text.as_bytes();
+        assert!(
+            handle.len() < text.len() || !handle.windows(text.len()).any(|w| w == text),
+            "{handle:?} holds {text:?}"
+        );
+    }
+    let mut distinct = handle.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // 32 random bytes have about 30 distinct values; fewer than 16 would be a pattern.
+    assert!(distinct.len() >= 16, "{handle:?}");
+}
+
+/// The `userHandle` a discoverable sign-in with `device` returns.
+async fn discoverable_user_handle<B: Backend>(h: &Harness<B>, device: &mut Device) -> Vec<u8> {
+    let options = h.ciam.passkey_sign_in_options(None, &ctx()).await.unwrap();
+    let response = device.get(&options).await;
+    let sent: Value = serde_json::from_str(&response).unwrap();
+    let handle = b64d(sent["response"]["userHandle"].as_str().unwrap());
+    let outcome = h.finish_sign_in(&response).await;
+    assert!(
+        matches!(outcome, Ok(SignInOutcome::SignedIn(_))),
+        "{outcome:?}"
+    );
+    handle
+}
+
+/// A device-bound passkey (BE clear) whose attestation the relying party did not verify to a
+/// trust anchor stays at AAL2: BE is only the authenticator's word, and any software
+/// authenticator (like [`BoundKey`]) can clear it.
+async fn device_bound_passkey_without_trusted_attestation_is_aal2<B: Backend>(store: Arc<B>) {
+    let h = passkey_harness(store);
+    let s = h.register_verified("va@example.com").await;
+    // `none`, and a packed attestation with a real certificate that no anchor was asked about.
+    let keys = [
+        (BoundKey::new(false, None), "none"),
+        (
+            BoundKey::new(false, Some(w3c_attestation())),
+            "basic_unverified",
+        ),
+    ];
+    for (mut key, attestation) in keys {
+        let info = h.add_bound_key(&s, &mut key).await;
+        assert!(!info.synced && !info.backed_up, "{info:?}");
+        assert_eq!(info.attestation, attestation);
+
+        let signed_in = h.bound_sign_in(&key).await;
+        let auth = h.auth(&signed_in).await.unwrap();
+        assert_eq!(auth.amr, vec![AuthMethod::Hwk, AuthMethod::Mfa]);
+        assert_eq!(auth.aal, Aal::Aal2, "{attestation}");
+        let e = h.allowed(s.user.id, Action::SignInPasskey, "passkey").await;
+        assert_eq!(e.session_id, Some(auth.session_id));
+        assert_eq!(e.detail["aal"], json!(2));
+        assert_eq!(e.detail["synced"], json!(false));
+        assert_eq!(e.detail["attestation"], json!(attestation));
+    }
+}
+
+/// AAL3 needs a device-bound passkey whose attestation chain verified to a configured anchor
+/// (here the W3C test root, the only anchor). Under that policy a `none` attestation cannot
+/// register at all, and a synced passkey with the same trusted attestation stays at AAL2.
+async fn device_bound_passkey_with_trusted_attestation_is_aal3<B: Backend>(store: Arc<B>) {
+    let attestation = w3c_attestation();
+    let rp = RelyingParty::builder(RP_ID)
+        .name("Acme")
+        .origin(ORIGIN)
+        .user_verification(UserVerificationPolicy::Required)
+        .attestation_trust(AttestationTrust::Required {
+            anchors: vec![attestation.root.clone()],
+        })
+        .build()
+        .unwrap();
+    let h = passkey_harness_with(store, rp);
+    let s = h.register_verified("wa@example.com").await;
+    let auth = h.auth(&s).await.unwrap();
+
+    let options = h.registration_options(&auth).await;
+    assert_eq!(options.attestation, AttestationConveyance::Direct);
+    let mut unattested = BoundKey::new(false, None);
+    let response = unattested.create(&options);
+    rejected(
+        h.finish_registration(&auth, &response).await,
+        "untrusted_attestation",
+    );
+    assert!(h.stored_passkeys(s.user.id).await.is_empty());
+
+    let aaguid = attestation.aaguid;
+    let mut key = BoundKey::new(false, Some(attestation));
+    let info = h.add_bound_key(&s, &mut key).await;
+    assert_eq!(info.attestation, "basic");
+    assert!(!info.synced);
+    assert_eq!(info.aaguid.replace('-', ""), hex_text(&aaguid));
+
+    let signed_in = h.bound_sign_in(&key).await;
+    let passkey_auth = h.auth(&signed_in).await.unwrap();
+    assert_eq!(passkey_auth.amr, vec![AuthMethod::Hwk, AuthMethod::Mfa]);
+    assert_eq!(passkey_auth.aal, Aal::Aal3);
+    let e = h.allowed(s.user.id, Action::SignInPasskey, "passkey").await;
+    assert_eq!(e.detail["aal"], json!(3));
+    assert_eq!(e.detail["attestation"], json!("basic"));
+    h.ciam.require_aal(&passkey_auth, Aal::Aal3).unwrap();
+
+    // A password session stepped up with it reaches AAL3 too.
+    let password = h.sign_in("wa@example.com", PW).await;
+    let password_auth = h.auth(&password).await.unwrap();
+    assert_eq!(password_auth.aal, Aal::Aal1);
+    let options = h
+        .ciam
+        .passkey_step_up_options(&password_auth, &ctx())
+        .await
+        .unwrap();
+    let stepped = h
+        .finish_step_up(&password_auth, &key.get(&options))
+        .await
+        .unwrap();
+    assert_eq!(h.auth(&stepped).await.unwrap().aal, Aal::Aal3);
+
+    // Synced (BE set), with the same trusted attestation: AAL2.
+    let mut synced = BoundKey::new(true, Some(w3c_attestation()));
+    let info = h.add_bound_key(&s, &mut synced).await;
+    assert_eq!(info.attestation, "basic");
+    assert!(info.synced);
+    let signed_in = h.bound_sign_in(&synced).await;
+    assert_eq!(h.auth(&signed_in).await.unwrap().aal, Aal::Aal2);
+}
+
+impl<B: Backend> Harness<B> {
+    /// Adds `key`'s new passkey to the signed-in account.
+    async fn add_bound_key(&self, s: &SignedIn, key: &mut BoundKey) -> PasskeyInfo {
+        let auth = self.auth(s).await.unwrap();
+        let options = self.registration_options(&auth).await;
+        let response = key.create(&options);
+        self.finish_registration(&auth, &response).await.unwrap()
+    }
+
+    /// A discoverable sign-in with `key`.
+    async fn bound_sign_in(&self, key: &BoundKey) -> SignedIn {
+        let options = self.ciam.passkey_sign_in_options(None, &ctx()).await;
+        let response = key.get(&options.unwrap());
+        match self.finish_sign_in(&response).await.unwrap() {
+            SignInOutcome::SignedIn(s) => *s,
+            other => panic!("expected signed in, got {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A device-bound authenticator.
+
+/// Authenticator data flags (WebAuthn L3 §6.1).
+const UP: u8 = 0x01;
+const UV: u8 = 0x04;
+const BE: u8 = 0x08;
+const BS: u8 = 0x10;
+const AT: u8 = 0x40;
+
+/// The W3C vector whose attestation certificate, and the attestation key the spec publishes
+/// for it, [`BoundKey`] attests with: "Packed Attestation with ES256 Credential" (W3C Web
+/// Authentication Level 3, §"Test Vectors", `#sctn-test-vectors-packed-es256`), in
+/// `$CIAM_VECTORS_DIR/webauthn/w3c-l3-test-vectors.json`. Its certificates are valid from
+/// 2024-01-01 to 3024-01-01 (the harness clock reads 2026-03-01).
+const ATTESTATION_VECTOR: &str = "w3c-l3-packed-es256";
+
+/// An attestation certificate, its key, the AAGUID it certifies and the root it chains to.
+struct Attestation {
+    cert: Vec<u8>,
+    key: EcdsaKeyPair,
+    aaguid: [u8; 16],
+    root: Vec<u8>,
+}
+
+/// The W3C test attestation (see [`ATTESTATION_VECTOR`]). `CIAM_VECTORS_DIR` names the root
+/// of the shared vectors, as scripts/test.sh sets it (default `../shared/vectors` beside the
+/// workspace).
+fn w3c_attestation() -> Attestation {
+    let root = std::env::var_os("CIAM_VECTORS_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+        std::path::PathBuf::from,
+    );
+    let path = root.join("webauthn/w3c-l3-test-vectors.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the W3C vectors ({}) are required: {e}", path.display()));
+    let file: Value = serde_json::from_str(&text).unwrap();
+    let vector = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == ATTESTATION_VECTOR)
+        .unwrap_or_else(|| panic!("no vector {ATTESTATION_VECTOR}"));
+    let registration = &vector["registration"];
+    let object = b64d(registration["attestationObject_b64url"].as_str().unwrap());
+    let cert = x5c_leaf(&object);
+    let private = hex_bytes(
+        registration["private_inputs_for_resigning"]["attestation_private_key"]
+            .as_str()
+            .unwrap(),
+    );
+    let key = EcdsaKeyPair::from_private_key_and_public_key(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &private,
+        &p256_public_key(&cert),
+        &SystemRandom::new(),
+    )
+    .expect("the published attestation key matches the certificate");
+    let aaguid = hex_bytes(registration["expected"]["aaguid_hex"].as_str().unwrap());
+    Attestation {
+        cert,
+        key,
+        aaguid: aaguid.try_into().unwrap(),
+        root: hex_bytes(file["root_der_hex"].as_str().unwrap()),
+    }
+}
+
+/// The single `x5c` certificate of an attestation object: the text key `x5c` followed by an
+/// array of one byte string with a two-byte length (how the vector encodes it).
+fn x5c_leaf(object: &[u8]) -> Vec<u8> {
+    let at = object.windows(4).position(|w| w == b"cx5c").unwrap() + 4;
+    assert_eq!(object[at..at + 2], [0x81, 0x59], "one certificate");
+    let len = usize::from(u16::from_be_bytes([object[at + 2], object[at + 3]]));
+    object[at + 4..at + 4 + len].to_vec()
+}
+
+/// The uncompressed P-256 point of a certificate's subject public key: what follows the
+/// DER prefix of an id-ecPublicKey / prime256v1 SubjectPublicKeyInfo (RFC 5480 §2).
+fn p256_public_key(cert: &[u8]) -> Vec<u8> {
+    const SPKI: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let at = cert.windows(SPKI.len()).position(|w| w == SPKI).unwrap() + SPKI.len();
+    cert[at..at + 65].to_vec()
+}
+
+/// One device-bound (or, with `backup_eligible`, synced) ES256 passkey, answered by hand:
+/// UP and UV on every response, BE and BS both clear or both set, signature counter 0
+/// (unsupported), and a `none` or a `packed` attestation signed with the W3C test
+/// attestation key. It plays the browser too: `clientDataJSON` from the RP's own origin.
+struct BoundKey {
+    key: EcdsaKeyPair,
+    id: Vec<u8>,
+    backup_eligible: bool,
+    attestation: Option<Attestation>,
+    user_handle: Vec<u8>,
+}
+
+impl BoundKey {
+    fn new(backup_eligible: bool, attestation: Option<Attestation>) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let mut id = vec![0; 16];
+        ring::rand::SecureRandom::fill(&rng, &mut id).unwrap();
+        Self {
+            key,
+            id,
+            backup_eligible,
+            attestation,
+            user_handle: Vec::new(),
+        }
+    }
+
+    /// rpIdHash, flags and a zero counter (L3 §6.1).
+    fn auth_data(&self, rp_id: &str, attested: bool) -> Vec<u8> {
+        let mut out = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
+        let mut flags = UP | UV;
+        if self.backup_eligible {
+            flags |= BE | BS;
+        }
+        if attested {
+            flags |= AT;
+        }
+        out.push(flags);
+        out.extend_from_slice(&0_u32.to_be_bytes());
+        out
+    }
+
+    /// The credential public key as a COSE_Key (RFC 9053 §7.1.1: kty EC2, alg ES256, crv
+    /// P-256, x, y).
+    fn cose_key(&self) -> Vec<u8> {
+        let point = self.key.public_key().as_ref();
+        let mut out = vec![0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21];
+        cbor_bytes(&mut out, &point[1..33]);
+        out.push(0x22);
+        cbor_bytes(&mut out, &point[33..65]);
+        out
+    }
+
+    fn sign(key: &EcdsaKeyPair, auth_data: &[u8], client_data: &[u8]) -> Vec<u8> {
+        let message = [auth_data, digest(&SHA256, client_data).as_ref()].concat();
+        let signature = key.sign(&SystemRandom::new(), &message).unwrap();
+        signature.as_ref().to_vec()
+    }
+
+    /// `navigator.credentials.create()`: the response as `PublicKeyCredential.toJSON()`.
+    fn create(&mut self, options: &CreationOptionsJson) -> String {
+        self.user_handle.clone_from(&options.user.id);
+        let client_data = client_data("webauthn.create", &options.challenge);
+        let aaguid = self.attestation.as_ref().map_or([0; 16], |a| a.aaguid);
+        let mut auth_data = self.auth_data(&options.rp.id, true);
+        auth_data.extend_from_slice(&aaguid);
+        auth_data.extend_from_slice(&u16::try_from(self.id.len()).unwrap().to_be_bytes());
+        auth_data.extend_from_slice(&self.id);
+        auth_data.extend_from_slice(&self.cose_key());
+
+        let mut object = vec![0xa3];
+        cbor_text(&mut object, "fmt");
+        match &self.attestation {
+            None => {
+                cbor_text(&mut object, "none");
+                cbor_text(&mut object, "attStmt");
+                object.push(0xa0);
+            }
+            Some(a) => {
+                cbor_text(&mut object, "packed");
+                cbor_text(&mut object, "attStmt");
+                object.push(0xa3);
+                cbor_text(&mut object, "alg");
+                object.push(0x26);
+                cbor_text(&mut object, "sig");
+                cbor_bytes(&mut object, &Self::sign(&a.key, &auth_data, &client_data));
+                cbor_text(&mut object, "x5c");
+                object.push(0x81);
+                cbor_bytes(&mut object, &a.cert);
+            }
+        }
+        cbor_text(&mut object, "authData");
+        cbor_bytes(&mut object, &auth_data);
+        json!({
+            "id": b64e(&self.id),
+            "rawId": b64e(&self.id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64e(&client_data),
+                "attestationObject": b64e(&object),
+                "transports": ["usb"],
+            },
+            "authenticatorAttachment": "cross-platform",
+            "clientExtensionResults": {},
+        })
+        .to_string()
+    }
+
+    /// `navigator.credentials.get()`: the response as `PublicKeyCredential.toJSON()`.
+    fn get(&self, options: &RequestOptionsJson) -> String {
+        assert!(
+            options.allow_credentials.is_empty()
+                || options.allow_credentials.iter().any(|d| d.id == self.id),
+            "the RP does not allow this passkey"
+        );
+        let client_data = client_data("webauthn.get", &options.challenge);
+        let auth_data = self.auth_data(options.rp_id.as_deref().unwrap_or(RP_ID), false);
+        let signature = Self::sign(&self.key, &auth_data, &client_data);
+        json!({
+            "id": b64e(&self.id),
+            "rawId": b64e(&self.id),
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": b64e(&client_data),
+                "authenticatorData": b64e(&auth_data),
+                "signature": b64e(&signature),
+                "userHandle": b64e(&self.user_handle),
+            },
+            "clientExtensionResults": {},
+        })
+        .to_string()
+    }
+}
+
+/// `clientDataJSON` as a browser at [`ORIGIN`] writes it.
+fn client_data(kind: &str, challenge: &[u8]) -> Vec<u8> {
+    json!({
+        "type": kind,
+        "challenge": b64e(challenge),
+        "origin": ORIGIN,
+        "crossOrigin": false,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A CBOR head (RFC 8949 §3): major type and length (up to 65535).
+fn cbor_head(out: &mut Vec<u8>, major: u8, len: usize) {
+    let major = major << 5;
+    match u8::try_from(len) {
+        Ok(small) if small < 24 => out.push(major | small),
+        Ok(byte) => out.extend_from_slice(&[major | 24, byte]),
+        Err(_) => {
+            out.push(major | 25);
+            out.extend_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+        }
+    }
+}
+
+fn cbor_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    cbor_head(out, 2, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+fn cbor_text(out: &mut Vec<u8>, text: &str) {
+    cbor_head(out, 3, text.len());
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn b64e(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn b64d(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hex_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -14,12 +14,21 @@
 //! | passkey sign-in | `amr` | AAL |
 //! |---|---|---|
 //! | without user verification (UV) | `hwk` | 1 |
-//! | with UV, synced (backup eligible) | `hwk mfa` | 2 |
-//! | with UV, device-bound (not backup eligible) | `hwk mfa` | 3 |
+//! | with UV | `hwk mfa` | 2 |
+//! | with UV, device-bound (BE clear) and with a trusted attestation ([`AttestationType::Basic`]) | `hwk mfa` | 3 |
 //!
-//! NIST SP 800-63B counts a multi-factor cryptographic authenticator as AAL2; a device-bound,
-//! non-exportable key with UV is also verifier-impersonation resistant and hardware-bound,
-//! which AAL3 asks for. Synced passkeys are capped at AAL2.
+//! NIST SP 800-63B counts a multi-factor cryptographic authenticator as AAL2. AAL3 further
+//! asks for a hardware-bound key that cannot be exported, and the verifier must be able to
+//! tell: the authenticator's own flags are not enough, since any software authenticator can
+//! clear the backup-eligible (BE) flag. So a passkey reaches AAL3 only when its attestation
+//! chain was verified at registration to one of the trust anchors the integrator configured
+//! ([`AttestationTrust::Required`](ciam_webauthn::AttestationTrust::Required)) *and* it is
+//! device-bound. Synced passkeys, and `none`, self and unverified (`basic_unverified`)
+//! attestations, are capped at AAL2. The anchors decide what counts as AAL3: configure only
+//! the roots of authenticators known to keep their keys in hardware (for example
+//! FIDO-certified security keys). Under
+//! [`AttestationTrust::Any`](ciam_webauthn::AttestationTrust::Any), the default, no passkey
+//! signs in above AAL2.
 //!
 //! # Enumeration
 //!
@@ -29,6 +38,8 @@
 //! answer for one address is the same every time, so comparing two requests shows nothing. Set
 //! a shared key with [`PasskeyConfig::with_enumeration_key`] when several instances serve the
 //! same users, otherwise each process draws its own and the fakes differ between instances.
+//! Both answers cost the same store work: an unknown address still reads a (decoy) account's
+//! passkeys, and a known one still derives its fakes.
 
 use std::time::Duration as StdDuration;
 
@@ -327,6 +338,8 @@ struct Assertion {
     credential: Credential,
     result: AuthenticationResult,
     backup_eligible: bool,
+    /// How the credential's attestation was classified at registration.
+    attestation_type: AttestationType,
 }
 
 impl Assertion {
@@ -338,11 +351,16 @@ impl Assertion {
         }
     }
 
+    /// The assurance level of this sign-in (the table in the module documentation). BE is
+    /// only the authenticator's claim, so AAL3 also needs an attestation the relying party
+    /// verified to one of its configured anchors.
     fn aal(&self) -> Aal {
-        match (self.result.user_verified, self.backup_eligible) {
+        let hardware_bound =
+            !self.backup_eligible && self.attestation_type == AttestationType::Basic;
+        match (self.result.user_verified, hardware_bound) {
             (false, _) => Aal::Aal1,
-            (true, true) => Aal::Aal2,
-            (true, false) => Aal::Aal3,
+            (true, false) => Aal::Aal2,
+            (true, true) => Aal::Aal3,
         }
     }
 }
@@ -793,6 +811,18 @@ impl Ciam {
             .collect()
     }
 
+    /// A stable user id for an unknown address, derived like its fake credentials: only
+    /// read with, never stored (a 128-bit value no account is expected to hold).
+    fn decoy_user(config: &PasskeyConfig, email: &Email) -> UserId {
+        let tag = hmac::sign(
+            &config.enumeration_key,
+            &[b"decoy-user\0".as_slice(), email.canonical().as_bytes()].concat(),
+        );
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(&tag.as_ref()[..16]);
+        UserId::from_bytes(bytes)
+    }
+
     /// Options to sign in with a passkey (`navigator.credentials.get()`).
     ///
     /// With no address (`None`, or an empty string) the options have no allow-list: the
@@ -814,15 +844,17 @@ impl Ciam {
                 Some(text) => {
                     let email = Email::parse(text)?;
                     let user = self.inner.identities.user_by_email(&email).await?;
-                    let own = match &user {
-                        Some(u) => Self::descriptors(&self.user_passkeys(u.id).await?),
-                        None => Vec::new(),
-                    };
-                    Some(if own.is_empty() {
-                        Self::fake_descriptors(config, &email)
-                    } else {
-                        own
-                    })
+                    // The same work either way, so the answer's timing does not tell whether
+                    // the account exists: the fakes are always derived, and an unknown address
+                    // reads the passkeys of a decoy id that no account holds (the result is
+                    // dropped even if one did).
+                    let fakes = Self::fake_descriptors(config, &email);
+                    let owner = user
+                        .as_ref()
+                        .map_or_else(|| Self::decoy_user(config, &email), |u| u.id);
+                    let listed = Self::descriptors(&self.user_passkeys(owner).await?);
+                    let own = if user.is_some() { listed } else { Vec::new() };
+                    Some(if own.is_empty() { fakes } else { own })
                 }
             };
             let payload = AuthenticationPayload {
@@ -924,6 +956,7 @@ impl Ciam {
                 }
             };
             let backup_eligible = passkey.record.backup_eligible;
+            let attestation_type = passkey.attestation_type;
             let before = passkey.record.backup_state;
             result.apply_to(&mut passkey.record);
             let mut updated = credential.clone();
@@ -973,6 +1006,7 @@ impl Ciam {
                         credential: stored_credential,
                         result,
                         backup_eligible,
+                        attestation_type,
                     });
                 }
                 Err(StoreError::VersionConflict) => {
@@ -1051,6 +1085,7 @@ impl Ciam {
                         "credential": a.credential.id,
                         "user_verified": a.result.user_verified,
                         "synced": a.backup_eligible,
+                        "attestation": attestation_text(a.attestation_type),
                     })),
                 ctx,
             )
