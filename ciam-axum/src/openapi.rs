@@ -425,7 +425,7 @@ fn schemas() -> Value {
                 ),
                 (
                     "amr",
-                    json!({"type": "array", "items": {"type": "string", "enum": ["pwd", "email", "otp", "hwk", "mfa", "fed"]}}),
+                    json!({"type": "array", "items": {"type": "string", "enum": ["pwd", "email", "otp", "sms", "hwk", "mfa", "fed"]}}),
                 ),
                 ("auth_time", time()),
                 ("expires_at", time()),

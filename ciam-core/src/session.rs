@@ -18,8 +18,11 @@ pub enum AuthMethod {
     /// Proof of possession of an e-mail inbox, such as a verification or reset link (`email`
     /// is not registered in RFC 8176; ciam uses it for link-based proofs).
     Email,
-    /// A one-time password (`otp`).
+    /// A one-time password (`otp`): a TOTP code, or one of the account's recovery codes
+    /// (RFC 8176 registers no value for look-up secrets, which are one-time passwords).
     Otp,
+    /// Confirmation by a code texted to a phone number (`sms`, RFC 8176).
+    Sms,
     /// A hardware- or platform-bound key, such as a passkey (`hwk`).
     Hwk,
     /// Multiple factors were used (`mfa`).
@@ -35,6 +38,7 @@ impl AuthMethod {
             Self::Pwd => "pwd",
             Self::Email => "email",
             Self::Otp => "otp",
+            Self::Sms => "sms",
             Self::Hwk => "hwk",
             Self::Mfa => "mfa",
             Self::Fed => "fed",
@@ -47,6 +51,7 @@ impl AuthMethod {
             "pwd" => Self::Pwd,
             "email" => Self::Email,
             "otp" => Self::Otp,
+            "sms" => Self::Sms,
             "hwk" => Self::Hwk,
             "mfa" => Self::Mfa,
             "fed" => Self::Fed,

@@ -169,11 +169,28 @@ fn config_is_validated() {
 
 #[test]
 fn secrets() {
+    // At least 160 bits, also for imported secrets (the floor; RFC 4226 §4 R6 only
+    // requires 128 and recommends 160).
+    assert_eq!(OtpSecret::MIN_BYTES, 20);
+    for short in [15, 16, 19] {
+        assert_eq!(
+            OtpSecret::from_bytes(&vec![1; short]).unwrap_err(),
+            OtpError::SecretTooShort,
+            "{short} bytes"
+        );
+    }
+    assert!(OtpSecret::from_bytes(&[1; 20]).is_ok());
+    // A 128-bit secret in base32 (26 characters), as older enrolments and some exports have.
     assert_eq!(
-        OtpSecret::from_bytes(&[1; 15]).unwrap_err(),
+        OtpSecret::from_base32("AEAQCAIBAEAQCAIBAEAQCAIBAE").unwrap_err(),
         OtpError::SecretTooShort
     );
-    assert!(OtpSecret::from_bytes(&[1; 16]).is_ok());
+    assert_eq!(
+        OtpSecret::from_base32("AEAQCAIBAEAQCAIBAEAQCAIBAEAQCAIB")
+            .unwrap()
+            .expose(),
+        &[1; 20]
+    );
     assert_eq!(
         OtpSecret::from_bytes(&[1; 129]).unwrap_err(),
         OtpError::SecretTooLong
@@ -220,7 +237,7 @@ fn secrets() {
     );
     assert!(!format!("{a:?}").contains(b32.expose()));
     assert_eq!(format!("{a:?}"), "OtpSecret(***)");
-    // 80-bit secrets (common in older enrolments) are below the RFC 4226 R6 minimum.
+    // 80-bit secrets (common in older enrolments) are below even the RFC 4226 R6 minimum.
     assert_eq!(
         OtpSecret::from_base32("JBSWY3DPEHPK3PXP").unwrap_err(),
         OtpError::SecretTooShort
@@ -560,18 +577,19 @@ fn otpauth_parse_accepts_common_variants() {
     // Issuer only in the label, encoded colon, spaces after the colon, lower-case padded secret.
     let lower = format!(
         "{}======",
-        base32::encode(b"0123456789abcdef").to_lowercase()
+        base32::encode(b"0123456789abcdefghijk").to_lowercase()
     );
-    assert_eq!(lower.len(), 32);
+    // 21 bytes (at least the 160-bit floor) need padding: 34 characters and six `=`.
+    assert_eq!(lower.len(), 40);
     let u = parse(&format!(
         "OTPAUTH://TOTP/Big%20Corp%3A%20%20alice?secret={lower}"
     ));
     assert_eq!((u.issuer(), u.account()), (Some("Big Corp"), "alice"));
-    assert_eq!(u.secret().expose(), b"0123456789abcdef");
+    assert_eq!(u.secret().expose(), b"0123456789abcdefghijk");
     // Padding percent-encoded.
     let encoded = lower.replace('=', "%3D");
     let u = parse(&format!("otpauth://totp/Big%20Corp:alice?secret={encoded}"));
-    assert_eq!(u.secret().expose(), b"0123456789abcdef");
+    assert_eq!(u.secret().expose(), b"0123456789abcdefghijk");
     // Both, equal; algorithm name in lower case.
     let u = parse(&format!(
         "otpauth://totp/ACME:bob?issuer=ACME&secret={SECRET_B32}&algorithm=sha256&digits=8&period=60"

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ciam::audit::AuditAction as Action;
 use ciam::credential::CredentialKind;
 use ciam::id::UserId;
-use ciam::otp::{OtpAuthUri, OtpSecret, TotpConfig};
+use ciam::otp::{OtpAlgorithm, OtpAuthUri, OtpSecret, TotpConfig};
 use ciam::session::{Aal, AuthMethod};
 use ciam::store::Backend;
 use ciam::{
@@ -20,7 +20,8 @@ use ciam::{
     SignedIn,
 };
 use support::{
-    Harness, PW, PW2, amr_text, ctx, expect_signed_in, mfa_harness, on_both_backends, pw, token_in,
+    Harness, PW, PW2, amr_text, ctx, expect_signed_in, harness_with, mfa_config, mfa_harness,
+    on_both_backends, pw, token_in,
 };
 use time::Duration;
 
@@ -37,6 +38,11 @@ on_both_backends!(
     assurance_checks,
     second_factor_needs_mfa_configured_for_an_enrolled_account,
     a_pending_sign_in_ends_with_a_reset_or_a_lock,
+    another_account_cannot_confirm_or_void_an_enrolment,
+    the_same_code_passes_once_when_used_concurrently,
+    a_device_token_of_another_account_skips_nothing,
+    trusted_devices_are_listed_and_forgotten_one_by_one,
+    sha512_eight_digit_totp_enrols_and_signs_in,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -211,9 +217,16 @@ async fn enrolment_needs_recent_auth_and_a_code_from_the_app<B: Backend>(store: 
     assert_eq!(e.detail["attempts"], 1);
     assert!(!h.ciam.mfa_status(&auth).await.unwrap().totp);
 
-    // Another account cannot confirm this enrolment.
+    // Another account cannot confirm this enrolment (see
+    // another_account_cannot_confirm_or_void_an_enrolment for the full check).
     let other = h.register_verified("grace@example.com").await;
     let other_auth = h.auth_of(&other).await;
+    assert!(matches!(
+        h.ciam
+            .confirm_totp(&other_auth, enrolment.enrolment.expose(), &right, &ctx())
+            .await,
+        Err(Error::InvalidToken)
+    ));
 
     // The right code (spaces allowed) enrols and returns the recovery codes once.
     let spaced = format!("{} {}", &right[..3], &right[3..]);
@@ -911,4 +924,287 @@ async fn a_pending_sign_in_ends_with_a_reset_or_a_lock<B: Backend>(store: Arc<B>
     assert_eq!(h.sessions(app.user).await, sessions);
     h.failed_entry(Some(app.user), Action::SignInMfa, "locked")
         .await;
+}
+
+/// Another signed-in account presenting someone's enrolment token (with the right code) is
+/// refused, and the refusal leaves the owner's enrolment open: the owner still confirms it.
+async fn another_account_cannot_confirm_or_void_an_enrolment<B: Backend>(store: Arc<B>) {
+    let h = mfa_harness(store, Policy::default());
+    let owner = h.register_verified(EMAIL).await;
+    let owner_auth = h.auth_of(&owner).await;
+    let enrolment = h
+        .ciam
+        .start_totp_enrolment(&owner_auth, &ctx())
+        .await
+        .unwrap();
+    let secret = OtpSecret::from_base32(enrolment.secret.expose()).unwrap();
+    let right = TotpConfig::default().code_at(&secret, h.unix_now());
+
+    let mallory = h.register_verified("mallory@example.com").await;
+    let mallory_auth = h.auth_of(&mallory).await;
+    for _ in 0..Policy::default().mfa_attempts + 1 {
+        assert!(matches!(
+            h.ciam
+                .confirm_totp(&mallory_auth, enrolment.enrolment.expose(), &right, &ctx())
+                .await,
+            Err(Error::InvalidToken)
+        ));
+    }
+    let e = h
+        .failed_entry(Some(mallory.user.id), Action::MfaEnrolled, "other_account")
+        .await;
+    assert_eq!(e.session_id, Some(mallory_auth.session_id));
+    // Nothing was enrolled for either account ...
+    assert!(!h.ciam.mfa_status(&mallory_auth).await.unwrap().totp);
+    assert!(!h.ciam.mfa_status(&owner_auth).await.unwrap().totp);
+    // ... and the owner's enrolment was neither consumed nor charged attempts.
+    let codes = h
+        .ciam
+        .confirm_totp(&owner_auth, enrolment.enrolment.expose(), &right, &ctx())
+        .await
+        .unwrap();
+    assert_eq!(codes.map(|c| c.len()), Some(10));
+    assert!(h.ciam.mfa_status(&owner_auth).await.unwrap().totp);
+}
+
+/// The same TOTP code, and the same recovery code, sent to several pending sign-ins at once:
+/// exactly one completes (the credential update is versioned; the losers re-read and see the
+/// used step or the removed code).
+async fn the_same_code_passes_once_when_used_concurrently<B: Backend>(store: Arc<B>) {
+    const RACERS: usize = 4;
+    let h = mfa_harness(store, Policy::default());
+    let app = h.enrolled(EMAIL).await;
+
+    async fn race<B: Backend>(h: &Harness<B>, proof: MfaProof) -> (usize, usize) {
+        let mut tokens = Vec::new();
+        for _ in 0..RACERS {
+            tokens.push(h.pending(EMAIL, PW).await);
+        }
+        let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let tasks: Vec<_> = tokens
+            .into_iter()
+            .map(|token| {
+                let (ciam, proof, start) = (h.ciam.clone(), proof.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    ciam.complete_mfa(&token, &proof, false, &ctx()).await
+                })
+            })
+            .collect();
+        let (mut won, mut lost) = (0, 0);
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(SignInOutcome::SignedIn(_)) => won += 1,
+                Err(Error::InvalidCode) => lost += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (won, lost)
+    }
+
+    assert_eq!(race(&h, app.totp(&h, 0)).await, (1, RACERS - 1));
+    h.clock.advance(Duration::seconds(30));
+    let before = h
+        .ciam
+        .mfa_status(&h.auth_of(&h.mfa_sign_in(&app, false).await).await)
+        .await
+        .unwrap()
+        .recovery_codes_left;
+    assert_eq!(
+        race(&h, MfaProof::RecoveryCode(app.codes[0].clone())).await,
+        (1, RACERS - 1)
+    );
+    let s = h.mfa_sign_in(&app, false).await;
+    let left = h
+        .ciam
+        .mfa_status(&h.auth_of(&s).await)
+        .await
+        .unwrap()
+        .recovery_codes_left;
+    assert_eq!(left, before - 1);
+}
+
+/// A remembered device of one account skips nothing for another: the token is bound to the
+/// account it was issued for, even with the right password of the other account.
+async fn a_device_token_of_another_account_skips_nothing<B: Backend>(store: Arc<B>) {
+    let h = mfa_harness(store, Policy::default());
+    let ada = h.enrolled(EMAIL).await;
+    let grace = h.enrolled("grace@example.com").await;
+    let token = mfa_token(
+        h.try_sign_in("grace@example.com", PW, &ctx())
+            .await
+            .unwrap(),
+    );
+    let s = expect_signed_in(h.complete(&token, &grace.totp(&h, 0), true, &ctx()).await);
+    h.clock.advance(Duration::seconds(30));
+    let graces_device = s.device_token.clone().expect("a remembered device");
+    let with_graces = ctx().with_device_token(Some(graces_device));
+    // The token works for its own account ...
+    let own = expect_signed_in(h.try_sign_in("grace@example.com", PW, &with_graces).await);
+    assert_eq!(amr_text(&h.auth_of(&own).await), ["pwd", "mfa"]);
+    // ... but Ada, with her right password, still needs her second factor, and Grace's
+    // device is not listed as Ada's.
+    let pending = mfa_token(h.try_sign_in(EMAIL, PW, &with_graces).await.unwrap());
+    let s = h.completes(&pending, &ada.totp(&h, 0)).await;
+    assert_eq!(amr_text(&h.auth_of(&s).await), ["pwd", "otp", "mfa"]);
+    let adas = h
+        .ciam
+        .trusted_devices(&h.auth_of(&s).await, &with_graces)
+        .await
+        .unwrap();
+    assert!(adas.iter().all(|d| !d.current));
+    // Nor can Ada forget Grace's device by its id.
+    let graces_auth = h.auth_of(&own).await;
+    let graces = h
+        .ciam
+        .trusted_devices(&graces_auth, &with_graces)
+        .await
+        .unwrap();
+    let current = graces
+        .iter()
+        .find(|d| d.current)
+        .expect("listed as current");
+    assert!(
+        !h.ciam
+            .forget_device(&h.auth_of(&s).await, current.id, &ctx())
+            .await
+            .unwrap()
+    );
+    expect_signed_in(h.try_sign_in("grace@example.com", PW, &with_graces).await);
+}
+
+/// The account's trusted devices are listed (newest first, the requesting one marked, the
+/// remembered ones with their limit, where they were trusted from) and can be forgotten one
+/// at a time: the forgotten browser needs the second factor again, the others do not.
+async fn trusted_devices_are_listed_and_forgotten_one_by_one<B: Backend>(store: Arc<B>) {
+    let h = mfa_harness(store, Policy::default());
+    // The sign-in of the registration trusted a first browser (not remembered).
+    let app = h.enrolled(EMAIL).await;
+    let phone = ciam::RequestContext::new(Some("198.51.100.7".parse().unwrap()), Some("phone/1"));
+    let laptop = ciam::RequestContext::new(Some("192.0.2.44".parse().unwrap()), Some("laptop/2"));
+    let remember = async |from: &ciam::RequestContext| {
+        let token = mfa_token(h.try_sign_in(EMAIL, PW, from).await.unwrap());
+        let s = expect_signed_in(h.complete(&token, &app.totp(&h, 0), true, from).await);
+        h.clock.advance(Duration::seconds(30));
+        s
+    };
+    let on_phone = remember(&phone).await;
+    let on_laptop = remember(&laptop).await;
+    let phone = phone.with_device_token(on_phone.device_token.clone());
+    let laptop = laptop.with_device_token(on_laptop.device_token.clone());
+    let auth = h.auth_of(&on_laptop).await;
+
+    let devices = h.ciam.trusted_devices(&auth, &laptop).await.unwrap();
+    assert_eq!(devices.len(), 3, "{devices:?}");
+    assert_eq!(devices[0].user_agent.as_deref(), Some("laptop/2"));
+    assert!(devices[0].current);
+    assert_eq!(devices[0].ip, Some("192.0.2.44".parse().unwrap()));
+    assert_eq!(devices[1].user_agent.as_deref(), Some("phone/1"));
+    assert!(!devices[1].current);
+    assert!(devices[0].remember_until.is_some() && devices[1].remember_until.is_some());
+    assert_eq!(
+        devices[2].remember_until, None,
+        "the registration's browser"
+    );
+    assert_eq!(
+        devices[0].expires_at - devices[0].created_at,
+        Policy::default().trusted_device_ttl
+    );
+    assert!(devices[0].created_at > devices[1].created_at);
+    // Listing reveals no token.
+    let json = serde_json::to_string(&devices).unwrap();
+    let laptop_token = laptop.device_token.as_ref().unwrap().expose().to_owned();
+    assert!(!json.contains(&laptop_token));
+
+    // Forget the phone.
+    let phone_id = devices[1].id;
+    assert!(
+        h.ciam
+            .forget_device(&auth, phone_id, &laptop)
+            .await
+            .unwrap()
+    );
+    let e = h
+        .ok_entry(Some(app.user), Action::DevicesForgotten, "one")
+        .await;
+    assert_eq!(e.detail["device"], serde_json::json!(phone_id));
+    assert_eq!(e.session_id, Some(auth.session_id));
+    let devices = h.ciam.trusted_devices(&auth, &laptop).await.unwrap();
+    assert_eq!(devices.len(), 2);
+    assert!(devices.iter().all(|d| d.id != phone_id));
+    // The phone needs the second factor again; the laptop still skips it.
+    mfa_token(h.try_sign_in(EMAIL, PW, &phone).await.unwrap());
+    let s = expect_signed_in(h.try_sign_in(EMAIL, PW, &laptop).await);
+    assert_eq!(amr_text(&h.auth_of(&s).await), ["pwd", "mfa"]);
+    // Forgetting it again, or an unknown id, changes nothing.
+    assert!(
+        !h.ciam
+            .forget_device(&auth, phone_id, &laptop)
+            .await
+            .unwrap()
+    );
+    let unknown = ciam::id::CredentialId::generate(&ciam::rng::SystemRandom::new()).unwrap();
+    assert!(!h.ciam.forget_device(&auth, unknown, &laptop).await.unwrap());
+
+    // forget_devices counts devices, not the index behind the list.
+    let n = h.ciam.forget_devices(&auth, &ctx()).await.unwrap();
+    assert_eq!(n, 2);
+    assert!(
+        h.ciam
+            .trusted_devices(&auth, &laptop)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    mfa_token(h.try_sign_in(EMAIL, PW, &laptop).await.unwrap());
+}
+
+/// TOTP with SHA-512 and 8 digits (MfaConfig::with_totp), end to end: the enrolment URI, the
+/// stored parameters and secret length, and a sign-in that takes the 8-digit code and refuses
+/// a 6-digit one.
+async fn sha512_eight_digit_totp_enrols_and_signs_in<B: Backend>(store: Arc<B>) {
+    let totp = TotpConfig::new(OtpAlgorithm::Sha512, 8, 30, 1).unwrap();
+    let h = harness_with(store, Policy::default(), |b| {
+        b.mfa(mfa_config().with_totp(totp))
+    });
+    let app = h.enrolled(EMAIL).await;
+    assert_eq!(app.config.algorithm(), OtpAlgorithm::Sha512);
+    assert_eq!(app.config.digits(), 8);
+    // A secret as long as the SHA-512 output (512 bits).
+    assert_eq!(app.secret.expose().len(), 64);
+    let e = h
+        .ok_entry(Some(app.user), Action::MfaEnrolled, "totp")
+        .await;
+    assert_eq!(e.detail["algorithm"], "SHA512");
+    assert_eq!(e.detail["digits"], 8);
+
+    let code = app.code(&h, 0);
+    assert_eq!(code.len(), 8);
+    let token = h.pending(EMAIL, PW).await;
+    // The last six digits are not the code.
+    assert!(matches!(
+        h.complete(
+            &token,
+            &MfaProof::Totp(SecretString::new(&code[2..])),
+            false,
+            &ctx()
+        )
+        .await,
+        Err(Error::InvalidCode)
+    ));
+    let s = h
+        .completes(&token, &MfaProof::Totp(SecretString::new(code)))
+        .await;
+    let auth = h.auth_of(&s).await;
+    assert_eq!(amr_text(&auth), ["pwd", "otp", "mfa"]);
+    assert_eq!(auth.aal, Aal::Aal2);
+    // The stored credential keeps the parameters (sealed secret, no plain text).
+    let stored = h
+        .store
+        .credentials_for_user(app.user, CredentialKind::Totp)
+        .await
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stored[0].secret).unwrap();
+    assert_eq!(json["algorithm"], "SHA512");
+    assert_eq!(json["digits"], 8);
 }

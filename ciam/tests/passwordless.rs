@@ -1,8 +1,8 @@
 //! Passwordless sign-in end to end, on the memory and SQLite backends: magic links and
 //! mailed codes, bound to the browser that asked (binding tokens), single use, expiry,
-//! attempt limits, per-IP throttling, answers that do not reveal accounts, the hourly mail
-//! limit, e-mail verification on the way, and the second factor after either, each with its
-//! audit entries.
+//! attempt limits, throttling (codes per IP and per account, links per IP), answers that do
+//! not reveal accounts, the hourly mail limit, e-mail verification on the way, and the second
+//! factor after either, each with its audit entries.
 // Test code: a failed step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,6 +35,8 @@ on_both_backends!(
     passwordless_mail_is_rate_limited,
     code_failures_are_throttled_per_ip,
     a_second_factor_is_still_needed,
+    code_failures_are_throttled_per_account,
+    magic_link_failures_are_throttled_per_ip,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -235,8 +237,11 @@ async fn sign_in_codes_sign_in_the_browser_that_asked<B: Backend>(store: Arc<B>)
 
 async fn sign_in_codes_allow_limited_attempts_and_expire<B: Backend>(store: Arc<B>) {
     let mut policy = Policy::default();
-    // This test asks for more codes than the default hourly mail limit allows.
+    // This test asks for more codes than the default hourly mail limit allows, and makes
+    // more wrong guesses on one address than the account's free failures (the delay is
+    // code_failures_are_throttled_per_account's subject).
     policy.mails_per_hour = 10;
+    policy.throttle.account_free = 20;
     let attempts = policy.code_attempts;
     let ttl = policy.passwordless_ttl;
     let h = harness(store, policy);
@@ -466,4 +471,146 @@ async fn a_second_factor_is_still_needed<B: Backend>(store: Arc<B>) {
     let pending = expect_mfa(h.verify_code(Some(&binding), &code).await);
     let done = second_factor(&h, &pending, &code_now(&h)).await;
     assert_eq!(h.auth(&done).await.unwrap().aal, Aal::Aal2);
+}
+
+/// Asks for a sign-in code for `email` from `from`; the binding and the code of the `n`th mail.
+async fn code_from<B: Backend>(
+    h: &Harness<B>,
+    email: &str,
+    from: &ciam::RequestContext,
+    n: usize,
+) -> (OpaqueToken, String) {
+    let binding = h.ciam.start_sign_in_code(email, from).await.unwrap();
+    (binding, code_in(&h.outbox.nth_to(email, n).await))
+}
+
+fn limited<T: std::fmt::Debug>(r: Result<T, Error>) -> std::time::Duration {
+    match r {
+        Err(Error::RateLimited { retry_after }) => retry_after,
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+/// Wrong codes count against the address the code went to, whichever network they come
+/// from: past the free count the next attempt waits, even with the right code, and the
+/// request survives the wait. An unknown address is delayed the same way; the owner's trusted
+/// browser is exempt.
+async fn code_failures_are_throttled_per_account<B: Backend>(store: Arc<B>) {
+    let mut policy = Policy::default();
+    policy.mails_per_hour = 10;
+    let h = harness(store, policy);
+    let owner = h.register_verified(EMAIL).await;
+    let free = ThrottlePolicy::default().account_free;
+    assert_eq!(free, 5);
+    let (a, b, c) = (
+        ctx_from(Some("192.0.2.10")),
+        ctx_from(Some("198.51.100.10")),
+        ctx_from(Some("203.0.113.200")),
+    );
+
+    // Three wrong codes from one network, two from another: no IP near its limit.
+    let (b1, c1) = code_from(&h, EMAIL, &a, 2).await;
+    for _ in 0..3 {
+        wrong(
+            h.ciam
+                .verify_sign_in_code(Some(&b1), &other_code(&c1), &a)
+                .await,
+        );
+    }
+    let (b2, c2) = code_from(&h, EMAIL, &b, 3).await;
+    for _ in 0..2 {
+        wrong(
+            h.ciam
+                .verify_sign_in_code(Some(&b2), &other_code(&c2), &b)
+                .await,
+        );
+    }
+    // A third network, a fresh request and the right code: it waits.
+    let (b3, c3) = code_from(&h, EMAIL, &c, 4).await;
+    let wait = limited(h.ciam.verify_sign_in_code(Some(&b3), &c3, &c).await);
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["flow"], "sign_in_passwordless");
+    assert_eq!(e.detail["scope"], "account");
+    assert_eq!(e.detail["failures"], free);
+    assert_eq!(e.detail["delay_ms"], 1000);
+    assert!(wait <= std::time::Duration::from_secs(1));
+    // The request survived the wait.
+    h.clock.advance(Duration::try_from(wait).unwrap());
+    let s = expect_signed_in(h.ciam.verify_sign_in_code(Some(&b3), &c3, &c).await);
+    assert_eq!(s.user.id, owner.user.id);
+
+    // An unknown address: the same delay after the same failures.
+    let nobody = "nobody@example.com";
+    let binding = h.ciam.start_sign_in_code(nobody, &a).await.unwrap();
+    for _ in 0..free {
+        wrong(
+            h.ciam
+                .verify_sign_in_code(Some(&binding), "000000", &a)
+                .await,
+        );
+    }
+    let binding = h.ciam.start_sign_in_code(nobody, &c).await.unwrap();
+    limited(
+        h.ciam
+            .verify_sign_in_code(Some(&binding), "000000", &c)
+            .await,
+    );
+    assert_eq!(h.last_delay().await.detail["scope"], "account");
+
+    // The owner's trusted browser is not held up by someone guessing at the address.
+    let (b4, c4) = code_from(&h, EMAIL, &a, 5).await;
+    for _ in 0..free {
+        wrong(
+            h.ciam
+                .verify_sign_in_code(Some(&b4), &other_code(&c4), &a)
+                .await,
+        );
+    }
+    let trusted = ctx().with_device_token(owner.device_token.clone());
+    let (b5, c5) = code_from(&h, EMAIL, &trusted, 6).await;
+    expect_signed_in(h.ciam.verify_sign_in_code(Some(&b5), &c5, &trusted).await);
+    // A browser without the token still waits.
+    let (b6, c6) = code_from(&h, EMAIL, &c, 7).await;
+    limited(h.ciam.verify_sign_in_code(Some(&b6), &c6, &c).await);
+}
+
+/// Made-up, malformed and other-browser links count per IP: past the free count a genuine
+/// link from that IP waits, without being consumed, and still works from another network.
+async fn magic_link_failures_are_throttled_per_ip<B: Backend>(store: Arc<B>) {
+    let h = harness(store, Policy::default());
+    h.register_verified(EMAIL).await;
+    let ip_free = ThrottlePolicy::default().ip_free;
+    let attacker = ctx_from(Some("192.0.2.66"));
+    // One real link presented without its browser's binding ...
+    let (_, real) = h.magic_link(EMAIL, 2).await;
+    invalid_token(h.ciam.confirm_magic_link(&real, None, &attacker).await);
+    // ... one malformed token, and made-up ones.
+    invalid_token(
+        h.ciam
+            .confirm_magic_link("not a token", None, &attacker)
+            .await,
+    );
+    for i in 2..ip_free {
+        let made_up = format!("{i:0>43}");
+        invalid_token(h.ciam.confirm_magic_link(&made_up, None, &attacker).await);
+    }
+    // A genuine link from that IP now waits, before it is consumed ...
+    let binding = h.ciam.start_magic_link(EMAIL, &attacker).await.unwrap();
+    let token = token_in(&h.outbox.nth_to(EMAIL, 3).await);
+    limited(
+        h.ciam
+            .confirm_magic_link(&token, Some(&binding), &attacker)
+            .await,
+    );
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["flow"], "sign_in_passwordless");
+    assert_eq!(e.detail["scope"], "ip");
+    assert_eq!(e.detail["failures"], ip_free);
+    // ... and works from another network.
+    let other = ctx_from(Some("198.51.100.5"));
+    expect_signed_in(
+        h.ciam
+            .confirm_magic_link(&token, Some(&binding), &other)
+            .await,
+    );
 }

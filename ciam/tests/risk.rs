@@ -9,7 +9,10 @@ mod support;
 use std::sync::Arc;
 
 use ciam::audit::{AuditAction, AuditEntry, AuditOutcome};
-use ciam::risk::{BreachCheckError, BreachedPasswords, DefaultRiskPolicy};
+use ciam::risk::{
+    BotCheck, BotCheckError, BotVerdict, BreachCheckError, BreachedPasswords, DefaultRiskPolicy,
+    REASON_DENY, SmsError, SmsSender,
+};
 use ciam::store::Backend;
 use ciam::{Error, MfaFactor, MfaProof, Policy, RequestContext, SecretString, SignInOutcome};
 use support::{Harness, PW, harness_with, on_both_backends, pw};
@@ -234,7 +237,7 @@ async fn breached_password_with_velocity_is_denied<B: Backend>(store: Arc<B>) {
     let Err(Error::RiskDenied { reason }) = r else {
         panic!("expected a denial, got {r:?}");
     };
-    assert_eq!(reason, ciam::risk::REASON_DENY);
+    assert_eq!(reason, REASON_DENY);
     let user = h
         .store
         .user_by_email(&ciam::identifier::Email::parse(email).unwrap())
@@ -257,7 +260,8 @@ async fn breached_password_with_velocity_is_denied<B: Backend>(store: Arc<B>) {
     assert!(velocity["inputs"]["failures"].as_u64().unwrap() >= 5);
 }
 
-/// An application-supplied bot score above the deny threshold is refused, whatever else.
+/// An application-supplied bot score above the deny threshold is refused, whatever else,
+/// with the deliberately vague reason; the audit entry records the denial and its rule.
 async fn bot_score_denies<B: Backend>(store: Arc<B>) {
     let h = risky(store);
     let first = h.register_verified("di@example.com").await;
@@ -268,13 +272,463 @@ async fn bot_score_denies<B: Backend>(store: Arc<B>) {
         .ciam
         .sign_in_password("di@example.com", &pw(PW), &bot)
         .await;
-    assert!(matches!(r, Err(Error::RiskDenied { .. })), "{r:?}");
+    let Err(Error::RiskDenied { reason }) = r else {
+        panic!("expected a denial, got {r:?}");
+    };
+    assert_eq!(reason, REASON_DENY);
     let check = last_assessment(&h, first.user.id).await;
+    assert_eq!(check.outcome, AuditOutcome::Failure);
+    assert_eq!(check.reason, "deny");
+    assert_eq!(check.detail["decision"], "deny");
+    assert_eq!(check.detail["reason_shown"], REASON_DENY);
     assert_eq!(rules(&check), vec!["bot_score"]);
     let score = check.detail["rules"][0]["inputs"]["score"]
         .as_f64()
         .unwrap();
     assert!((score - 0.97).abs() < 1e-6, "{score}");
+    assert_eq!(check.detail["rules"][0]["inputs"]["deny_above"], 0.9);
+    // No bot check is configured here: the application's score alone decided.
+    assert!(check.detail.get("bot_check").is_none());
+}
+
+/// A CAPTCHA / bot-management service for the tests. The token stands for what the service
+/// would conclude: no token is a human-looking request, `mid` a suspicious one, `solved` a
+/// suspicious one that solved the CAPTCHA, `bot` an automated one; `down` fails.
+#[derive(Debug)]
+struct Captchas;
+
+#[async_trait::async_trait]
+impl BotCheck for Captchas {
+    async fn check(
+        &self,
+        token: Option<&str>,
+        _ip: Option<std::net::IpAddr>,
+    ) -> Result<BotVerdict, BotCheckError> {
+        match token {
+            None => BotVerdict::new(0.1, false),
+            Some("mid") => BotVerdict::new(0.7, false),
+            Some("solved") => BotVerdict::new(0.7, true),
+            Some("bot") => BotVerdict::new(0.97, false),
+            Some("down") => Err(BotCheckError::Unavailable("service down".into())),
+            Some(_) => BotVerdict::new(0.7, false),
+        }
+    }
+}
+
+fn with_captchas<B: Backend>(store: Arc<B>) -> Harness<B> {
+    let mut policy = Policy::default();
+    // These tests ask for more sign-in codes than the default hourly mail limit allows.
+    policy.mails_per_hour = 10;
+    harness_with(store, policy, |b| {
+        b.risk_policy(Arc::new(DefaultRiskPolicy::default()))
+            .bot_check(Arc::new(Captchas))
+    })
+}
+
+fn bot_token(token: &str) -> Option<SecretString> {
+    Some(SecretString::new(token))
+}
+
+/// The code in the newest sign-in code mail to `email`, the `n`th mail to it.
+async fn mailed_code<B: Backend>(h: &Harness<B>, email: &str, n: usize) -> String {
+    let mail = h.outbox.nth_to(email, n).await;
+    mail.text
+        .split("code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect()
+}
+
+/// A middling score from the bot check asks for a CAPTCHA only: a typed `MfaRequired` with
+/// `MfaFactor::Captcha` and the reason, not a denial. A solved CAPTCHA completes it (a person,
+/// not a second factor: `amr` stays `pwd`, AAL1); an unsolved one does not; a CAPTCHA does not
+/// answer a challenge that asked for an identity factor. The bot check needs a risk policy.
+async fn a_mid_bot_score_asks_for_a_captcha<B: Backend>(store: Arc<B>) {
+    let h = with_captchas(store);
+    let first = h.register_verified("ed@example.com").await;
+    let user = first.user.id;
+    let home = support::ctx().with_device_token(first.device_token.clone());
+
+    let outcome = h
+        .ciam
+        .sign_in_password(
+            "ed@example.com",
+            &pw(PW),
+            &home.clone().with_bot_token(bot_token("mid")),
+        )
+        .await
+        .unwrap();
+    let SignInOutcome::MfaRequired(challenge) = outcome else {
+        panic!("expected a CAPTCHA challenge, got {outcome:?}");
+    };
+    assert_eq!(challenge.factors, vec![MfaFactor::Captcha]);
+    let reason = "We need to check that you're a person and not an automated program.";
+    assert_eq!(challenge.reason.as_deref(), Some(reason));
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.outcome, AuditOutcome::Success);
+    assert_eq!(check.reason, "challenge");
+    assert_eq!(check.detail["decision"], "challenge");
+    assert_eq!(check.detail["factors"], serde_json::json!(["captcha"]));
+    assert_eq!(rules(&check), vec!["bot_score"]);
+    assert_eq!(check.detail["score"], 30);
+    assert_eq!(check.detail["reason_shown"], reason);
+    assert_eq!(check.detail["bot_check"]["score"], 0.7);
+    assert_eq!(check.detail["bot_check"]["passed_challenge"], false);
+    let e = h
+        .ciam
+        .audit_log(user, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == AuditAction::MfaChallenged)
+        .unwrap();
+    assert_eq!(e.detail["factors"], serde_json::json!(["captcha"]));
+
+    // An unsolved CAPTCHA is a wrong answer; the pending sign-in stays open.
+    let r = h
+        .ciam
+        .complete_mfa(
+            challenge.token.expose(),
+            &MfaProof::Captcha(SecretString::new("mid")),
+            false,
+            &home,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+    // A solved one signs in, with no second factor claimed.
+    let done = h
+        .ciam
+        .complete_mfa(
+            challenge.token.expose(),
+            &MfaProof::Captcha(SecretString::new("solved")),
+            false,
+            &home,
+        )
+        .await
+        .unwrap();
+    let SignInOutcome::SignedIn(s) = done else {
+        panic!("expected signed in, got {done:?}");
+    };
+    let amr: Vec<&str> = s.session.amr.iter().map(|m| m.as_str()).collect();
+    assert_eq!(amr, ["pwd"]);
+    assert_eq!(s.session.aal, 1);
+    let ok = h
+        .ciam
+        .audit_log(user, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.action == AuditAction::SignInPassword && e.outcome == AuditOutcome::Success)
+        .unwrap();
+    assert_eq!(ok.reason, "captcha");
+    assert_eq!(ok.detail["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(ok.detail["aal"], 1);
+
+    // A challenge for an identity factor (new device on a new network) takes no CAPTCHA.
+    let elsewhere = RequestContext::new(Some("198.51.100.20".parse().unwrap()), Some("x/1"));
+    let outcome = h
+        .ciam
+        .sign_in_password("ed@example.com", &pw(PW), &elsewhere)
+        .await
+        .unwrap();
+    let SignInOutcome::MfaRequired(challenge) = outcome else {
+        panic!("expected a challenge, got {outcome:?}");
+    };
+    assert_eq!(challenge.factors, vec![MfaFactor::EmailCode]);
+    let r = h
+        .ciam
+        .complete_mfa(
+            challenge.token.expose(),
+            &MfaProof::Captcha(SecretString::new("solved")),
+            false,
+            &elsewhere,
+        )
+        .await;
+    assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+
+    // A bot check with no risk policy to act on its score is a configuration error.
+    let built = ciam::Ciam::builder()
+        .backend(h.store.clone())
+        .bot_check(Arc::new(Captchas))
+        .build();
+    assert!(
+        matches!(built, Err(ciam::BuildError::InvalidPolicy(_))),
+        "{built:?}"
+    );
+}
+
+/// A request that carries a solved CAPTCHA is not asked for one again: the challenge the
+/// score would have caused is met, and the audit entry says by what. A bot check that fails
+/// is ignored (and recorded).
+async fn a_passed_captcha_lets_the_sign_in_through<B: Backend>(store: Arc<B>) {
+    let h = with_captchas(store);
+    let first = h.register_verified("flo@example.com").await;
+    let user = first.user.id;
+    let home = support::ctx().with_device_token(first.device_token.clone());
+
+    let outcome = h
+        .ciam
+        .sign_in_password(
+            "flo@example.com",
+            &pw(PW),
+            &home.clone().with_bot_token(bot_token("solved")),
+        )
+        .await
+        .unwrap();
+    let SignInOutcome::SignedIn(s) = outcome else {
+        panic!("expected signed in, got {outcome:?}");
+    };
+    let amr: Vec<&str> = s.session.amr.iter().map(|m| m.as_str()).collect();
+    assert_eq!(amr, ["pwd"]);
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.outcome, AuditOutcome::Success);
+    assert_eq!(check.detail["decision"], "challenge");
+    assert_eq!(rules(&check), vec!["bot_score"]);
+    assert_eq!(check.detail["satisfied_by"], "captcha");
+    assert_eq!(check.detail["bot_check"]["passed_challenge"], true);
+
+    let outcome = h
+        .ciam
+        .sign_in_password(
+            "flo@example.com",
+            &pw(PW),
+            &home.clone().with_bot_token(bot_token("down")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SignInOutcome::SignedIn(_)), "{outcome:?}");
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.detail["decision"], "allow");
+    assert_eq!(check.detail["bot_check"]["error"], "unavailable");
+}
+
+/// A high score from the bot check denies: the vague reason, and the audit entry with the
+/// decision, the rule and its inputs, and what the bot check said.
+async fn a_high_bot_score_from_the_bot_check_is_denied<B: Backend>(store: Arc<B>) {
+    let h = with_captchas(store);
+    let first = h.register_verified("gil@example.com").await;
+    let user = first.user.id;
+    let home = support::ctx().with_device_token(first.device_token.clone());
+    let r = h
+        .ciam
+        .sign_in_password(
+            "gil@example.com",
+            &pw(PW),
+            &home.with_bot_token(bot_token("bot")),
+        )
+        .await;
+    let Err(Error::RiskDenied { reason }) = r else {
+        panic!("expected a denial, got {r:?}");
+    };
+    assert_eq!(reason, REASON_DENY);
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.outcome, AuditOutcome::Failure);
+    assert_eq!(check.reason, "deny");
+    assert_eq!(check.detail["decision"], "deny");
+    assert_eq!(check.detail["reason_shown"], REASON_DENY);
+    assert_eq!(rules(&check), vec!["bot_score"]);
+    assert_eq!(check.detail["rules"][0]["inputs"]["score"], 0.97);
+    assert_eq!(check.detail["bot_check"]["score"], 0.97);
+    assert!(check.detail.get("factors").is_none());
+}
+
+/// Failures from one IP on other accounts make the right password from that IP a challenge
+/// (`ip_velocity`, with its count and limit), even on a known device and network.
+async fn ip_velocity_is_a_signal<B: Backend>(store: Arc<B>) {
+    let mut policy = DefaultRiskPolicy::default();
+    policy.ip_failure_limit = 3;
+    let h = harness_with(store, Policy::default(), |b| {
+        b.risk_policy(Arc::new(policy))
+    });
+    let first = h.register_verified("hal@example.com").await;
+    let home = support::ctx().with_device_token(first.device_token.clone());
+    for i in 0..3 {
+        let r = h
+            .ciam
+            .sign_in_password(&format!("user{i}@example.com"), &pw(PW), &support::ctx())
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    }
+    let outcome = h
+        .ciam
+        .sign_in_password("hal@example.com", &pw(PW), &home)
+        .await
+        .unwrap();
+    let SignInOutcome::MfaRequired(challenge) = outcome else {
+        panic!("expected a challenge, got {outcome:?}");
+    };
+    assert_eq!(challenge.factors, vec![MfaFactor::EmailCode]);
+    let reason = "We've seen many unsuccessful sign-in attempts from your network, so we need to confirm it's you.";
+    assert_eq!(challenge.reason.as_deref(), Some(reason));
+    let check = last_assessment(&h, first.user.id).await;
+    assert_eq!(check.detail["decision"], "challenge");
+    assert_eq!(rules(&check), vec!["ip_velocity"]);
+    assert_eq!(
+        check.detail["rules"][0]["inputs"],
+        serde_json::json!({"failures": 3, "limit": 3})
+    );
+    assert_eq!(check.detail["rules"][0]["points"], 30);
+    assert_eq!(check.detail["reason_shown"], reason);
+}
+
+/// Failures spread over a subnet (no IP near its own limit) fire `subnet_velocity` for a
+/// neighbour; on its own (20 points) it is recorded but allowed.
+async fn subnet_velocity_is_a_signal<B: Backend>(store: Arc<B>) {
+    let mut policy = DefaultRiskPolicy::default();
+    policy.subnet_failure_limit = 6;
+    let h = harness_with(store, Policy::default(), |b| {
+        b.risk_policy(Arc::new(policy))
+    });
+    let first = h.register_verified("ivy@example.com").await;
+    let home = support::ctx().with_device_token(first.device_token.clone());
+    for i in 0..6 {
+        let from = RequestContext::new(
+            Some(format!("203.0.113.{}", 50 + i % 3).parse().unwrap()),
+            Some("x/1"),
+        );
+        let r = h
+            .ciam
+            .sign_in_password(&format!("user{i}@example.com"), &pw(PW), &from)
+            .await;
+        assert!(matches!(r, Err(Error::InvalidCredentials)), "{r:?}");
+    }
+    // The owner's own address (203.0.113.7) never failed; its /24 did.
+    let outcome = h
+        .ciam
+        .sign_in_password("ivy@example.com", &pw(PW), &home)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, SignInOutcome::SignedIn(_)), "{outcome:?}");
+    let check = last_assessment(&h, first.user.id).await;
+    assert_eq!(check.detail["decision"], "allow");
+    assert_eq!(rules(&check), vec!["subnet_velocity"]);
+    assert_eq!(
+        check.detail["rules"][0]["inputs"],
+        serde_json::json!({"failures": 6, "limit": 6})
+    );
+    assert_eq!(check.detail["score"], 20);
+    assert_eq!(check.reason, "allow");
+}
+
+/// Keeps texted codes (the application's side of `SmsSender`).
+#[derive(Debug, Default)]
+struct Texts(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl SmsSender for Texts {
+    async fn send(&self, _to: &ciam::identifier::Phone, text: &str) -> Result<(), SmsError> {
+        self.0.lock().unwrap().push(text.to_owned());
+        Ok(())
+    }
+}
+
+/// Magic-link and code sign-ins are assessed like passwords: a new browser on a new network
+/// is challenged, and for a link the e-mail code the policy would take is the inbox just
+/// proven (met, recorded as `satisfied_by: email`); a bot is denied a mailed code; a texted
+/// code from a new browser is challenged with a code to the verified address, giving
+/// `amr` `sms email mfa`.
+async fn passwordless_sign_ins_are_assessed<B: Backend>(store: Arc<B>) {
+    let texts = Arc::new(Texts::default());
+    let sender = texts.clone();
+    let mut policy = Policy::default();
+    policy.mails_per_hour = 10;
+    let h = harness_with(store, policy, move |b| {
+        b.risk_policy(Arc::new(DefaultRiskPolicy::default()))
+            .bot_check(Arc::new(Captchas))
+            .sms(sender)
+    });
+    let email = "jo@example.com";
+    let first = h.register_verified(email).await;
+    let user = first.user.id;
+
+    // A magic link opened in a new browser on a new network.
+    let elsewhere = RequestContext::new(Some("198.51.100.20".parse().unwrap()), Some("x/1"));
+    let binding = h.ciam.start_magic_link(email, &elsewhere).await.unwrap();
+    let token = support::token_in(&h.outbox.nth_to(email, 2).await);
+    let s = h
+        .ciam
+        .confirm_magic_link(&token, Some(&binding), &elsewhere)
+        .await
+        .unwrap();
+    let SignInOutcome::SignedIn(s) = s else {
+        panic!("expected signed in, got {s:?}");
+    };
+    let amr: Vec<&str> = s.session.amr.iter().map(|m| m.as_str()).collect();
+    assert_eq!(amr, ["email"]);
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.detail["decision"], "challenge");
+    assert_eq!(rules(&check), vec!["new_device", "new_network"]);
+    assert_eq!(check.detail["satisfied_by"], "email");
+    assert_eq!(check.outcome, AuditOutcome::Success);
+
+    // A mailed code typed by a bot.
+    let bot = support::ctx()
+        .with_device_token(first.device_token.clone())
+        .with_bot_token(bot_token("bot"));
+    let binding = h.ciam.start_sign_in_code(email, &bot).await.unwrap();
+    let code = mailed_code(&h, email, 3).await;
+    let r = h
+        .ciam
+        .verify_sign_in_code(Some(&binding), &code, &bot)
+        .await;
+    let Err(Error::RiskDenied { reason }) = r else {
+        panic!("expected a denial, got {r:?}");
+    };
+    assert_eq!(reason, REASON_DENY);
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.outcome, AuditOutcome::Failure);
+    assert_eq!(check.detail["decision"], "deny");
+    assert_eq!(rules(&check), vec!["bot_score"]);
+
+    // A texted code from yet another browser and network.
+    let mut stored = h.store.user_by_id(user).await.unwrap().unwrap();
+    stored.phone = Some(ciam::identifier::Phone::parse("+44 7700 900123").unwrap());
+    h.store.update_user(&stored).await.unwrap();
+    let far = RequestContext::new(Some("192.0.2.99".parse().unwrap()), Some("y/1"));
+    let binding = h.ciam.start_sms_code("+447700900123", &far).await.unwrap();
+    let mut texted = None;
+    for _ in 0..100 {
+        if let Some(t) = texts.0.lock().unwrap().last() {
+            texted = Some(t.chars().take(6).collect::<String>());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let texted = texted.expect("a text");
+    let outcome = h
+        .ciam
+        .verify_sign_in_code(Some(&binding), &texted, &far)
+        .await
+        .unwrap();
+    let SignInOutcome::MfaRequired(challenge) = outcome else {
+        panic!("expected a challenge, got {outcome:?}");
+    };
+    assert_eq!(challenge.factors, vec![MfaFactor::EmailCode]);
+    assert_eq!(
+        challenge.reason.as_deref(),
+        Some("We don't recognise this device, so we need to confirm it's you.")
+    );
+    let check = last_assessment(&h, user).await;
+    assert_eq!(check.detail["decision"], "challenge");
+    assert!(check.detail.get("satisfied_by").is_none());
+    let code = mailed_code(&h, email, 4).await;
+    let done = h
+        .ciam
+        .complete_mfa(
+            challenge.token.expose(),
+            &MfaProof::EmailCode(pw(&code)),
+            false,
+            &far,
+        )
+        .await
+        .unwrap();
+    let SignInOutcome::SignedIn(s) = done else {
+        panic!("expected signed in, got {done:?}");
+    };
+    let amr: Vec<&str> = s.session.amr.iter().map(|m| m.as_str()).collect();
+    assert_eq!(amr, ["sms", "email", "mfa"]);
 }
 
 /// A breached password is refused when it is chosen: at sign-up, reset and change.
@@ -364,4 +818,10 @@ on_both_backends!(
     impossible_travel_is_explained,
     breached_password_with_velocity_is_denied,
     bot_score_denies,
+    a_mid_bot_score_asks_for_a_captcha,
+    a_passed_captcha_lets_the_sign_in_through,
+    a_high_bot_score_from_the_bot_check_is_denied,
+    ip_velocity_is_a_signal,
+    subnet_velocity_is_a_signal,
+    passwordless_sign_ins_are_assessed,
 );

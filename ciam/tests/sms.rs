@@ -84,7 +84,7 @@ async fn sms_code_signs_in<B: Backend>(store: Arc<B>) {
     };
     assert_eq!(
         s.session.amr.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-        ["otp"]
+        ["sms"]
     );
     assert!(s.user.phone_verified_at.is_some(), "the number is proven");
     let again = h

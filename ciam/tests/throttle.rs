@@ -4,8 +4,12 @@
 //! entries explaining each refusal.
 //!
 //! Failures are counted in sliding windows (the current fixed window plus the overlapping part
-//! of the previous one). The harness clock starts on a window boundary and these tests stay
-//! inside the first window, so the previous window is empty and the counts are exact.
+//! of the previous one). The harness clock starts on a window boundary and most tests stay
+//! inside the first window, so the previous window is empty and the counts are exact;
+//! `a_sliding_window_carries_the_previous_one_weighted` crosses boundaries on purpose.
+//!
+//! The run of consecutive failures (NIST SP 800-63B §5.2.2: at most 100) is driven across
+//! simulated days, with the ways the owner still gets in at the limit.
 // Test code: a failed step should stop the test with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,7 +21,7 @@ use std::time::Duration as StdDuration;
 use ciam::audit::AuditAction as Action;
 use ciam::store::Backend;
 use ciam::{Error, Policy, RequestContext, ThrottlePolicy};
-use support::{Harness, PW, PW2, ctx_from, expect_signed_in, harness, on_both_backends};
+use support::{Harness, PW, PW2, ctx_from, expect_signed_in, harness, on_both_backends, token_in};
 use time::Duration;
 
 on_both_backends!(
@@ -29,6 +33,9 @@ on_both_backends!(
     a_subnet_shares_one_key,
     without_a_client_ip_only_account_and_global_keys_apply,
     the_global_key_delays_untrusted_attempts,
+    a_sliding_window_carries_the_previous_one_weighted,
+    consecutive_failures_are_capped_across_days,
+    the_owner_gets_in_at_the_consecutive_limit,
 );
 
 const ATTACKER: &str = "203.0.113.66";
@@ -70,6 +77,248 @@ impl<B: Backend> Harness<B> {
     fn wait(&self, d: StdDuration) {
         self.clock.advance(Duration::try_from(d).unwrap());
     }
+
+    /// The newest `throttled/consecutive_failures` entry.
+    async fn last_cap(&self) -> ciam::audit::AuditEntry {
+        self.failed_entry(None, Action::Throttled, "consecutive_failures")
+            .await
+    }
+
+    /// `n` wrong passwords for `email` from `ctx`, 20 minutes apart: more than a window, so
+    /// no windowed delay ever starts and only the run of consecutive failures grows.
+    async fn fail_slowly(&self, email: &str, n: u32, ctx: &RequestContext) {
+        for _ in 0..n {
+            refused(self.try_sign_in(email, PW2, ctx).await);
+            self.clock.advance(Duration::minutes(20));
+        }
+    }
+
+    /// Runs `send` and waits for the mail it sends to `email`.
+    async fn mail_from<F: std::future::Future>(
+        &self,
+        email: &str,
+        send: F,
+    ) -> (F::Output, ciam::mail::OutgoingMail) {
+        let before = self.outbox.count_to(email).await;
+        let out = send.await;
+        (out, self.outbox.nth_to(email, before + 1).await)
+    }
+}
+
+/// The sliding count is the current window plus the previous one weighted by how much of it
+/// the sliding window still covers: right at a boundary the previous window counts in full,
+/// half-way through it counts half (rounded down), one window later not at all. The doubling
+/// delay follows the weighted count.
+async fn a_sliding_window_carries_the_previous_one_weighted<B: Backend>(store: Arc<B>) {
+    let h = harness(store, Policy::default());
+    h.at_window_start();
+    let start = h.clock_now();
+    let window = Duration::try_from(ThrottlePolicy::default().window).unwrap();
+    let attacker = ctx_from(Some(ATTACKER));
+    let email = "nobody@example.com";
+    let free = ThrottlePolicy::default().account_free;
+    assert_eq!(free, 5);
+
+    // Window 0: the free failures, then the first delay.
+    h.fail(email, free, &attacker).await;
+    limited(h.try_sign_in(email, PW, &attacker).await);
+    assert_eq!(h.last_delay().await.detail["failures"], 5);
+
+    // The first instant of window 1: window 0 still counts in full (5), so the delay of 5
+    // failures (1 s) is due, but its time has long passed; the next failure makes 1 + 5 = 6
+    // and doubles the delay, which a window-local count (1) would never have started.
+    h.clock.set(start + window);
+    refused(h.try_sign_in(email, PW2, &attacker).await);
+    let wait = limited(h.try_sign_in(email, PW, &attacker).await);
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["failures"], 6);
+    assert_eq!(e.detail["delay_ms"], 2000);
+    assert!(wait <= StdDuration::from_secs(2));
+
+    // Half-way through window 1 window 0 counts half: 5 * 1/2 = 2 (rounded down), plus the
+    // 1 failure of window 1: 3, under the free count, so two more failures are looked at ...
+    h.clock.set(start + window + window / 2);
+    refused(h.try_sign_in(email, PW2, &attacker).await);
+    refused(h.try_sign_in(email, PW2, &attacker).await);
+    // ... and then 3 + 2 = 5 is the first delay again, not the fourth (window 0's five
+    // failures would give 8 counted in full).
+    limited(h.try_sign_in(email, PW, &attacker).await);
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["failures"], 5);
+    assert_eq!(e.detail["delay_ms"], 1000);
+
+    // Window 2 starts: window 0 is gone, window 1's 3 failures count in full.
+    h.clock.set(start + window * 2);
+    refused(h.try_sign_in(email, PW2, &attacker).await);
+    refused(h.try_sign_in(email, PW2, &attacker).await);
+    limited(h.try_sign_in(email, PW, &attacker).await);
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["failures"], 5);
+    // Two quiet windows later nothing is left: the free failures are free again.
+    h.clock.set(start + window * 4);
+    h.fail(email, free, &attacker).await;
+    limited(h.try_sign_in(email, PW, &attacker).await);
+    let e = h.last_delay().await;
+    assert_eq!(e.detail["failures"], 5);
+    assert_eq!(e.detail["delay_ms"], 1000);
+}
+
+/// More than 100 failures on one account spread over days, slowly enough that no windowed
+/// delay ever starts: the 101st attempt is refused before hashing, even with the right
+/// password, for a known and an unknown address alike, and still days later. A password
+/// reset ends the run; the unknown address stays capped.
+async fn consecutive_failures_are_capped_across_days<B: Backend>(store: Arc<B>) {
+    let h = harness(store, Policy::default());
+    h.register_only("ada@example.com").await;
+    let p = ThrottlePolicy::default();
+    assert_eq!(p.consecutive_failures, 100);
+    let attacker = ctx_from(Some(ATTACKER));
+
+    // Ten failures a day on each address for ten days: 100 each, every one a wrong password.
+    let first = h.clock_now();
+    for day in 0..10 {
+        h.clock.set(first + Duration::days(day));
+        for _ in 0..10 {
+            refused(h.try_sign_in("ada@example.com", PW2, &attacker).await);
+            refused(h.try_sign_in("nobody@example.com", PW2, &attacker).await);
+            h.clock.advance(Duration::minutes(20));
+        }
+    }
+    assert!(
+        h.whole_audit()
+            .await
+            .iter()
+            .all(|e| e.action != Action::Throttled),
+        "no windowed delay started"
+    );
+
+    // The 101st: refused before any hashing, even with the right password.
+    h.clock.set(first + Duration::days(10));
+    let before = h.hashes();
+    let known = limited(h.try_sign_in("ada@example.com", PW, &attacker).await);
+    assert_eq!(h.hashes(), before);
+    let e = h.last_cap().await;
+    assert_eq!(e.detail["flow"], "sign_in_password");
+    assert_eq!(e.detail["scope"], "account");
+    assert_eq!(e.detail["failures"], 100);
+    assert_eq!(e.detail["limit"], 100);
+    assert_eq!(
+        e.detail["retry_after_ms"],
+        u64::try_from(known.as_millis()).unwrap()
+    );
+    assert_eq!(e.user_id, None);
+    // The count lasts at least consecutive_memory and at most twice that.
+    let memory = p.consecutive_memory;
+    assert!(
+        known > StdDuration::ZERO && known <= memory * 2,
+        "{known:?}"
+    );
+    // The unknown address is answered the same way: the cap reveals no account.
+    let unknown = limited(h.try_sign_in("nobody@example.com", PW, &attacker).await);
+    assert_eq!(unknown, known);
+    assert_eq!(h.last_cap().await.detail["failures"], 100);
+    // From another network too: the cap is the account's, not the attacker's.
+    let elsewhere = ctx_from(Some(OWNER));
+    limited(h.try_sign_in("ada@example.com", PW, &elsewhere).await);
+    assert_eq!(h.hashes(), before);
+
+    // Days later the windows are long gone; the run is not.
+    h.clock.advance(Duration::days(5));
+    limited(h.try_sign_in("ada@example.com", PW, &elsewhere).await);
+    assert_eq!(h.last_cap().await.detail["failures"], 100);
+
+    // The password reset still works, and ends the run: the new password signs in from a
+    // browser the account never saw.
+    let (sent, mail) = h
+        .mail_from(
+            "ada@example.com",
+            h.ciam.forgot_password("ada@example.com", &elsewhere),
+        )
+        .await;
+    sent.unwrap();
+    assert!(mail.text.contains("/reset-password?token="));
+    h.ciam
+        .reset_password(&token_in(&mail), &support::pw(PW2), &elsewhere)
+        .await
+        .unwrap();
+    expect_signed_in(h.try_sign_in("ada@example.com", PW2, &elsewhere).await);
+    // The reset was ada's: the other address stays capped.
+    limited(h.try_sign_in("nobody@example.com", PW, &elsewhere).await);
+}
+
+/// At the consecutive limit (lowered to 10 here; the 100 of the default is driven above) the
+/// owner is never locked out: a magic link, a mailed code and a trusted device all sign in,
+/// and each success ends the run, so the password works again from any browser.
+async fn the_owner_gets_in_at_the_consecutive_limit<B: Backend>(store: Arc<B>) {
+    let mut policy = Policy::default();
+    policy.throttle.consecutive_failures = 10;
+    let h = harness(store, policy);
+    h.register_only("ada@example.com").await;
+    let owner = ctx_from(Some(OWNER));
+    let attacker = ctx_from(Some(ATTACKER));
+    let s = expect_signed_in(h.try_sign_in("ada@example.com", PW, &owner).await);
+    let trusted = owner.clone().with_device_token(s.device_token.clone());
+    let new_browser = ctx_from(Some("198.51.100.99"));
+    let capped = async || {
+        limited(h.try_sign_in("ada@example.com", PW, &new_browser).await);
+        let e = h.last_cap().await;
+        assert_eq!(e.detail["failures"], 10);
+        assert_eq!(e.detail["limit"], 10);
+    };
+
+    // A magic link.
+    h.fail_slowly("ada@example.com", 10, &attacker).await;
+    capped().await;
+    let (binding, mail) = h
+        .mail_from(
+            "ada@example.com",
+            h.ciam.start_magic_link("ada@example.com", &new_browser),
+        )
+        .await;
+    let binding = binding.unwrap();
+    let link = h
+        .ciam
+        .confirm_magic_link(&token_in(&mail), Some(&binding), &new_browser)
+        .await;
+    expect_signed_in(link);
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &new_browser).await);
+
+    // A mailed code.
+    h.fail_slowly("ada@example.com", 10, &attacker).await;
+    capped().await;
+    let (binding, mail) = h
+        .mail_from(
+            "ada@example.com",
+            h.ciam.start_sign_in_code("ada@example.com", &new_browser),
+        )
+        .await;
+    let binding = binding.unwrap();
+    let code: String = mail
+        .text
+        .split("code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    expect_signed_in(
+        h.ciam
+            .verify_sign_in_code(Some(&binding), &code, &new_browser)
+            .await,
+    );
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &new_browser).await);
+
+    // A trusted device: not subject to the cap at all, and its success ends the run too.
+    h.fail_slowly("ada@example.com", 10, &attacker).await;
+    capped().await;
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &trusted).await);
+    let e = h.ok_entry(None, Action::SignInPassword, "password").await;
+    assert_eq!(e.ip, Some(OWNER.parse().unwrap()));
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &new_browser).await);
+
+    // A success ends the run: 9 more failures after it are under the cap.
+    h.fail_slowly("ada@example.com", 9, &attacker).await;
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &new_browser).await);
 }
 
 async fn account_delay_comes_before_hashing_for_known_and_unknown_addresses<B: Backend>(

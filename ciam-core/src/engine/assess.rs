@@ -11,11 +11,31 @@
 //! history yet has no baseline: "new device" and "new network" are then unknown rather than
 //! true.
 //!
+//! The bot score is the higher of the application-supplied one and, when a
+//! [`BotCheck`](crate::risk::BotCheck) is configured ([`CiamBuilder::bot_check`](crate::CiamBuilder)),
+//! its verdict on the request's CAPTCHA token
+//! ([`RequestContext::bot_token`](crate::RequestContext)). A bot check that fails is logged
+//! and ignored (the velocity rules still apply), and recorded in the audit detail.
+//!
 //! The answer is acted on as follows: `Allow` goes on; `Deny` is
 //! [`Error::RiskDenied`](crate::Error) with the policy's user-facing reason; `Challenge` asks
-//! for a second factor even on a remembered device: an enrolled TOTP or recovery code when the
-//! policy accepts one, else (when the policy accepts it and the address is verified) a code
-//! mailed to the account's address, else the attempt is denied.
+//! for one of the acceptable factors, even on a remembered device:
+//!
+//! 1. [`Factor::Captcha`] is dropped when the bot check says this request solved a CAPTCHA;
+//!    a challenge that asked for nothing else is then satisfied.
+//! 2. An enrolled TOTP or recovery code the policy accepts is offered.
+//! 3. Otherwise, if the policy accepts an e-mail code: a sign-in whose first factor already
+//!    proved the inbox (magic link, mailed code) satisfies it; any other sign-in is offered a
+//!    code mailed to the verified address.
+//! 4. Otherwise a challenge that asks only for a CAPTCHA is answered
+//!    [`SignInOutcome::MfaRequired`](crate::SignInOutcome) with [`MfaFactor::Captcha`]: the
+//!    client solves it and completes with [`MfaProof::Captcha`](crate::MfaProof), or repeats
+//!    the sign-in with the solved token. A CAPTCHA proves a person, not an identity: it never
+//!    counts as a second factor.
+//! 5. Otherwise the attempt is denied.
+//!
+//! The audit entry (`risk_assessed`) holds the policy's explanation, the reason shown, and,
+//! when the engine itself satisfied the challenge, `satisfied_by` (`captcha` or `email`).
 
 use serde_json::json;
 
@@ -36,8 +56,33 @@ const HISTORY: u32 = 200;
 pub(crate) enum RiskAction {
     /// Go on as if no policy were configured.
     Proceed,
-    /// Ask for one of these second factors (never empty), with the reason to show.
+    /// Ask for one of these factors (never empty), with the reason to show. A lone
+    /// [`MfaFactor::Captcha`] asks for a CAPTCHA only.
     Challenge(Vec<MfaFactor>, String),
+}
+
+/// What the attempt's first factor proved, which decides what a challenge may still ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstFactor {
+    /// A password.
+    Password,
+    /// The inbox of the account's address (magic link, mailed code).
+    Email,
+    /// The account's phone number (texted code).
+    Phone,
+    /// A passkey, which meets a challenge that accepts one. For the passkey sign-in
+    /// (`engine/passkeys.rs`), which does not call the risk gate yet.
+    #[allow(dead_code)]
+    Passkey,
+}
+
+/// What the bot check said about the request, for acting on the assessment.
+#[derive(Debug, Default)]
+struct BotOutcome {
+    /// The request carried a CAPTCHA the check accepted.
+    passed_challenge: bool,
+    /// For the audit detail.
+    detail: Option<serde_json::Value>,
 }
 
 fn is_sign_in(action: AuditAction) -> bool {
@@ -51,6 +96,47 @@ fn is_sign_in(action: AuditAction) -> bool {
 }
 
 impl Ciam {
+    /// Asks the configured bot check about the request's CAPTCHA token; `None` without one.
+    /// A failed check is logged and gives no score.
+    async fn bot_verdict(&self, ctx: &RequestContext) -> (Option<f32>, BotOutcome) {
+        let Some(check) = &self.inner.bot_check else {
+            return (None, BotOutcome::default());
+        };
+        let token = ctx.bot_token.as_ref().map(|t| t.expose());
+        match check.check(token, ctx.ip).await {
+            Ok(v) if (0.0..=1.0).contains(&v.score) => (
+                Some(v.score),
+                BotOutcome {
+                    passed_challenge: v.passed_challenge,
+                    detail: Some(json!({
+                        "score": (f64::from(v.score) * 1000.0).round() / 1000.0,
+                        "passed_challenge": v.passed_challenge,
+                    })),
+                },
+            ),
+            Ok(_) => {
+                tracing::warn!("bot check answered a score out of range; ignored");
+                (
+                    None,
+                    BotOutcome {
+                        passed_challenge: false,
+                        detail: Some(json!({"error": "invalid_score"})),
+                    },
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "bot check failed; ignored");
+                (
+                    None,
+                    BotOutcome {
+                        passed_challenge: false,
+                        detail: Some(json!({"error": "unavailable"})),
+                    },
+                )
+            }
+        }
+    }
+
     /// Assesses a sign-in whose first factor passed. `None` when no risk policy is set.
     async fn assess_sign_in(
         &self,
@@ -59,7 +145,7 @@ impl Ciam {
         trusted_device: bool,
         keys: &[Key],
         ctx: &RequestContext,
-    ) -> Result<Option<RiskAssessment>> {
+    ) -> Result<Option<(RiskAssessment, BotOutcome)>> {
         let Some(policy) = &self.inner.risk else {
             return Ok(None);
         };
@@ -94,7 +180,7 @@ impl Ciam {
         if let Some((point, at)) = last {
             signals = signals.with_last_location(point, at);
         }
-        for k in keys {
+        for k in keys.iter().filter(|k| k.enforced) {
             let failures = self.sliding_failures(&k.key, now).await?;
             signals = match k.scope {
                 "account" => signals.with_account_failures(failures),
@@ -120,15 +206,24 @@ impl Ciam {
                 Err(e) => tracing::warn!(error = %e, "breached-password check failed; ignored"),
             }
         }
-        if let Some(score) = ctx.bot_score {
-            signals = signals
-                .with_bot_score(score)
-                .unwrap_or_else(|_| RiskSignals::new(now));
+        let (checked, bot) = self.bot_verdict(ctx).await;
+        // The higher of the application's score and the bot check's. An out-of-range score
+        // set directly on the context is dropped, never the other signals with it.
+        let score = [ctx.bot_score, checked]
+            .into_iter()
+            .flatten()
+            .filter(|s| (0.0..=1.0).contains(s))
+            .reduce(f32::max);
+        if let Some(score) = score {
+            match signals.clone().with_bot_score(score) {
+                Ok(with) => signals = with,
+                Err(e) => tracing::warn!(error = %e, "bot score ignored"),
+            }
         }
-        Ok(Some(policy.assess(&signals)))
+        Ok(Some((policy.assess(&signals), bot)))
     }
 
-    /// Assesses and records the attempt and says what to do next.
+    /// Assesses and records a password sign-in and says what to do next.
     pub(crate) async fn risk_gate(
         &self,
         user: &User,
@@ -137,7 +232,28 @@ impl Ciam {
         keys: &[Key],
         ctx: &RequestContext,
     ) -> Result<RiskAction> {
-        let Some(assessment) = self
+        self.risk_gate_for(
+            user,
+            password,
+            FirstFactor::Password,
+            trusted_device,
+            keys,
+            ctx,
+        )
+        .await
+    }
+
+    /// Assesses and records a sign-in whose `first` factor passed and says what to do next.
+    pub(crate) async fn risk_gate_for(
+        &self,
+        user: &User,
+        password: Option<&SecretString>,
+        first: FirstFactor,
+        trusted_device: bool,
+        keys: &[Key],
+        ctx: &RequestContext,
+    ) -> Result<RiskAction> {
+        let Some((assessment, bot)) = self
             .assess_sign_in(user, password, trusted_device, keys, ctx)
             .await?
         else {
@@ -145,11 +261,31 @@ impl Ciam {
         };
         let mut detail = assessment.audit_detail();
         detail["reason_shown"] = json!(assessment.reason);
-        let (outcome_ok, rule) = match &assessment.decision {
-            RiskDecision::Allow => (true, "allow"),
-            RiskDecision::Challenge { .. } => (true, "challenge"),
+        if let Some(b) = bot.detail {
+            detail["bot_check"] = b;
+        }
+        let answer = match &assessment.decision {
+            RiskDecision::Allow => Answer::Proceed,
+            RiskDecision::Challenge { factors } => {
+                self.answer_challenge(user, factors, first, bot.passed_challenge)
+                    .await?
+            }
+            _ => Answer::Deny,
+        };
+        let (outcome_ok, rule) = match (&assessment.decision, &answer) {
+            (RiskDecision::Allow, _) => (true, "allow"),
+            // A challenge nothing the user has can answer ends as a denial.
+            (RiskDecision::Challenge { .. }, Answer::Deny) => (false, "challenge"),
+            (RiskDecision::Challenge { .. }, _) => (true, "challenge"),
             _ => (false, "deny"),
         };
+        match &answer {
+            Answer::Satisfied(by) => detail["satisfied_by"] = json!(by),
+            Answer::Deny if matches!(assessment.decision, RiskDecision::Challenge { .. }) => {
+                detail["no_factor_available"] = json!(true);
+            }
+            _ => {}
+        }
         let decision = if outcome_ok {
             Decision::success(AuditAction::RiskAssessed, rule)
         } else {
@@ -157,32 +293,76 @@ impl Ciam {
         };
         self.record(decision.user(user.id).detail(detail), ctx)
             .await;
-        match assessment.decision {
-            RiskDecision::Allow => Ok(RiskAction::Proceed),
-            RiskDecision::Challenge { factors } => {
-                let enrolled = self.second_factors(user.id).await?;
-                let mut offer: Vec<MfaFactor> = enrolled
-                    .into_iter()
-                    .filter(|f| match f {
-                        MfaFactor::Totp => factors.contains(&Factor::Totp),
-                        MfaFactor::RecoveryCode => factors.contains(&Factor::RecoveryCode),
-                        _ => false,
-                    })
-                    .collect();
-                if offer.is_empty() && factors.contains(&Factor::EmailCode) && user.email_verified()
-                {
-                    offer.push(MfaFactor::EmailCode);
-                }
-                if offer.is_empty() {
-                    return Err(Error::RiskDenied {
-                        reason: assessment.reason,
-                    });
-                }
-                Ok(RiskAction::Challenge(offer, assessment.reason))
-            }
-            _ => Err(Error::RiskDenied {
+        match answer {
+            Answer::Proceed | Answer::Satisfied(_) => Ok(RiskAction::Proceed),
+            Answer::Offer(offer) => Ok(RiskAction::Challenge(offer, assessment.reason)),
+            Answer::Deny => Err(Error::RiskDenied {
                 reason: assessment.reason,
             }),
         }
     }
+
+    /// What a `Challenge` for `factors` comes to for this user and request (see the module
+    /// documentation).
+    async fn answer_challenge(
+        &self,
+        user: &User,
+        factors: &[Factor],
+        first: FirstFactor,
+        passed_captcha: bool,
+    ) -> Result<Answer> {
+        let wanted: Vec<Factor> = factors
+            .iter()
+            .copied()
+            .filter(|f| !(passed_captcha && *f == Factor::Captcha))
+            .collect();
+        if factors.is_empty() {
+            // A policy that asks for nothing acceptable: nothing can satisfy it.
+            return Ok(Answer::Deny);
+        }
+        if wanted.is_empty() {
+            // It asked only for a CAPTCHA, and this request solved one.
+            return Ok(Answer::Satisfied("captcha"));
+        }
+        if first == FirstFactor::Passkey && wanted.contains(&Factor::Passkey) {
+            return Ok(Answer::Satisfied("passkey"));
+        }
+        let enrolled = self.second_factors(user.id).await?;
+        let offer: Vec<MfaFactor> = enrolled
+            .into_iter()
+            .filter(|f| match f {
+                MfaFactor::Totp => wanted.contains(&Factor::Totp),
+                MfaFactor::RecoveryCode => wanted.contains(&Factor::RecoveryCode),
+                _ => false,
+            })
+            .collect();
+        if !offer.is_empty() {
+            return Ok(Answer::Offer(offer));
+        }
+        if wanted.contains(&Factor::EmailCode) {
+            if first == FirstFactor::Email {
+                // The first factor was the very inbox a code would go to.
+                return Ok(Answer::Satisfied("email"));
+            }
+            if user.email_verified() {
+                return Ok(Answer::Offer(vec![MfaFactor::EmailCode]));
+            }
+        }
+        if wanted == [Factor::Captcha] {
+            return Ok(Answer::Offer(vec![MfaFactor::Captcha]));
+        }
+        Ok(Answer::Deny)
+    }
+}
+
+/// How a challenge is answered.
+enum Answer {
+    /// No challenge was due.
+    Proceed,
+    /// The challenge is already met, by what is named.
+    Satisfied(&'static str),
+    /// Ask for one of these.
+    Offer(Vec<MfaFactor>),
+    /// Nothing the user can give satisfies it.
+    Deny,
 }

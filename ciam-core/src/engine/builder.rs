@@ -72,6 +72,7 @@ pub struct CiamBuilder {
     risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
     breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
     sms: Option<Arc<dyn crate::risk::SmsSender>>,
+    bot_check: Option<Arc<dyn crate::risk::BotCheck>>,
     user_cache_ttl: Option<std::time::Duration>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<super::passkeys::PasskeyConfig>,
@@ -129,6 +130,17 @@ impl CiamBuilder {
     /// breached passwords when one is set or changed.
     pub fn breached_passwords(mut self, check: Arc<dyn crate::risk::BreachedPasswords>) -> Self {
         self.breached = Some(check);
+        self
+    }
+
+    /// Asks `check` (a CAPTCHA or bot-management service) about every sign-in the risk
+    /// policy assesses: its score feeds the `bot_score` rule (with the application-supplied
+    /// [`RequestContext::bot_score`](crate::RequestContext), the higher counts), and a request
+    /// whose token passed the CAPTCHA is not asked for one again. It also verifies
+    /// [`MfaProof::Captcha`](crate::MfaProof) answers. Needs [`Self::risk_policy`]: without a
+    /// policy nothing would act on the score, so [`Self::build`] refuses that.
+    pub fn bot_check(mut self, check: Arc<dyn crate::risk::BotCheck>) -> Self {
+        self.bot_check = Some(check);
         self
     }
 
@@ -288,6 +300,11 @@ impl CiamBuilder {
         )?;
         let policy = self.policy.unwrap_or_default();
         validate_policy(&policy)?;
+        if self.bot_check.is_some() && self.risk.is_none() {
+            return Err(BuildError::InvalidPolicy(
+                "bot_check needs a risk_policy to act on its score",
+            ));
+        }
         let app_name = self.app_name.unwrap_or_else(|| "ciam".to_owned());
         if app_name.trim().is_empty() {
             return Err(BuildError::InvalidPolicy("app_name must not be empty"));
@@ -344,6 +361,7 @@ impl CiamBuilder {
             risk: self.risk,
             breached: self.breached,
             sms: self.sms,
+            bot_check: self.bot_check,
             #[cfg(feature = "passkeys")]
             passkeys: self.passkeys,
             #[cfg(feature = "tokens")]
@@ -404,6 +422,19 @@ fn validate_policy(p: &Policy) -> Result<(), BuildError> {
             "a reset link must expire within 24 hours",
         ));
     }
+    let t = &p.throttle;
+    if t.consecutive_failures == 0
+        || t.consecutive_failures > super::throttle::ThrottlePolicy::MAX_CONSECUTIVE_FAILURES
+    {
+        return Err(BuildError::InvalidPolicy(
+            "throttle.consecutive_failures must be 1 to 100 (NIST SP 800-63B 5.2.2)",
+        ));
+    }
+    if t.consecutive_memory < t.window {
+        return Err(BuildError::InvalidPolicy(
+            "throttle.consecutive_memory must be at least the throttle window",
+        ));
+    }
     if p.mails_per_hour == 0 {
         return Err(BuildError::InvalidPolicy(
             "mails_per_hour must be at least 1",
@@ -453,6 +484,14 @@ mod tests {
             reset_password_ttl: time::Duration::days(3),
             ..Policy::default()
         };
+        assert!(validate_policy(&p).is_err());
+        for (n, ok) in [(0, false), (1, true), (100, true), (101, false)] {
+            let mut p = Policy::default();
+            p.throttle.consecutive_failures = n;
+            assert_eq!(validate_policy(&p).is_ok(), ok, "{n}");
+        }
+        let mut p = Policy::default();
+        p.throttle.consecutive_memory = p.throttle.window / 2;
         assert!(validate_policy(&p).is_err());
     }
 }

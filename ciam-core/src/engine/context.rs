@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::id::{SessionId, UserId};
-use crate::secret::OpaqueToken;
+use crate::secret::{OpaqueToken, SecretString};
 use crate::session::{Aal, AuthMethod, DeviceInfo, Session};
 
 /// Longest User-Agent kept, in bytes.
@@ -33,6 +33,10 @@ pub struct RequestContext {
     /// How likely the client is a bot (0.0 human to 1.0 bot), from the application's bot or
     /// CAPTCHA service ([`crate::risk::BotCheck`]). Feeds the bot-score risk rule.
     pub bot_score: Option<f32>,
+    /// The token the application's CAPTCHA or bot-management widget produced for this
+    /// request, if any, handed to the configured [`BotCheck`](crate::risk::BotCheck)
+    /// ([`CiamBuilder::bot_check`](crate::CiamBuilder::bot_check)). Redacted in `Debug`.
+    pub bot_token: Option<SecretString>,
 }
 
 impl RequestContext {
@@ -52,7 +56,14 @@ impl RequestContext {
             device_token: None,
             location: None,
             bot_score: None,
+            bot_token: None,
         }
+    }
+
+    /// Adds the CAPTCHA or bot-management token sent with the request.
+    pub fn with_bot_token(mut self, token: Option<SecretString>) -> Self {
+        self.bot_token = token;
+        self
     }
 
     /// Adds the trusted-device token presented by the client.

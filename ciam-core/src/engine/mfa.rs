@@ -6,11 +6,18 @@
 //! When an account has a TOTP authenticator, a correct password gives
 //! [`SignInOutcome::MfaRequired`] with a short-lived, single-use token instead of a session.
 //! [`Ciam::complete_mfa`] takes that token and a TOTP code or a recovery code and creates the
-//! session (`amr` `pwd otp` or `pwd` + recovery, AAL2). Wrong answers are counted per pending
+//! session (`amr` `pwd otp mfa`, AAL2). Wrong answers are counted per pending
 //! sign-in ([`Policy::mfa_attempts`](crate::Policy)) and throttled per account and IP like
 //! passwords; a TOTP code is accepted once (the last used time step is stored), so a code seen
 //! over a shoulder cannot be replayed. A password reset never signs in, so it never skips the
 //! second factor.
+//!
+//! A recovery code reports `amr` `otp`, like a TOTP code. RFC 8176 registers no value for
+//! look-up secrets; they are one-time passwords in its sense ("otp": a one-time password),
+//! and NIST SP 800-63B counts them as "something you have", like an OTP device. `kba` would
+//! be wrong (they are not knowledge questions) and an unregistered value would surprise
+//! relying parties. The audit entry of the sign-in names the factor (`recovery_code`), so
+//! the two stay distinguishable where it matters. A texted code reports `sms` (RFC 8176).
 //!
 //! # Trusted devices
 //!
@@ -19,13 +26,27 @@
 //! ([`Policy::trusted_device_ttl`](crate::Policy)). It exempts the browser from the account's
 //! sign-in throttling (so an attacker cannot lock its owner out), and when the user ticked
 //! "remember this device" at the second factor, it skips the second factor until
-//! [`Policy::remember_device_for`](crate::Policy) has passed. [`Ciam::forget_devices`] revokes
+//! [`Policy::remember_device_for`](crate::Policy) has passed. [`Ciam::trusted_devices`] lists
+//! an account's devices (when, from which browser and address, whether remembered, which is
+//! the current one) and [`Ciam::forget_device`] revokes one; [`Ciam::forget_devices`] revokes
 //! every token of an account; a password reset does too.
 //!
-//! The token is a 256-bit random value whose SHA-256 is stored with the account, rather than a
-//! self-contained signed token: it is as unforgeable as a MAC (nobody can mint one without the
-//! store), it carries nothing readable, and it can be revoked one account at a time without a
-//! deny-list, because a token is only ever as valid as its stored record.
+//! The issue asks for a *signed, revocable* device token. This token is a 256-bit random value
+//! whose SHA-256 is stored server-side with the account, its expiry and its "remember" time,
+//! rather than a self-contained signed token; it meets each property the signature would give,
+//! and revocation better:
+//!
+//! - **Unforgeable**: a token is valid only if its hash is in the store, and guessing one of
+//!   2^256 values is harder than forging a MAC; the store holds only hashes, so a leaked
+//!   database yields no usable token.
+//! - **Bound to its account**: the record names the user; another account's token is ignored.
+//! - **Time-limited**: the record expires ([`Policy::trusted_device_ttl`](crate::Policy)), and
+//!   "remember" has its own, shorter or equal, limit, both checked against the server clock.
+//! - **Revocable**: deleting the record ends the token at once, one device or all of them,
+//!   with no deny-list and no key rotation; a signed token would need both.
+//! - **Opaque**: it carries nothing readable on the client.
+
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -44,7 +65,7 @@ use crate::otp::{
     EnrolmentQr, OtpAuthUri, OtpError, OtpSecret, RecoveryCodeHash, RecoveryCodes, SecretBox,
     TotpConfig, verify_recovery_code,
 };
-use crate::secret::{OpaqueToken, SecretString};
+use crate::secret::{OpaqueToken, SecretString, TokenHash};
 use crate::session::{Aal, AuthMethod};
 use crate::store::StoreError;
 use crate::user::User;
@@ -118,6 +139,58 @@ pub enum MfaProof {
     RecoveryCode(SecretString),
     /// The code mailed for this sign-in ([`MfaFactor::EmailCode`]).
     EmailCode(SecretString),
+    /// The token of a solved CAPTCHA, for a sign-in that asked only for one
+    /// ([`MfaFactor::Captcha`]); checked by the configured
+    /// [`BotCheck`](crate::risk::BotCheck). Not a second factor: the account's own second
+    /// factor is asked for next, if it has one.
+    Captcha(SecretString),
+}
+
+/// A browser trusted by the account (it holds a trusted-device token), as listed by
+/// [`Ciam::trusted_devices`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TrustedDevice {
+    /// Names the device in [`Ciam::forget_device`]. Not the token: knowing it grants nothing.
+    pub id: CredentialId,
+    /// When the token was issued (the sign-in that trusted the browser).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the token stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Until when it skips the second factor ("remember this device"), if it does.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub remember_until: Option<OffsetDateTime>,
+    /// The browser's User-Agent when it was trusted.
+    pub user_agent: Option<String>,
+    /// The client IP when it was trusted.
+    pub ip: Option<IpAddr>,
+    /// Whether this is the browser making the request.
+    pub current: bool,
+}
+
+/// One device in an account's device index (see [`Ciam::trusted_devices`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DeviceEntry {
+    id: CredentialId,
+    /// The token's hash, hex: the key of its trusted-device record.
+    hash: String,
+    created_at: i64,
+    expires_at: i64,
+    remember_until: Option<i64>,
+    user_agent: Option<String>,
+    ip: Option<IpAddr>,
+}
+
+/// The key of the record listing `user`'s trusted devices. It has the shape of no token
+/// (tokens are 43 base64url characters), so no browser can present it.
+fn device_index_hash(user: UserId) -> TokenHash {
+    TokenHash::of(&format!("trusted-device-index:{user}"))
+}
+
+fn from_unix(t: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t).ok()
 }
 
 /// An account's second factors.
@@ -175,6 +248,14 @@ impl StoredTotp {
 
 fn unix_secs(t: OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp()).unwrap_or(0)
+}
+
+/// What a second-factor answer proved.
+enum Proven {
+    /// A second factor, reported in `amr` as this method.
+    Factor(AuthMethod),
+    /// A solved CAPTCHA: a person, not an identity.
+    Captcha,
 }
 
 impl Ciam {
@@ -327,6 +408,16 @@ impl Ciam {
                 return Err(Error::InvalidToken);
             };
             if challenge.user_id != Some(auth.user_id) {
+                // Another account's enrolment: put it back untouched, so that presenting it
+                // cannot void the owner's enrolment.
+                self.inner.challenges.insert_challenge(&challenge).await?;
+                self.record(
+                    Decision::failure(AuditAction::MfaEnrolled, "other_account")
+                        .user(auth.user_id)
+                        .session(auth.session_id),
+                    ctx,
+                )
+                .await;
                 return Err(Error::InvalidToken);
             }
             let mut stored: StoredTotp =
@@ -535,7 +626,7 @@ impl Ciam {
         let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
         let now = self.now();
         let amr: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
-        let mut payload = json!({"amr": amr, "attempts": 0});
+        let mut payload = json!({"amr": amr, "attempts": 0, "factors": factors});
         let mailed = match (&user.email, factors.contains(&MfaFactor::EmailCode)) {
             (Some(email), true) => {
                 let code = self.random_code()?;
@@ -574,6 +665,11 @@ impl Ciam {
     ///
     /// With `remember_device`, the browser's trusted-device token skips the second factor
     /// for [`Policy::remember_device_for`](crate::Policy).
+    ///
+    /// A sign-in that asked only for a CAPTCHA ([`MfaFactor::Captcha`]) takes
+    /// [`MfaProof::Captcha`]: once the bot check accepts it, the sign-in goes on as if the
+    /// risk policy had allowed it, to the account's own second factor (a new
+    /// [`SignInOutcome::MfaRequired`]) or to a session with the first factor's `amr` only.
     ///
     /// # Errors
     /// [`Error::InvalidToken`] for an unknown, expired or used-up pending sign-in, and for one
@@ -642,9 +738,17 @@ impl Ciam {
                 self.inner.challenges.insert_challenge(&pending).await?;
                 return Err(e);
             }
+            let offered: Vec<MfaFactor> =
+                serde_json::from_value(pending.payload["factors"].clone()).unwrap_or_default();
             let verified = match proof {
-                MfaProof::Totp(code) => self.check_totp(self.mfa_config()?, user_id, code).await?,
-                MfaProof::RecoveryCode(code) => self.use_recovery_code(user_id, code).await?,
+                MfaProof::Totp(code) => self
+                    .check_totp(self.mfa_config()?, user_id, code)
+                    .await?
+                    .map(Proven::Factor),
+                MfaProof::RecoveryCode(code) => self
+                    .use_recovery_code(user_id, code)
+                    .await?
+                    .map(Proven::Factor),
                 MfaProof::EmailCode(code) => {
                     let expected = pending.payload["email_code"].as_str().unwrap_or_default();
                     let typed: String = code
@@ -657,16 +761,32 @@ impl Ciam {
                             super::passwordless::code_hash(&typed).as_bytes(),
                             expected.as_bytes(),
                         ))
-                    .then_some(AuthMethod::Email)
+                    .then_some(Proven::Factor(AuthMethod::Email))
                 }
+                // Only a sign-in that asked for a CAPTCHA takes one.
+                MfaProof::Captcha(token) if offered.contains(&MfaFactor::Captcha) => {
+                    match self.captcha_passed(token, ctx).await {
+                        Ok(passed) => passed.then_some(Proven::Captcha),
+                        Err(e) => {
+                            // Not the user's fault: the pending sign-in survives.
+                            self.inner.challenges.insert_challenge(&pending).await?;
+                            return Err(e);
+                        }
+                    }
+                }
+                MfaProof::Captcha(_) => None,
             };
             let factor = match proof {
                 MfaProof::Totp(_) => "totp",
                 MfaProof::RecoveryCode(_) => "recovery_code",
                 MfaProof::EmailCode(_) => "email_code",
+                MfaProof::Captcha(_) => "captcha",
             };
-            let Some(method) = verified else {
-                self.count_failure(&keys).await?;
+            let Some(proven) = verified else {
+                // A failed CAPTCHA is no guess at the account's secrets.
+                if !matches!(proof, MfaProof::Captcha(_)) {
+                    self.count_failure(&keys).await?;
+                }
                 let attempts = pending.payload["attempts"].as_u64().unwrap_or(0) + 1;
                 let left = u64::from(self.inner.policy.mfa_attempts).saturating_sub(attempts);
                 if left > 0 {
@@ -684,7 +804,6 @@ impl Ciam {
                 .await;
                 return Err(Error::InvalidCode);
             };
-            self.clear_account_failures(&keys).await?;
             let mut amr: Vec<AuthMethod> = pending.payload["amr"]
                 .as_array()
                 .map(|a| {
@@ -693,6 +812,23 @@ impl Ciam {
                         .collect()
                 })
                 .unwrap_or_default();
+            let method = match proven {
+                Proven::Factor(method) => method,
+                Proven::Captcha => {
+                    // The risk check is met; the sign-in goes on as its first factor would
+                    // have: to the account's own second factor, or to a session.
+                    let action = if amr.contains(&AuthMethod::Pwd) {
+                        AuditAction::SignInPassword
+                    } else {
+                        AuditAction::SignInPasswordless
+                    };
+                    let trusted = self.trusted_device(user_id, ctx).await?;
+                    return self
+                        .finish_first_factor(user, &amr, trusted, action, "captcha", ctx)
+                        .await;
+                }
+            };
+            self.clear_account_failures(&keys).await?;
             amr.push(method);
             amr.push(AuthMethod::Mfa);
             let remember_until =
@@ -830,7 +966,7 @@ impl Ciam {
         else {
             return Ok(None);
         };
-        if record.user_id != Some(user) {
+        if record.user_id != Some(user) || record.payload.get("devices").is_some() {
             return Ok(None);
         }
         let skip_mfa = record.payload["remember_until"]
@@ -840,7 +976,8 @@ impl Ciam {
     }
 
     /// Issues a trusted-device token for `user` unless the browser already holds a valid one
-    /// that says as much; returns the new token to set.
+    /// that says as much; returns the new token to set. The device joins the account's
+    /// device index ([`Ciam::trusted_devices`]).
     pub(super) async fn issue_device_token(
         &self,
         user: UserId,
@@ -851,37 +988,249 @@ impl Ciam {
         if current.is_some() && (remember_until.is_none() || current == Some(true)) {
             return Ok(None);
         }
+        let mut replaced = None;
         if let (Some(_), Some(old)) = (current, &ctx.device_token) {
             // Upgrading to "remember": replace the old token.
-            self.inner
+            replaced = self
+                .inner
                 .challenges
                 .consume_challenge(ChallengePurpose::TrustedDevice, &old.hash(), self.now())
-                .await?;
+                .await?
+                .and_then(|r| serde_json::from_value::<CredentialId>(r.payload["id"].clone()).ok());
         }
         let token = OpaqueToken::generate(self.inner.rng.as_ref())?;
+        let id = CredentialId::generate(self.inner.rng.as_ref())?;
         let now = self.now();
         let ttl = self.inner.policy.trusted_device_ttl;
+        let remember_until = remember_until.map(|t| t.min(now + ttl).unix_timestamp());
         let record = Challenge::new(
             token.hash(),
             ChallengePurpose::TrustedDevice,
             Some(user),
-            json!({"remember_until": remember_until.map(|t| t.min(now + ttl).unix_timestamp())}),
+            json!({"remember_until": remember_until, "id": id}),
             now,
             now + ttl,
         );
         self.inner.challenges.insert_challenge(&record).await?;
+        let entry = DeviceEntry {
+            id,
+            hash: hex(token.hash().as_bytes()),
+            created_at: now.unix_timestamp(),
+            expires_at: (now + ttl).unix_timestamp(),
+            remember_until,
+            user_agent: ctx.user_agent.clone(),
+            ip: ctx.ip,
+        };
+        self.update_device_index(user, |entries| {
+            entries.retain(|e| Some(e.id) != replaced);
+            entries.push(entry.clone());
+        })
+        .await?;
         Ok(Some(token))
+    }
+
+    /// Applies `change` to `user`'s device index. The index is a challenge record rewritten
+    /// by taking it (atomically) and putting back the new version; when two writers race, the
+    /// loser finds the winner's record in place, merges what it took and tries again, so no
+    /// entry is lost. Expired entries are dropped on the way. The index only names devices:
+    /// each token's own record decides whether it is valid, and listing checks it.
+    async fn update_device_index(
+        &self,
+        user: UserId,
+        mut change: impl FnMut(&mut Vec<DeviceEntry>),
+    ) -> Result<()> {
+        let key = device_index_hash(user);
+        let mut taken: Vec<DeviceEntry> = Vec::new();
+        for _ in 0..5 {
+            let now = self.now();
+            if let Some(record) = self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::TrustedDevice, &key, now)
+                .await?
+            {
+                let found: Vec<DeviceEntry> =
+                    serde_json::from_value(record.payload["devices"].clone()).unwrap_or_default();
+                for e in found {
+                    if taken.iter().all(|t| t.id != e.id) {
+                        taken.push(e);
+                    }
+                }
+            }
+            let mut entries = taken.clone();
+            change(&mut entries);
+            entries.retain(|e| e.expires_at > now.unix_timestamp());
+            let Some(last) = entries.iter().filter_map(|e| from_unix(e.expires_at)).max() else {
+                return Ok(());
+            };
+            let record = Challenge::new(
+                key,
+                ChallengePurpose::TrustedDevice,
+                Some(user),
+                json!({"devices": entries}),
+                now,
+                last,
+            );
+            match self.inner.challenges.insert_challenge(&record).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    /// The browsers the signed-in account trusts (each holds a live trusted-device token),
+    /// newest first; the one making the request is marked `current`. Tokens issued before
+    /// the device index existed are not listed (they still expire, and
+    /// [`Ciam::forget_devices`] still revokes them).
+    pub async fn trusted_devices(
+        &self,
+        auth: &AuthContext,
+        ctx: &RequestContext,
+    ) -> Result<Vec<TrustedDevice>> {
+        crate::engine::observe::flow("trusted_devices", async move {
+            let now = self.now();
+            let challenges = &self.inner.challenges;
+            let Some(index) = challenges
+                .challenge_by_hash(
+                    ChallengePurpose::TrustedDevice,
+                    &device_index_hash(auth.user_id),
+                    now,
+                )
+                .await?
+                .filter(|r| r.user_id == Some(auth.user_id))
+            else {
+                return Ok(Vec::new());
+            };
+            let entries: Vec<DeviceEntry> =
+                serde_json::from_value(index.payload["devices"].clone()).unwrap_or_default();
+            let presented = ctx.device_token.as_ref().map(|t| hex(t.hash().as_bytes()));
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let Some(hash) = unhex32(&e.hash).map(TokenHash::from_bytes) else {
+                    continue;
+                };
+                // The token's own record is the truth: gone (forgotten, replaced, expired)
+                // means not listed.
+                let Some(live) = challenges
+                    .challenge_by_hash(ChallengePurpose::TrustedDevice, &hash, now)
+                    .await?
+                    .filter(|r| r.user_id == Some(auth.user_id))
+                else {
+                    continue;
+                };
+                let (Some(created_at), Some(expires_at)) =
+                    (from_unix(e.created_at), from_unix(e.expires_at))
+                else {
+                    continue;
+                };
+                out.push(TrustedDevice {
+                    id: e.id,
+                    created_at,
+                    expires_at: expires_at.min(live.expires_at),
+                    remember_until: e
+                        .remember_until
+                        .and_then(from_unix)
+                        .filter(|until| *until > now),
+                    user_agent: e.user_agent,
+                    ip: e.ip,
+                    current: presented.as_deref() == Some(e.hash.as_str()),
+                });
+            }
+            out.sort_by_key(|d| std::cmp::Reverse(d.created_at));
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Revokes one of the signed-in account's trusted devices: that browser loses its
+    /// throttling exemption and, if remembered, needs the second factor again. Returns false
+    /// when the account has no such device (another account's id is never touched).
+    pub async fn forget_device(
+        &self,
+        auth: &AuthContext,
+        id: CredentialId,
+        ctx: &RequestContext,
+    ) -> Result<bool> {
+        crate::engine::observe::flow("forget_device", async move {
+            let now = self.now();
+            let Some(index) = self
+                .inner
+                .challenges
+                .challenge_by_hash(
+                    ChallengePurpose::TrustedDevice,
+                    &device_index_hash(auth.user_id),
+                    now,
+                )
+                .await?
+                .filter(|r| r.user_id == Some(auth.user_id))
+            else {
+                return Ok(false);
+            };
+            let entries: Vec<DeviceEntry> =
+                serde_json::from_value(index.payload["devices"].clone()).unwrap_or_default();
+            let Some(hash) = entries
+                .iter()
+                .find(|e| e.id == id)
+                .and_then(|e| unhex32(&e.hash))
+                .map(TokenHash::from_bytes)
+            else {
+                return Ok(false);
+            };
+            let revoked = match self
+                .inner
+                .challenges
+                .consume_challenge(ChallengePurpose::TrustedDevice, &hash, now)
+                .await?
+            {
+                Some(record) if record.user_id == Some(auth.user_id) => true,
+                // Not this account's record (cannot happen short of a hash collision): put
+                // it back.
+                Some(record) => {
+                    self.inner.challenges.insert_challenge(&record).await?;
+                    false
+                }
+                None => false,
+            };
+            self.update_device_index(auth.user_id, |entries| entries.retain(|e| e.id != id))
+                .await?;
+            if revoked {
+                self.record(
+                    Decision::success(AuditAction::DevicesForgotten, "one")
+                        .user(auth.user_id)
+                        .session(auth.session_id)
+                        .detail(json!({"device": id, "devices": 1})),
+                    ctx,
+                )
+                .await;
+            }
+            Ok(revoked)
+        })
+        .await
     }
 
     /// Revokes every trusted-device token of the signed-in account (every browser will need
     /// the second factor again, and loses its throttling exemption).
     pub async fn forget_devices(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<u64> {
         crate::engine::observe::flow("forget_devices", async move {
+            let had_index = self
+                .inner
+                .challenges
+                .challenge_by_hash(
+                    ChallengePurpose::TrustedDevice,
+                    &device_index_hash(auth.user_id),
+                    self.now(),
+                )
+                .await?
+                .is_some();
             let n = self
                 .inner
                 .challenges
                 .delete_challenges(auth.user_id, ChallengePurpose::TrustedDevice)
-                .await?;
+                .await?
+                // The index record went too; it is no device.
+                .saturating_sub(u64::from(had_index));
             self.record(
                 Decision::success(AuditAction::DevicesForgotten, "forgotten")
                     .user(auth.user_id)
@@ -893,6 +1242,65 @@ impl Ciam {
             Ok(n)
         })
         .await
+    }
+
+    /// Whether `token` is a CAPTCHA the configured bot check accepts as solved.
+    async fn captcha_passed(&self, token: &SecretString, ctx: &RequestContext) -> Result<bool> {
+        let check = self.inner.bot_check.as_ref().ok_or_else(|| {
+            Error::Internal("no bot check configured (CiamBuilder::bot_check)".into())
+        })?;
+        let verdict = check
+            .check(Some(token.expose()), ctx.ip)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        Ok(verdict.passed_challenge)
+    }
+
+    /// Finishes a sign-in whose first factor (`first`, as `amr`) passed and whose risk check
+    /// is met: asks for the account's second factor unless a remembered device (`trusted`,
+    /// from [`Self::trusted_device`]) skips it; otherwise starts the session, hands the
+    /// browser a trusted-device token and records `action` / `reason`.
+    pub(super) async fn finish_first_factor(
+        &self,
+        user: User,
+        first: &[AuthMethod],
+        trusted: Option<bool>,
+        action: AuditAction,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<SignInOutcome> {
+        let factors = self.second_factors(user.id).await?;
+        if !factors.is_empty() && trusted != Some(true) {
+            return self.mfa_required(&user, first, factors, None, ctx).await;
+        }
+        let remembered = !factors.is_empty();
+        let mut amr = first.to_vec();
+        let aal = if remembered {
+            // A remembered device stands in for the second factor (something you have).
+            amr.push(AuthMethod::Mfa);
+            Aal::Aal2
+        } else {
+            Aal::Aal1
+        };
+        let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
+        let mut signed_in = self.start_session(user, amr, aal, self.now(), ctx).await?;
+        signed_in.device_token = self
+            .issue_device_token(signed_in.user.id, None, ctx)
+            .await?;
+        self.record(
+            Decision::success(action, reason)
+                .user(signed_in.user.id)
+                .session(signed_in.session.id)
+                .detail(json!({
+                    "amr": amr_text,
+                    "aal": aal.level(),
+                    "remembered_device": remembered,
+                    "location": ctx.location.map(|(lat, lon)| [lat, lon]),
+                })),
+            ctx,
+        )
+        .await;
+        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
     }
 
     /// Checks that the session reached assurance level `aal` (NIST SP 800-63B); otherwise

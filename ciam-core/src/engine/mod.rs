@@ -84,6 +84,7 @@ pub(crate) struct Inner {
     risk: Option<Arc<dyn crate::risk::RiskPolicy>>,
     breached: Option<Arc<dyn crate::risk::BreachedPasswords>>,
     sms: Option<Arc<dyn crate::risk::SmsSender>>,
+    bot_check: Option<Arc<dyn crate::risk::BotCheck>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<passkeys::PasskeyConfig>,
     #[cfg(feature = "tokens")]
@@ -253,7 +254,21 @@ impl Ciam {
         }
     }
 
+    /// Publishes `event`, after the engine's own reaction to it: a password reset or change
+    /// ends the account's run of consecutive password failures (the guesses were against a
+    /// password that no longer exists; see [`throttle`]). Reacting here covers every flow that
+    /// changes a password, since each announces it with [`Event::PasswordChanged`].
     async fn emit(&self, event: Event) {
+        if let Event::PasswordChanged { user_id } = &event {
+            let ended = match self.inner.identities.user_by_id(*user_id).await {
+                Ok(Some(user)) => self.end_failure_run(&user).await,
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = ended {
+                tracing::warn!(error = %e, "could not end the failure run after a password change");
+            }
+        }
         self.inner.events.publish(&event).await;
     }
 

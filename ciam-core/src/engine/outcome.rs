@@ -38,8 +38,9 @@ pub enum SignInOutcome {
     /// The password was right but the e-mail address must be verified first; a new
     /// verification mail was sent (subject to the resend limit).
     VerificationRequired,
-    /// The first factor was right; the account has a second factor, which must now be given
-    /// with [`Ciam::complete_mfa`](crate::Ciam::complete_mfa).
+    /// The first factor was right; the account has a second factor, or the risk policy asks
+    /// for one (or only for a CAPTCHA, [`MfaFactor::Captcha`]), which must now be given with
+    /// [`Ciam::complete_mfa`](crate::Ciam::complete_mfa).
     MfaRequired(MfaChallenge),
 }
 
@@ -52,7 +53,8 @@ pub struct MfaChallenge {
     pub token: OpaqueToken,
     /// The second factors the account can answer with.
     pub factors: Vec<MfaFactor>,
-    /// Why a second factor is asked for when the risk policy asked (safe to show).
+    /// Why a second factor (or a CAPTCHA) is asked for when the risk policy asked (safe to
+    /// show).
     pub reason: Option<String>,
 }
 
@@ -68,6 +70,13 @@ pub enum MfaFactor {
     /// A code just mailed to the account's verified address (offered when the risk policy
     /// asks for a second factor and none is enrolled).
     EmailCode,
+    /// A CAPTCHA, offered alone when the risk policy suspects automation and nothing else:
+    /// show the widget, then complete with [`MfaProof::Captcha`](crate::MfaProof) (checked by
+    /// the configured [`BotCheck`](crate::risk::BotCheck)), or repeat the sign-in carrying the
+    /// solved token in [`RequestContext::bot_token`](crate::RequestContext). It proves a
+    /// person, not an identity: it is never a second factor, and the account's own second
+    /// factor is still asked for afterwards.
+    Captcha,
 }
 
 /// What a registration produced. Deliberately the same whether or not the address already

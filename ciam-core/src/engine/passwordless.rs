@@ -14,17 +14,32 @@
 //! The answer to a start call is the same whether or not the address has an account (a mail
 //! goes out only when it does). For codes, an unknown address gets a stored code nobody
 //! knows, so a wrong guess is refused the same way for both. Codes allow
-//! [`Policy::code_attempts`](crate::Policy) wrong tries, and failures are throttled per IP.
+//! [`Policy::code_attempts`](crate::Policy) wrong tries.
+//!
+//! Failures are throttled like passwords (see [`ThrottlePolicy`](crate::ThrottlePolicy)),
+//! each flow with its own keys so that a delay on one never closes another: wrong codes per
+//! client IP, subnet and account (the address or number the code went to, known or not, so
+//! the delay tells nothing about accounts; a trusted device of the account is exempt from the
+//! account key); unknown, used or malformed magic links, and links presented by another
+//! browser, per IP and subnet. Magic links have no account key: a link and its binding are
+//! 256-bit secrets, so there is nothing to guess per account, and an account key would only
+//! let someone who intercepted a link delay its owner. An attempt inside a delay is
+//! [`Error::RateLimited`] (a code request found first survives the wait).
 //!
 //! Following a link, or typing a code, proves the inbox: an unverified address becomes
-//! verified. An account with a second factor still needs it ([`SignInOutcome::MfaRequired`]).
+//! verified. The sign-in is then assessed by the risk policy, if one is configured, like a
+//! password sign-in (an e-mail code challenge is already met by an e-mail proof); a successful
+//! one ends the account's run of consecutive password failures. An account with a second
+//! factor still needs it ([`SignInOutcome::MfaRequired`]). A texted code reports `amr` `sms`
+//! (RFC 8176), a link or mailed code `email`.
 
 use ring::digest;
 use serde_json::json;
 
+use super::assess::{FirstFactor, RiskAction};
 use super::context::RequestContext;
 use super::outcome::SignInOutcome;
-use super::throttle;
+use super::throttle::{self, Key};
 use super::{Ciam, Decision};
 use crate::audit::AuditAction;
 use crate::challenge::{Challenge, ChallengePurpose};
@@ -33,7 +48,7 @@ use crate::id::UserId;
 use crate::identifier::{Email, Phone};
 use crate::mail::MailKind;
 use crate::secret::{OpaqueToken, constant_time_eq};
-use crate::session::{Aal, AuthMethod};
+use crate::session::AuthMethod;
 use crate::user::User;
 
 /// What a passwordless sign-in proved.
@@ -154,7 +169,9 @@ impl Ciam {
     ///
     /// # Errors
     /// [`Error::InvalidToken`] for an unknown, used or expired link, and for a link opened in
-    /// another browser (which stays usable by the one that asked).
+    /// another browser (which stays usable by the one that asked);
+    /// [`Error::RateLimited`] when this IP or its subnet failed too often (nothing is consumed);
+    /// [`Error::RiskDenied`] when the risk policy refuses the sign-in.
     pub async fn confirm_magic_link(
         &self,
         token: &str,
@@ -162,8 +179,15 @@ impl Ciam {
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
         crate::engine::observe::flow("confirm_magic_link", async move {
+            // Per IP and subnet only: a link and its binding are 256-bit secrets, so there is
+            // nothing to guess per account, and an account key would only let someone who
+            // intercepted a link delay its owner.
+            let keys = throttle::network_keys(&self.inner.policy.throttle, "link", ctx);
+            self.check_throttle(&keys, AuditAction::SignInPasswordless, ctx)
+                .await?;
             let token = OpaqueToken::from_client(token);
             if !token.is_well_formed() {
+                self.count_failure(&keys).await?;
                 return self
                     .invalid_token(AuditAction::SignInPasswordless, ctx)
                     .await;
@@ -174,15 +198,18 @@ impl Ciam {
                 .consume_challenge(ChallengePurpose::MagicLink, &token.hash(), self.now())
                 .await?
             else {
+                self.count_failure(&keys).await?;
                 return self
                     .invalid_token(AuditAction::SignInPasswordless, ctx)
                     .await;
             };
+            let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
             let expected = challenge.payload["binding"].as_str().unwrap_or_default();
             let presented = binding.map(binding_hash).unwrap_or_default();
             if !constant_time_eq(expected.as_bytes(), presented.as_bytes()) {
                 // Not the browser that asked: leave the link for the one that did.
                 self.inner.challenges.insert_challenge(&challenge).await?;
+                self.count_failure(&keys).await?;
                 self.record(
                     Decision::failure(AuditAction::SignInPasswordless, "other_browser")
                         .user(challenge.user_id)
@@ -193,8 +220,7 @@ impl Ciam {
                 return Err(Error::InvalidToken);
             }
             let user_id = challenge.user_id.ok_or(Error::InvalidToken)?;
-            let issued_to = challenge.payload["email"].as_str().map(str::to_owned);
-            self.passwordless_sign_in(user_id, Proven::Email(issued_to), "magic_link", ctx)
+            self.passwordless_sign_in(user_id, Proven::Email(issued_to), "magic_link", &keys, ctx)
                 .await
         })
         .await
@@ -314,7 +340,9 @@ impl Ciam {
     /// # Errors
     /// [`Error::InvalidToken`] when the browser holds no live code request (also after the
     /// attempts ran out); [`Error::InvalidCode`] for a wrong code;
-    /// [`Error::RateLimited`] when this IP failed too often.
+    /// [`Error::RateLimited`] when this IP, its subnet or the address (or number) the code
+    /// went to failed too often (the code request survives the wait);
+    /// [`Error::RiskDenied`] when the risk policy refuses the sign-in.
     pub async fn verify_sign_in_code(
         &self,
         binding: Option<&OpaqueToken>,
@@ -327,7 +355,7 @@ impl Ciam {
                     .invalid_token(AuditAction::SignInPasswordless, ctx)
                     .await;
             };
-            let keys = throttle::keys(&self.inner.policy.throttle, "code", None, ctx, true);
+            let mut keys = throttle::network_keys(&self.inner.policy.throttle, "code", ctx);
             self.check_throttle(&keys, AuditAction::SignInPasswordless, ctx)
                 .await?;
             let Some(mut challenge) = self
@@ -340,6 +368,26 @@ impl Ciam {
                     .invalid_token(AuditAction::SignInPasswordless, ctx)
                     .await;
             };
+            // The account is known only from the request found; check its key now (the
+            // network keys passed above).
+            if let Some(account) = self
+                .code_account_key("code", challenge.user_id, &challenge.payload, ctx)
+                .await?
+            {
+                if let Err(e) = self
+                    .check_throttle(
+                        std::slice::from_ref(&account),
+                        AuditAction::SignInPasswordless,
+                        ctx,
+                    )
+                    .await
+                {
+                    // The code request survives the wait.
+                    self.inner.challenges.insert_challenge(&challenge).await?;
+                    return Err(e);
+                }
+                keys.push(account);
+            }
             let typed: String = code.chars().filter(|c| !c.is_whitespace()).collect();
             let expected = challenge.payload["code"].as_str().unwrap_or_default();
             let matched = typed.len() == SIGN_IN_CODE_DIGITS
@@ -369,18 +417,51 @@ impl Ciam {
                     "code",
                 ),
             };
-            self.passwordless_sign_in(user_id, proven, kind, ctx).await
+            self.passwordless_sign_in(user_id, proven, kind, &keys, ctx)
+                .await
         })
         .await
     }
 
-    /// The end of the passwordless flows: the inbox (or phone) is proven; sign in (or ask for
-    /// the second factor).
+    /// The account key of the code `flow` for the address (or number) a challenge was
+    /// issued to, known account or not, so that the delay tells nothing about accounts.
+    /// `None` when the browser is a trusted device of that account (exempt, as for passwords)
+    /// or the challenge names no address.
+    async fn code_account_key(
+        &self,
+        flow: &str,
+        user: Option<UserId>,
+        payload: &serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<Option<Key>> {
+        let canonical = if let Some(phone) = payload["phone"].as_str() {
+            format!("phone:{phone}")
+        } else if let Some(email) = payload["email"].as_str().and_then(|e| Email::parse(e).ok()) {
+            email.canonical().to_owned()
+        } else {
+            return Ok(None);
+        };
+        if let Some(user) = user
+            && self.trusted_device(user, ctx).await?.is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(throttle::account_key(
+            &self.inner.policy.throttle,
+            flow,
+            &canonical,
+        )))
+    }
+
+    /// The end of the passwordless flows: the inbox (or phone) is proven; assess the risk,
+    /// then sign in (or ask for the second factor). `keys` are the flow's throttling keys,
+    /// whose counts feed the velocity signals.
     async fn passwordless_sign_in(
         &self,
         user_id: UserId,
         proven: Proven,
         kind: &str,
+        keys: &[Key],
         ctx: &RequestContext,
     ) -> Result<SignInOutcome> {
         let user = self.user(user_id).await.map_err(|_| Error::InvalidToken)?;
@@ -422,35 +503,30 @@ impl Ciam {
             })
             .await?
         };
-        let method = match proven {
-            Proven::Email(_) => AuthMethod::Email,
-            Proven::Phone(_) => AuthMethod::Otp,
+        let (method, first) = match proven {
+            Proven::Email(_) => (AuthMethod::Email, FirstFactor::Email),
+            Proven::Phone(_) => (AuthMethod::Sms, FirstFactor::Phone),
         };
         let trusted = self.trusted_device(user.id, ctx).await?;
-        let factors = self.second_factors(user.id).await?;
-        if !factors.is_empty() && trusted != Some(true) {
+        let risk = self
+            .risk_gate_for(&user, None, first, trusted.is_some(), keys, ctx)
+            .await;
+        // The first factor is proven: the account's failures end here, as after a password.
+        self.clear_account_failures(keys).await?;
+        self.end_failure_run(&user).await?;
+        if let RiskAction::Challenge(factors, reason) = risk? {
             return self
-                .mfa_required(&user, &[method], factors, None, ctx)
+                .mfa_required(&user, &[method], factors, Some(reason), ctx)
                 .await;
         }
-        let (amr, aal) = if factors.is_empty() {
-            (vec![method], Aal::Aal1)
-        } else {
-            (vec![method, AuthMethod::Mfa], Aal::Aal2)
-        };
-        let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
-        let mut signed_in = self.start_session(user, amr, aal, now, ctx).await?;
-        signed_in.device_token = self
-            .issue_device_token(signed_in.user.id, None, ctx)
-            .await?;
-        self.record(
-            Decision::success(AuditAction::SignInPasswordless, kind)
-                .user(signed_in.user.id)
-                .session(signed_in.session.id)
-                .detail(json!({"amr": amr_text, "aal": aal.level()})),
+        self.finish_first_factor(
+            user,
+            &[method],
+            trusted,
+            AuditAction::SignInPasswordless,
+            kind,
             ctx,
         )
-        .await;
-        Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+        .await
     }
 }

@@ -15,9 +15,30 @@
 //! [`SignedIn::device_token`](crate::SignedIn), sent back in
 //! [`RequestContext::device_token`](crate::RequestContext)) is exempt from the account and
 //! global keys, so an attacker hammering an account cannot lock its owner out (the IP and
-//! subnet keys still apply to the attacker's own addresses). NIST SP 800-63B limits
-//! consecutive failures on one account to 100; with the defaults an attacker gets about 20
-//! guesses per account in the first 15 minutes and then one per `max_delay`.
+//! subnet keys still apply to the attacker's own addresses). With the defaults an attacker
+//! gets about 20 guesses per account in the first 15 minutes and then one per `max_delay`.
+//!
+//! # Consecutive failures (NIST SP 800-63B §5.2.2)
+//!
+//! The windows forget, so on their own they would allow an unbounded number of failures
+//! over time. Password sign-in therefore also keeps a per-account count of *consecutive*
+//! failures that does not expire with the window: a [`CounterStore`](crate::store::CounterStore)
+//! counter with windows of [`ThrottlePolicy::consecutive_memory`] (default 30 days), read as
+//! the current window plus the whole previous one, so a failure is remembered for at least
+//! that long (and at most twice that) unless the run ends first. It works on every backend,
+//! because it is an ordinary counter with a long window. At
+//! [`ThrottlePolicy::consecutive_failures`] (default 100, NIST's ceiling) a password sign-in
+//! from an untrusted device is refused with [`Error::RateLimited`](crate::Error::RateLimited)
+//! before any hashing, for known and unknown addresses alike, and the refusal is audited as
+//! `throttled` / `consecutive_failures`.
+//!
+//! This is still not a lockout of the owner: a trusted device signs in as before (it is not
+//! subject to the account keys), and the passwordless paths (e-mail code, magic link, SMS
+//! code) and the password reset keep working, since they have their own keys. The run ends
+//! (the count is reset) with any successful sign-in of the account (password from any
+//! device, passwordless) and with a password reset or change, because the guesses were made
+//! against a password that no longer exists. A success on a trusted device ends the run but
+//! leaves the windowed delays in place, so the attacker stays slowed down.
 //!
 //! Without a client IP (`RequestContext::ip` is `None`) the IP and subnet keys are skipped:
 //! an application behind a proxy must resolve the client IP (see `ciam-axum`'s
@@ -39,6 +60,21 @@ use crate::secret::TokenHash;
 use crate::store::window_index;
 
 /// Sign-in throttling limits.
+///
+/// Failed sign-ins are counted in sliding windows of [`Self::window`] per account (by the
+/// canonical e-mail address, known or not), client IP, subnet and overall; past each key's
+/// free failures every further failure doubles the delay before the next attempt on that key
+/// is looked at, up to [`Self::max_delay`]. A browser holding the account's trusted-device
+/// token is exempt from the account and global keys.
+///
+/// Password sign-in also counts *consecutive* failures per account (NIST SP 800-63B §5.2.2),
+/// in a counter that does not expire with the window: a failure is remembered for at least
+/// [`Self::consecutive_memory`] (and at most twice that) unless the run ends first. At
+/// [`Self::consecutive_failures`] a password sign-in from an untrusted device is refused with
+/// [`Error::RateLimited`](crate::Error::RateLimited) before any hashing, for known and
+/// unknown addresses alike. This is no lockout of the owner: a trusted device still signs in,
+/// the passwordless paths and the password reset keep working, and the run ends with any
+/// successful sign-in of the account and with a password reset or change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ThrottlePolicy {
@@ -57,6 +93,14 @@ pub struct ThrottlePolicy {
     pub base_delay: Duration,
     /// The longest delay. Default 15 minutes.
     pub max_delay: Duration,
+    /// Consecutive password failures on one account after which password sign-in from
+    /// untrusted devices is refused until the run ends (see [`ThrottlePolicy`]). Default
+    /// (and at most) 100, NIST SP 800-63B §5.2.2.
+    pub consecutive_failures: u32,
+    /// How long a failure counts towards [`Self::consecutive_failures`] if the run does not
+    /// end first: at least this long, at most twice this long. Default 30 days; at least
+    /// [`Self::window`].
+    pub consecutive_memory: Duration,
 }
 
 impl Default for ThrottlePolicy {
@@ -69,11 +113,17 @@ impl Default for ThrottlePolicy {
             global_free: 10_000,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
+            consecutive_failures: Self::MAX_CONSECUTIVE_FAILURES,
+            consecutive_memory: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
 
 impl ThrottlePolicy {
+    /// The highest [`Self::consecutive_failures`] the builder accepts: NIST SP 800-63B §5.2.2
+    /// allows no more than 100 consecutive failed attempts on one account.
+    pub const MAX_CONSECUTIVE_FAILURES: u32 = 100;
+
     /// The delay after `failures` failures on a key with `free` free failures.
     pub fn delay_after(&self, failures: u64, free: u32) -> Option<Duration> {
         let over = failures.checked_sub(u64::from(free))?;
@@ -102,6 +152,11 @@ pub(crate) fn subnet_of(ip: IpAddr) -> String {
     }
 }
 
+/// The flows whose account key also counts consecutive failures (see the module docs):
+/// password sign-in only. The passwordless flows and the second factor keep their windowed
+/// delays but no cap, so that they stay open to the owner when the password path is capped.
+const CONSECUTIVE_FLOWS: &[&str] = &["signin"];
+
 /// One throttled key.
 #[derive(Debug, Clone)]
 pub(crate) struct Key {
@@ -109,6 +164,59 @@ pub(crate) struct Key {
     pub(crate) scope: &'static str,
     pub(crate) key: String,
     pub(crate) free: u32,
+    /// Whether the key delays and counts this attempt. The account key of a trusted device is
+    /// carried but not enforced: a success there still ends the run of consecutive failures.
+    pub(crate) enforced: bool,
+    /// Whether the key also counts consecutive failures (account keys of
+    /// [`CONSECUTIVE_FLOWS`]).
+    pub(crate) consecutive: bool,
+}
+
+impl Key {
+    /// The counter of consecutive failures kept beside an account key.
+    fn run_key(&self) -> String {
+        format!("{}:run", self.key)
+    }
+}
+
+/// The account key of `flow` for an identifier in canonical form (an e-mail address, or a
+/// phone number prefixed with `phone:`): hashed, so the key names no one.
+pub(crate) fn account_key(policy: &ThrottlePolicy, flow: &str, canonical: &str) -> Key {
+    let h = TokenHash::of(canonical);
+    let tag: String = h.as_bytes()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Key {
+        scope: "account",
+        key: format!("{flow}:acct:{tag}"),
+        free: policy.account_free,
+        enforced: true,
+        consecutive: CONSECUTIVE_FLOWS.contains(&flow),
+    }
+}
+
+/// The IP and subnet keys of `flow` for `ctx` (none without a client IP).
+pub(crate) fn network_keys(policy: &ThrottlePolicy, flow: &str, ctx: &RequestContext) -> Vec<Key> {
+    let Some(ip) = ctx.ip else {
+        return Vec::new();
+    };
+    vec![
+        Key {
+            scope: "ip",
+            key: format!("{flow}:ip:{ip}"),
+            free: policy.ip_free,
+            enforced: true,
+            consecutive: false,
+        },
+        Key {
+            scope: "subnet",
+            key: format!("{flow}:net:{}", subnet_of(ip)),
+            free: policy.subnet_free,
+            enforced: true,
+            consecutive: false,
+        },
+    ]
 }
 
 /// The keys an attempt on `email` from `ctx` counts against.
@@ -120,37 +228,21 @@ pub(crate) fn keys(
     trusted_device: bool,
 ) -> Vec<Key> {
     let mut out = Vec::with_capacity(4);
+    if let Some(e) = email {
+        let mut account = account_key(policy, flow, e.canonical());
+        account.enforced = !trusted_device;
+        out.push(account);
+    }
     if !trusted_device {
-        if let Some(e) = email {
-            let h = TokenHash::of(e.canonical());
-            let tag: String = h.as_bytes()[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            out.push(Key {
-                scope: "account",
-                key: format!("{flow}:acct:{tag}"),
-                free: policy.account_free,
-            });
-        }
         out.push(Key {
             scope: "global",
             key: format!("{flow}:all"),
             free: policy.global_free,
+            enforced: true,
+            consecutive: false,
         });
     }
-    if let Some(ip) = ctx.ip {
-        out.push(Key {
-            scope: "ip",
-            key: format!("{flow}:ip:{ip}"),
-            free: policy.ip_free,
-        });
-        out.push(Key {
-            scope: "subnet",
-            key: format!("{flow}:net:{}", subnet_of(ip)),
-            free: policy.subnet_free,
-        });
-    }
+    out.extend(network_keys(policy, flow, ctx));
     out
 }
 
@@ -207,7 +299,31 @@ impl Ciam {
     ) -> Result<()> {
         let now = self.now();
         let policy = self.inner.policy.throttle;
-        for k in keys {
+        for k in keys.iter().filter(|k| k.enforced && k.consecutive) {
+            let (run, current) = self.consecutive_failures(k, now).await?;
+            if run < u64::from(policy.consecutive_failures) {
+                continue;
+            }
+            // The previous window leaves the count at the end of the current one; if the
+            // current window alone holds the limit, the count drops one window later.
+            let mut retry_after = until_window_end(policy.consecutive_memory, now);
+            if current >= u64::from(policy.consecutive_failures) {
+                retry_after = retry_after.saturating_add(policy.consecutive_memory);
+            }
+            self.record(
+                Decision::failure(AuditAction::Throttled, "consecutive_failures").detail(json!({
+                    "flow": action.as_str(),
+                    "scope": k.scope,
+                    "failures": run,
+                    "limit": policy.consecutive_failures,
+                    "retry_after_ms": u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+                })),
+                ctx,
+            )
+            .await;
+            return Err(Error::RateLimited { retry_after });
+        }
+        for k in keys.iter().filter(|k| k.enforced) {
             let failures = self.sliding_failures(&k.key, now).await?;
             let Some(delay) = policy.delay_after(failures, k.free) else {
                 continue;
@@ -233,11 +349,36 @@ impl Ciam {
         Ok(())
     }
 
-    /// Counts a failure against every key and arms the delay each key has reached.
+    /// The consecutive failures remembered on `k` at `now` (the current window of
+    /// [`ThrottlePolicy::consecutive_memory`] plus the whole previous one), and those of the
+    /// current window alone.
+    async fn consecutive_failures(&self, k: &Key, now: OffsetDateTime) -> Result<(u64, u64)> {
+        let memory = self.inner.policy.throttle.consecutive_memory;
+        let run = k.run_key();
+        let counters = &self.inner.counters;
+        let current = counters.count(&run, memory, now).await?;
+        let previous = counters
+            .count(
+                &run,
+                memory,
+                now - time::Duration::try_from(memory).unwrap_or_default(),
+            )
+            .await?;
+        Ok((current.saturating_add(previous), current))
+    }
+
+    /// Counts a failure against every enforced key, arms the delay each key has reached, and
+    /// extends the run of consecutive failures where one is kept.
     pub(crate) async fn count_failure(&self, keys: &[Key]) -> Result<()> {
         let now = self.now();
         let policy = self.inner.policy.throttle;
-        for k in keys {
+        for k in keys.iter().filter(|k| k.enforced) {
+            if k.consecutive {
+                self.inner
+                    .counters
+                    .hit(&k.run_key(), policy.consecutive_memory, now)
+                    .await?;
+            }
             self.inner.counters.hit(&k.key, policy.window, now).await?;
             let failures = self.sliding_failures(&k.key, now).await?;
             if let Some(delay) = policy.delay_after(failures, k.free) {
@@ -250,10 +391,31 @@ impl Ciam {
         Ok(())
     }
 
-    /// Forgets the account's failures after a successful sign-in.
+    /// Forgets the account's failures after a successful sign-in: the run of consecutive
+    /// failures always, the windowed count when the key was enforced (a trusted device's
+    /// success leaves the attacker's delay in place).
     pub(crate) async fn clear_account_failures(&self, keys: &[Key]) -> Result<()> {
         for k in keys.iter().filter(|k| k.scope == "account") {
-            self.inner.counters.reset(&k.key).await?;
+            if k.consecutive {
+                self.inner.counters.reset(&k.run_key()).await?;
+            }
+            if k.enforced {
+                self.inner.counters.reset(&k.key).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the run of consecutive password failures of `user`'s account (after a
+    /// passwordless sign-in, or a password reset or change). The windowed delays stay.
+    pub(crate) async fn end_failure_run(&self, user: &crate::user::User) -> Result<()> {
+        let Some(email) = &user.email else {
+            return Ok(());
+        };
+        let policy = &self.inner.policy.throttle;
+        for flow in CONSECUTIVE_FLOWS {
+            let k = account_key(policy, flow, email.canonical());
+            self.inner.counters.reset(&k.run_key()).await?;
         }
         Ok(())
     }

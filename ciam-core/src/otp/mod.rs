@@ -8,7 +8,7 @@
 //!
 //! | item | what it does |
 //! |---|---|
-//! | [`OtpSecret`] | the shared HMAC key: at least 128 bits, 160 drawn by default from the injected [`SecureRandom`](crate::rng::SecureRandom); wiped on drop, redacted in `Debug` |
+//! | [`OtpSecret`] | the shared HMAC key: at least 160 bits (also when imported), 160 or more drawn from the injected [`SecureRandom`](crate::rng::SecureRandom); wiped on drop, redacted in `Debug` |
 //! | [`TotpConfig`] | RFC 6238 parameters (SHA1/SHA256/SHA512, 6 or 8 digits, 30 s, ±1 step), [`TotpConfig::generate`] and [`TotpConfig::verify_totp`] |
 //! | [`HotpConfig`] | RFC 4226 counters with a bounded look-ahead, [`HotpConfig::verify_hotp`] |
 //! | [`base32`] | RFC 4648 base32, for secrets shown to users and in URIs |
@@ -70,8 +70,8 @@ pub enum OtpError {
     /// A configuration value is out of range (digits, period, skew, key id, counts).
     #[error("invalid OTP configuration: {0}")]
     InvalidConfig(String),
-    /// The secret has fewer than 128 bits.
-    #[error("the OTP secret is shorter than 128 bits")]
+    /// The secret has fewer than 160 bits.
+    #[error("the OTP secret is shorter than 160 bits")]
     SecretTooShort,
     /// The secret is longer than [`OtpSecret::MAX_BYTES`].
     #[error("the OTP secret is too long")]

@@ -20,8 +20,8 @@ pub enum UriError {
     /// There is no `secret` parameter.
     #[error("the secret is missing")]
     MissingSecret,
-    /// The secret is not base32 or is shorter than 128 bits.
-    #[error("the secret is not valid base32 of at least 128 bits")]
+    /// The secret is not base32 or is shorter than 160 bits.
+    #[error("the secret is not valid base32 of at least 160 bits")]
     InvalidSecret,
     /// The issuer in the label differs from the `issuer` parameter.
     #[error("the label issuer and the issuer parameter differ")]
