@@ -22,6 +22,7 @@ use ciam::audit::{AuditAction as Action, AuditEntry, AuditOutcome};
 use ciam::credential::{Credential, CredentialKind};
 use ciam::id::UserId;
 use ciam::identifier::Email;
+use ciam::risk::DefaultRiskPolicy;
 use ciam::session::{Aal, AuthMethod};
 use ciam::store::Backend;
 use ciam::webauthn::{
@@ -29,8 +30,8 @@ use ciam::webauthn::{
     RequestOptionsJson, UserVerificationPolicy,
 };
 use ciam::{
-    AuthContext, Error, PasskeyConfig, PasskeyInfo, Policy, RegisterOutcome, Registration,
-    SignInOutcome, SignedIn,
+    AuthContext, Error, MfaFactor, PasskeyConfig, PasskeyInfo, Policy, RegisterOutcome,
+    Registration, RequestContext, SignInOutcome, SignedIn,
 };
 use passkey_authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod};
 use passkey_client::{Client, DefaultClientData, WebauthnError};
@@ -395,6 +396,7 @@ on_both_backends!(
     sign_in_without_user_verification_is_single_factor,
     wrong_origin_is_refused_and_stores_nothing,
     user_handles_are_random_per_user,
+    passkey_sign_ins_are_risk_assessed,
     device_bound_passkey_without_trusted_attestation_is_aal2,
     device_bound_passkey_with_trusted_attestation_is_aal3,
 );
@@ -1097,6 +1099,102 @@ async fn sign_in_without_user_verification_is_single_factor<B: Backend>(store: A
     assert_eq!(e.detail["user_verified"], json!(false));
     assert_eq!(e.detail["amr"], json!(["hwk"]));
     assert_eq!(e.detail["aal"], json!(1));
+}
+
+/// A passkey sign-in goes through the risk policy like every other way in: from a new device
+/// on a new network the user-verified passkey itself meets the challenge (it is two factors),
+/// a bot is denied with the reason shown and no session, and a passkey without user
+/// verification is one factor, so the same challenge asks for a mailed code.
+async fn passkey_sign_ins_are_risk_assessed<B: Backend>(store: Arc<B>) {
+    let risky = |store: Arc<B>, uv| {
+        let rp = relying_party(CounterPolicy::Refuse, uv);
+        let config = PasskeyConfig::new(rp).unwrap();
+        harness_with(store, Policy::default(), |b| {
+            b.passkeys(config)
+                .risk_policy(Arc::new(DefaultRiskPolicy::default()))
+        })
+    };
+    let elsewhere = || RequestContext::new(Some("198.51.100.20".parse().unwrap()), Some("x/2"));
+    let assessed = |log: Vec<AuditEntry>| {
+        log.into_iter()
+            .find(|e| e.action == Action::RiskAssessed)
+            .expect("a risk_assessed entry")
+    };
+    async fn sign_in<B: Backend>(
+        h: &Harness<B>,
+        device: &mut Device,
+        c: &RequestContext,
+    ) -> Result<SignInOutcome, Error> {
+        let options = h.ciam.passkey_sign_in_options(None, c).await.unwrap();
+        let response = device.get(&options).await;
+        h.ciam.finish_passkey_sign_in(&response, c).await
+    }
+
+    let h = risky(Arc::clone(&store), UserVerificationPolicy::Required);
+    let mut phone = Device::new(false);
+    let first = h.passkey_account(&mut phone, "ri@example.com").await;
+    let user = first.user.id;
+    assert_eq!(assessed(h.audit(user).await).reason, "allow");
+
+    let outcome = sign_in(&h, &mut phone, &elsewhere()).await.unwrap();
+    let SignInOutcome::SignedIn(s) = outcome else {
+        panic!("a user-verified passkey meets the challenge, got {outcome:?}");
+    };
+    assert_eq!(s.session.aal, 2);
+    let check = assessed(h.audit(user).await);
+    assert_eq!(check.detail["decision"], "challenge");
+    assert_eq!(check.detail["satisfied_by"], "passkey");
+    let fired: Vec<&str> = check.detail["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, ["new_device", "new_network"]);
+
+    let sessions_before = h
+        .ciam
+        .list_sessions(&h.auth(&s).await.unwrap())
+        .await
+        .unwrap();
+    let bot = ctx().with_bot_score(0.97);
+    let denied = sign_in(&h, &mut phone, &bot).await;
+    let Err(Error::RiskDenied { reason }) = denied else {
+        panic!("a bot is denied, got {denied:?}");
+    };
+    assert_eq!(reason, ciam::risk::REASON_DENY);
+    let check = assessed(h.audit(user).await);
+    assert_eq!(check.outcome, AuditOutcome::Failure);
+    assert_eq!(check.detail["decision"], "deny");
+    assert_eq!(check.detail["reason_shown"], ciam::risk::REASON_DENY);
+    let sessions_after = h
+        .ciam
+        .list_sessions(&h.auth(&s).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions_after.len(),
+        sessions_before.len(),
+        "no session for a bot"
+    );
+
+    // Presence only: one factor. The new-device challenge asks for a mailed code.
+    let h = risky(store, UserVerificationPolicy::Discouraged);
+    let mut key = Device::new(false);
+    let first = h.passkey_account(&mut key, "rk@example.com").await;
+    assert_eq!(first.session.aal, 1);
+    let outcome = sign_in(&h, &mut key, &elsewhere()).await.unwrap();
+    let SignInOutcome::MfaRequired(challenge) = outcome else {
+        panic!("a presence-only passkey is challenged, got {outcome:?}");
+    };
+    assert_eq!(challenge.factors, vec![MfaFactor::EmailCode]);
+    let check = assessed(h.audit(first.user.id).await);
+    assert_eq!(check.detail["decision"], "challenge");
+    assert!(
+        check.detail.get("satisfied_by").is_none(),
+        "{:?}",
+        check.detail
+    );
 }
 
 /// User handles (`user.id` of the creation options): 32 random bytes per account (the

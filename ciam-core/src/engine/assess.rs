@@ -70,10 +70,12 @@ pub(crate) enum FirstFactor {
     Email,
     /// The account's phone number (texted code).
     Phone,
-    /// A passkey, which meets a challenge that accepts one. For the passkey sign-in
-    /// (`engine/passkeys.rs`), which does not call the risk gate yet.
-    #[allow(dead_code)]
+    /// A user-verified passkey: possession and a local PIN or biometric, two factors in
+    /// one. It meets any challenge but a CAPTCHA.
     Passkey,
+    /// A passkey used without user verification: possession only, one factor, so a
+    /// challenge asks for a second factor as after a password.
+    Possession,
 }
 
 /// What the bot check said about the request, for acting on the assessment.
@@ -324,7 +326,7 @@ impl Ciam {
             // It asked only for a CAPTCHA, and this request solved one.
             return Ok(Answer::Satisfied("captcha"));
         }
-        if first == FirstFactor::Passkey && wanted.contains(&Factor::Passkey) {
+        if first == FirstFactor::Passkey && wanted.iter().any(|f| *f != Factor::Captcha) {
             return Ok(Answer::Satisfied("passkey"));
         }
         let enrolled = self.second_factors(user.id).await?;

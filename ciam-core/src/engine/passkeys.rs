@@ -57,8 +57,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::account::Registration;
+use super::assess::{FirstFactor, RiskAction};
 use super::context::{AuthContext, RequestContext};
 use super::outcome::{RegisterOutcome, SignInOutcome, SignedIn};
+use super::throttle;
 use super::{Ciam, Decision};
 use crate::audit::AuditAction;
 use crate::challenge::{Challenge, ChallengePurpose};
@@ -1071,6 +1073,32 @@ impl Ciam {
                 .touch_credential(a.credential.id, now)
                 .await?;
             let (amr, aal) = (a.amr(), a.aal());
+            // The passkey is proven: the risk policy still decides (a bot is denied, a
+            // CAPTCHA may be asked), as for every other way in. A user-verified passkey is
+            // already two factors and meets any factor a challenge asks for; one without
+            // user verification is one factor, challenged like a password.
+            let first = if a.result.user_verified {
+                FirstFactor::Passkey
+            } else {
+                FirstFactor::Possession
+            };
+            let trusted = self.trusted_device(user.id, ctx).await?;
+            let keys = throttle::keys(
+                &self.inner.policy.throttle,
+                "passkey",
+                user.email.as_ref(),
+                ctx,
+                trusted.is_some(),
+            );
+            let risk = self
+                .risk_gate_for(user, None, first, trusted.is_some(), &keys, ctx)
+                .await;
+            self.end_failure_run(user).await?;
+            if let RiskAction::Challenge(factors, reason) = risk? {
+                return self
+                    .mfa_required(user, &amr, factors, Some(reason), ctx)
+                    .await;
+            }
             let amr_text: Vec<&str> = amr.iter().map(|m| m.as_str()).collect();
             let signed_in = self
                 .start_session(a.user.clone(), amr, aal, now, ctx)
