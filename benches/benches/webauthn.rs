@@ -2,14 +2,19 @@
 //! assertion (clientDataJSON parse and checks, authenticator-data parse, COSE
 //! key read from the stored record, signature, counter) beside the bare
 //! `ring::signature::UnparsedPublicKey::verify` of the same message and
-//! signature, for ES256 (P-256, DER signature) and Ed25519.
+//! signature, for ES256 (P-256, DER signature), Ed25519 and RS256
+//! (RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit modulus, e = 65537).
 //!
-//! The keys and assertions are made here with ring (fresh keys each run); both
-//! sides verify exactly the same bytes. The raw side is given the message
-//! `authenticatorData || SHA-256(clientDataJSON)` ready-made and the public key
-//! in ring's form, so the ratio is the whole RP-side overhead.
+//! The ES256 and Ed25519 keys are made here with ring (fresh keys each run).
+//! ring cannot generate RSA keys, so RS256 uses [`RSA_2048_KEY`], a key made
+//! once for this bench. Both sides verify exactly the same bytes. The raw side
+//! is given the message `authenticatorData || SHA-256(clientDataJSON)`
+//! ready-made and the public key in ring's form (SEC1 point, Ed25519 bytes,
+//! DER `RSAPublicKey`), so the ratio is the whole RP-side overhead.
 //!
-//! Run: `cargo bench -p ciam-benches --bench webauthn`
+//! Run: `cargo bench -p ciam-benches --bench webauthn` (a criterion filter
+//! such as `rs256` selects the groups; the paired measurement of every
+//! algorithm runs first whatever the filter).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
@@ -33,7 +38,8 @@ struct Prepared {
     record: CredentialRecord,
     /// `authenticatorData || SHA-256(clientDataJSON)`.
     message: Vec<u8>,
-    /// The public key in ring's encoding (SEC1 uncompressed, or the 32 Ed25519 bytes).
+    /// The public key in ring's encoding (SEC1 uncompressed, the 32 Ed25519
+    /// bytes, or the DER `RSAPublicKey`).
     public_key: Vec<u8>,
 }
 
@@ -51,6 +57,56 @@ fn cose_ed25519(key: &[u8]) -> Vec<u8> {
     let mut cose = vec![0xa4, 0x01, 0x01, 0x03, 0x27, 0x20, 0x06, 0x21, 0x58, 0x20];
     cose.extend_from_slice(key);
     cose
+}
+
+/// COSE_Key for a 2048-bit RSA key: kty RSA, alg RS256, n (256 bytes), e.
+fn cose_rs256(n: &[u8], e: &[u8]) -> Vec<u8> {
+    assert_eq!(n.len(), 256);
+    let mut cose = vec![
+        0xa4, 0x01, 0x03, 0x03, 0x39, 0x01, 0x00, 0x20, 0x59, 0x01, 0x00,
+    ];
+    cose.extend_from_slice(n);
+    cose.extend_from_slice(&[0x21, 0x40 | u8::try_from(e.len()).unwrap()]);
+    cose.extend_from_slice(e);
+    cose
+}
+
+/// A 2048-bit RSA private key (PKCS#1 `RSAPrivateKey`, DER, hex), made for this
+/// bench only with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`.
+/// It signs nothing but the bench's own assertion; it is not a secret.
+const RSA_2048_KEY: &str = concat!(
+    "308204a30201000282010100a3193dc9a6fe090b7bfd7ac771efac838a3367454e608a1a70933ea52b21f4a95e9fe50d",
+    "99581e4ac6bec2fe2cfc8b48a2eddc9892100f737d68cb4b9902e8f4d55641a0414efb29b93bc874e4a754dbc1258d8c",
+    "873ce8e4d85382bcd7c172608e6a21fd2a0291069ff43008a69f4ad4d9623c5ed382953ddd0d765c0e21bec4865354be",
+    "257f6079c66d82c53774fb75011787a7745699613d780bb5c0f21425278cb4c792841e699f6c7bd068961d95e3c56b0b",
+    "42a47fb6a060142677ed9eb620194d2f01b078b94eae29caa41b094a2ff2d17310ffd537583fb33411dde6601570817a",
+    "3691d959db3cc3f3b6e702202e857e0662af8058bec4f02e87bc6cdf0203010001028201000e76790bae32bdb39681a2",
+    "47185be404e016f1d3ec00d48e46a84ff84e8c5ac9401a56b1ef84a85f0223bd5fd3b66b557c1932a416e3b4b30d8e62",
+    "e4a7c361cc0034ff69ca10ca65e7469d5e7c3e3860aa4e7db055f7b9413dcb9dfec7f52002deee1b687b36b20c8fd794",
+    "00d861acbd962f47623348539aa24504d761eb6d2294ca7fe5e78ac25e31c757b32102ea90193d4bede2f9553cd9763f",
+    "cad4fb43d664e299991cfed20b9cc3807b4eb34ac349b31a8f1c6ccfafe94b87897ff7e401941fd618d79a881ba89daf",
+    "b8befe433e21cd66c8e8d7a208055d87183a16afda920bac1d50fb984e587bfb0475dd4fa57c42384a39ed53d69df6d0",
+    "ec54c42bdd02818100e175b07040d97822130a02c26a56c34d661f46e2e455a66a7ba568e6158dc2f2b8a4dae732e024",
+    "ce56309ac689f785f3a0e719f6eb15246af9cc7dedc3b91abb6838d6e5bfaf8dc4c1ffd37b2dccba71de8bf4d323b116",
+    "0f32f42245c4649355f336bd6c7deea2e11ea6ce7213a41d297894b41ecfc3261a9a3358d4da56d97302818100b9310b",
+    "1419f6cf7a62557e2f20fd062275cbb03ad211e63405cf7f47e4bdd05d325078d2d88ff3c5d8ec0128ead12fa07a933e",
+    "3d0600f5495c603b308de870f90f84ea4918456ddd804f42d7cfaf248fa1ecbfef1fd4ee2c8e27cc7f81e03aa5704025",
+    "67e918dbf345c9fb90e26afadda66cfcb824d6a559f830d12903de33e5028181008eb67c74d1d7d65f5b45def149769a",
+    "31880f0c43dadd0c7622c6555c2f1088f23346c6f9ca0e6fbddc78efbff4dd25814dbc7b86fccf6939fddd1f693d9712",
+    "00c6bc13eb6226b1ca7632859f57225c726fb88fc486b7358b71696fb851d4881ec3d1469e4228a8196fd98e9c4f2a76",
+    "fb25449baf553be606b8ccffd1dc5355590281802623a48d723f734158291540ad818e96e03d9fc0ad6cc4452881304c",
+    "651e76600b31a9807adb42b017599b6f8ad4a4035fdb1d3142204663e2636b2d37bc8c2faef387b0a010046d5eb47426",
+    "affdf9009faf7b63cae1765fb4b31b9992ecd4072853fda025d059d4032672e9c6c7937cbc7eab995cf4dbbee8af5d14",
+    "1e58cfc502818022b15859d50a2819b1d19489445e5c5ee9a4eb9208ae07501451a755e9db15e6582c551507c6e6e7d0",
+    "328b9c0602ee87d6ef6e7d6cbe9b3ef8037bc34229f3de676a12070a404b7719a609a8e7f331dcbde8315f3807456d62",
+    "4fe5025c44999b404d442331bf38146f49f21a55d19ba341b2315a7505447276cb03d80f740570",
+);
+
+fn from_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn prepare(alg: CoseAlgorithm) -> Prepared {
@@ -94,6 +150,19 @@ fn prepare(alg: CoseAlgorithm) -> Prepared {
             let public = pair.public_key().as_ref().to_vec();
             let sig = pair.sign(&message).as_ref().to_vec();
             (public.clone(), cose_ed25519(&public), sig)
+        }
+        CoseAlgorithm::Rs256 => {
+            let pair = signature::RsaKeyPair::from_der(&from_hex(RSA_2048_KEY)).unwrap();
+            assert_eq!(pair.public().modulus_len(), 256);
+            let components = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+            let mut sig = vec![0; pair.public().modulus_len()];
+            pair.sign(&signature::RSA_PKCS1_SHA256, &rng, &message, &mut sig)
+                .unwrap();
+            (
+                pair.public().as_ref().to_vec(),
+                cose_rs256(&components.n, &components.e),
+                sig,
+            )
         }
         other => panic!("not benchmarked: {other:?}"),
     };
@@ -148,6 +217,7 @@ fn prepare(alg: CoseAlgorithm) -> Prepared {
 fn raw_verify(alg: CoseAlgorithm, p: &Prepared) {
     let algorithm: &dyn signature::VerificationAlgorithm = match alg {
         CoseAlgorithm::Es256 => &signature::ECDSA_P256_SHA256_ASN1,
+        CoseAlgorithm::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         _ => &signature::ED25519,
     };
     signature::UnparsedPublicKey::new(algorithm, black_box(&p.public_key))
@@ -203,6 +273,7 @@ fn assertion(c: &mut Criterion) {
     for (name, alg) in [
         ("es256", CoseAlgorithm::Es256),
         ("ed25519", CoseAlgorithm::EdDsa),
+        ("rs256", CoseAlgorithm::Rs256),
     ] {
         let p = prepare(alg);
         paired(name, alg, &p);

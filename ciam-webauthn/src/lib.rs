@@ -57,6 +57,28 @@
 //! | signature over `authenticatorData || SHA-256(clientDataJSON)` | - | yes |
 //! | sign counter regression refused (or flagged, [`CounterPolicy`]) | - | yes |
 //!
+//! `clientDataJSON.tokenBinding` is **ignored**, whatever its value. Token
+//! Binding was verified in L1/L2 (§7.1 step 9: `status` must match the TLS
+//! connection), but L3 drops that step and keeps the member only as reserved;
+//! no current browser sends it and this crate never binds to TLS, so a check
+//! would protect nothing and would refuse real responses from older clients.
+//! The two py_webauthn fido-u2f payloads that carry it are accepted: one with
+//! `"tokenBinding":"unused"` (py_webauthn accepts it too), and one with
+//! `{"status":"not-supported"}`, a status L1/L2 never defined, which py_webauthn
+//! refuses and the vectors file leaves to the implementation
+//! (`reject_or_accept_documented`; `tests/real_authenticators.rs`).
+//!
+//! # Input encoding
+//!
+//! [`RegistrationResponse::from_json`] and [`AuthenticationResponse::from_json`]
+//! read binary members as base64url (L3 JSON serialization), padded or not. A
+//! member containing `+` or `/` is read in the standard base64 alphabet instead:
+//! some front-ends serialize with `btoa()` rather than `toJSON()` (the Windows
+//! Hello TPM payloads of py_webauthn's tests were captured that way). Only
+//! decoded bytes are checked, so this opens nothing; one value must keep to one
+//! alphabet. The challenge inside `clientDataJSON` is written by the browser
+//! and must be base64url.
+//!
 //! Attestation: `packed` with `x5c`, `fido-u2f`, `android-key` and `tpm`
 //! signatures are verified with the leaf certificate (which must not be a CA, and
 //! for `packed` and `tpm` whose FIDO AAGUID extension, if any, must match);
@@ -103,7 +125,9 @@
 //! (COSE -35, P-384 with SHA-384; point checked on the curve) is supported but
 //! accepted only when listed with [`RelyingPartyBuilder::algorithms`].
 //! Anything else, or a supported algorithm not in the configured list, is
-//! refused with [`Error::Algorithm`].
+//! refused with [`Error::Algorithm`] carrying the COSE identifier: for example
+//! ML-DSA-44/65/87 (-48/-49/-50, post-quantum; ring has no implementation), at
+//! registration and for a stored record alike.
 //!
 //! # What the caller must do
 //!

@@ -13,8 +13,30 @@ pub(crate) const B64URL: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// The standard base64 alphabet (RFC 4648 §4), padding tolerated on input.
+const B64_STANDARD: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 pub(crate) fn b64_decode(s: &str, what: &'static str) -> Result<Vec<u8>, Error> {
     B64URL.decode(s).map_err(|_| Error::Malformed(what))
+}
+
+/// Decodes a binary member of a response JSON: base64url (the L3 `toJSON()`
+/// encoding), or, when the value holds a `+` or `/`, the standard base64
+/// alphabet. Some RP front-ends serialize with `btoa()` rather than
+/// `toJSON()` (the Windows Hello TPM payloads in py_webauthn's tests are
+/// such). Only the decoded bytes are ever checked (signatures cover bytes, the
+/// challenge is compared after decoding), so accepting the second alphabet
+/// opens nothing; one value must use one alphabet (mixing `-`/`_` with
+/// `+`/`/` is refused).
+pub(crate) fn b64_decode_response(s: &str, what: &'static str) -> Result<Vec<u8>, Error> {
+    if s.contains(['+', '/']) {
+        B64_STANDARD.decode(s).map_err(|_| Error::Malformed(what))
+    } else {
+        b64_decode(s, what)
+    }
 }
 
 /// Encodes bytes as unpadded base64url (the WebAuthn JSON encoding).
@@ -118,7 +140,7 @@ fn check_credential_envelope(id: &str, raw_id: &[u8], type_: &str) -> Result<(),
     if type_ != "public-key" {
         return Err(Error::CredentialType);
     }
-    let id_bytes = b64_decode(id, "credential id is not base64url")?;
+    let id_bytes = b64_decode_response(id, "credential id is not base64url")?;
     if id_bytes != raw_id {
         return Err(Error::CredentialType);
     }
@@ -141,22 +163,25 @@ pub struct RegistrationResponse {
 impl RegistrationResponse {
     /// Parses the L3 JSON shape (`id`, `rawId`, `type`, `response.clientDataJSON`,
     /// `response.attestationObject`, optional `response.transports`; other members ignored).
+    /// Binary members are base64url, padded or not; a member holding `+` or `/`
+    /// is read in the standard base64 alphabet instead (see the crate docs,
+    /// "Input encoding").
     ///
     /// # Errors
-    /// [`Error::Malformed`] on bad JSON/base64url, [`Error::CredentialType`] if
+    /// [`Error::Malformed`] on bad JSON or base64, [`Error::CredentialType`] if
     /// `type` is not `public-key` or `id` differs from `rawId`.
     pub fn from_json(json: &str) -> Result<Self, Error> {
         let raw: RawCredential<RawAttestationResponse> =
             serde_json::from_str(json).map_err(|_| Error::Malformed("registration JSON"))?;
-        let raw_id = b64_decode(&raw.raw_id, "rawId is not base64url")?;
+        let raw_id = b64_decode_response(&raw.raw_id, "rawId is not base64url")?;
         check_credential_envelope(&raw.id, &raw_id, &raw.type_)?;
         Ok(Self {
             raw_id,
-            client_data_json: b64_decode(
+            client_data_json: b64_decode_response(
                 &raw.response.client_data_json,
                 "clientDataJSON is not base64url",
             )?,
-            attestation_object: b64_decode(
+            attestation_object: b64_decode_response(
                 &raw.response.attestation_object,
                 "attestationObject is not base64url",
             )?,
@@ -184,30 +209,33 @@ impl AuthenticationResponse {
     /// Parses the L3 JSON shape (`id`, `rawId`, `type`, `response.clientDataJSON`,
     /// `response.authenticatorData`, `response.signature`, optional/nullable
     /// `response.userHandle`; other members ignored). An empty `userHandle` is treated as absent.
+    /// Binary members are decoded as in [`RegistrationResponse::from_json`].
     ///
     /// # Errors
-    /// [`Error::Malformed`] on bad JSON/base64url, [`Error::CredentialType`] if
+    /// [`Error::Malformed`] on bad JSON or base64, [`Error::CredentialType`] if
     /// `type` is not `public-key` or `id` differs from `rawId`.
     pub fn from_json(json: &str) -> Result<Self, Error> {
         let raw: RawCredential<RawAssertionResponse> =
             serde_json::from_str(json).map_err(|_| Error::Malformed("authentication JSON"))?;
-        let raw_id = b64_decode(&raw.raw_id, "rawId is not base64url")?;
+        let raw_id = b64_decode_response(&raw.raw_id, "rawId is not base64url")?;
         check_credential_envelope(&raw.id, &raw_id, &raw.type_)?;
         let user_handle = match raw.response.user_handle {
-            Some(h) if !h.is_empty() => Some(b64_decode(&h, "userHandle is not base64url")?),
+            Some(h) if !h.is_empty() => {
+                Some(b64_decode_response(&h, "userHandle is not base64url")?)
+            }
             _ => None,
         };
         Ok(Self {
             raw_id,
-            client_data_json: b64_decode(
+            client_data_json: b64_decode_response(
                 &raw.response.client_data_json,
                 "clientDataJSON is not base64url",
             )?,
-            authenticator_data: b64_decode(
+            authenticator_data: b64_decode_response(
                 &raw.response.authenticator_data,
                 "authenticatorData is not base64url",
             )?,
-            signature: b64_decode(&raw.response.signature, "signature is not base64url")?,
+            signature: b64_decode_response(&raw.response.signature, "signature is not base64url")?,
             user_handle,
         })
     }

@@ -1107,6 +1107,24 @@ fn json_envelope_checks() {
         ),
         Err(Error::Malformed(_))
     ));
+    // Binary members in the standard base64 alphabet (padded or not) decode to
+    // the same bytes; one value mixing the two alphabets is refused.
+    let parsed = RegistrationResponse::from_json(&good).unwrap();
+    let url = str_of(reg, "attestationObject_b64url");
+    assert!(url.contains('-') && url.contains('_'));
+    let standard = url.replace('-', "+").replace('_', "/");
+    let padded = format!("{standard}{}", "=".repeat((4 - standard.len() % 4) % 4));
+    for encoded in [standard.as_str(), padded.as_str()] {
+        assert_eq!(
+            RegistrationResponse::from_json(&good.replace(url, encoded)),
+            Ok(parsed.clone())
+        );
+    }
+    let mixed = url.replacen('-', "+", 1);
+    assert!(matches!(
+        RegistrationResponse::from_json(&good.replace(url, &mixed)),
+        Err(Error::Malformed("attestationObject is not base64url"))
+    ));
     // rawId that is not the registered credential id in authData.
     let mut resp = RegistrationResponse::from_json(&good).unwrap();
     resp.raw_id[0] ^= 1;
@@ -1146,35 +1164,353 @@ fn builder_validation() {
     );
 }
 
-/// Every single-byte corruption of W3C registrations and assertions is either
-/// refused or (when it hits an unchecked byte) accepted, but never panics.
+/// Whether `e` names a step a corrupted attestation object can reach (client
+/// data untouched, trust policy `Any`): never an assertion-only error.
+fn registration_step_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Malformed(_)
+            | Error::CredentialType
+            | Error::RpIdHash
+            | Error::UserPresence
+            | Error::BackupFlags
+            | Error::Algorithm(_)
+            | Error::InvalidKey(_)
+            | Error::CredentialIdTooLong(_)
+            | Error::UnsupportedFormat(_)
+            | Error::AttestationStatement(_)
+    )
+}
+
+/// Whether `e` names a step a corrupted assertion can reach.
+fn assertion_step_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Malformed(_)
+            | Error::ClientDataType
+            | Error::Challenge
+            | Error::Origin
+            | Error::CrossOrigin
+            | Error::RpIdHash
+            | Error::UserPresence
+            | Error::BackupFlags
+            | Error::Signature
+    )
+}
+
+fn position(haystack: &[u8], needle: &[u8]) -> usize {
+    let at = haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("present");
+    assert!(
+        haystack[at + 1..]
+            .windows(needle.len())
+            .all(|w| w != needle),
+        "present once"
+    );
+    at
+}
+
+/// `attStmt.sig` and `authData` of an attestation object.
+fn sig_and_auth_data(attestation_object: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let Value::Map(entries) = ciborium::de::from_reader(attestation_object).unwrap() else {
+        panic!("map")
+    };
+    let (mut sig, mut ad) = (None, None);
+    for (k, v) in entries {
+        match (k.as_text(), v) {
+            (Some("authData"), Value::Bytes(b)) => ad = Some(b),
+            (Some("attStmt"), Value::Map(stmt)) => {
+                for (sk, sv) in stmt {
+                    if let (Some("sig"), Value::Bytes(b)) = (sk.as_text(), sv) {
+                        sig = Some(b);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (sig.unwrap(), ad.unwrap())
+}
+
+/// Every single-byte corruption (XOR 0x5a) and every truncation of W3C
+/// registrations and assertions gives a value or a typed error naming a step
+/// that the corrupted part reaches, never a panic; and every corruption of a
+/// byte covered by a signature is refused.
+///
+/// Signed regions: for `packed`, all of authData and clientDataJSON (the
+/// statement signs `authData || clientDataHash`); for `fido-u2f`, clientDataJSON
+/// and the rpIdHash, credential id and key of authData (the U2F message; the
+/// flags, counter and AAGUID are not in it, but a flip of the flags byte is
+/// refused by the flag checks). `attStmt.sig` itself, every byte of an
+/// assertion's authenticatorData, clientDataJSON and signature. Corruptions
+/// elsewhere (CBOR framing, certificate fields other than the key, the U2F
+/// counter and AAGUID) may be accepted: then the credential id and key are the
+/// original ones, and an unsigned U2F counter or AAGUID is reported as received.
 #[test]
 fn byte_flips_never_panic() {
-    for id in [
-        "w3c-l3-packed-es256",
-        "w3c-l3-packed-rs256",
-        "w3c-l3-fido-u2f-es256",
+    for (id, fmt) in [
+        ("w3c-l3-packed-es256", "packed"),
+        ("w3c-l3-packed-rs256", "packed"),
+        ("w3c-l3-fido-u2f-es256", "fido-u2f"),
     ] {
         let v = w3c_vector(id);
         let record = w3c_record(&v);
         let (resp, state) = w3c_registration(&v);
+        let (sig, ad) = sig_and_auth_data(&resp.attestation_object);
+        let sig_at = position(&resp.attestation_object, &sig);
+        let ad_at = position(&resp.attestation_object, &ad);
+        assert_eq!(ad[32] & 0x80, 0, "{id}: authData ends with the key");
+        let (mut accepted, mut refused) = (0, 0);
         for i in 0..resp.attestation_object.len() {
             let mut r = resp.clone();
             r.attestation_object[i] ^= 0x5a;
-            let _ = rp().verify_registration(&r, &state);
+            let result = rp().verify_registration(&r, &state);
+            let in_sig = (sig_at..sig_at + sig.len()).contains(&i);
+            let in_ad = (ad_at..ad_at + ad.len()).contains(&i);
+            let unsigned_u2f = fmt == "fido-u2f" && in_ad && (33..53).contains(&(i - ad_at));
+            match result {
+                Err(e) => {
+                    assert!(registration_step_error(&e), "{id} byte {i}: {e:?}");
+                    if in_sig {
+                        assert!(matches!(e, Error::AttestationStatement(_)), "{id} byte {i}");
+                    }
+                    refused += 1;
+                }
+                Ok(reg) => {
+                    assert!(
+                        !in_sig && (!in_ad || unsigned_u2f),
+                        "{id}: flip of signed byte {i} accepted"
+                    );
+                    assert_eq!(reg.record.id, record.id, "{id} byte {i}");
+                    assert_eq!(reg.record.public_key_cose, record.public_key_cose);
+                    if unsigned_u2f {
+                        assert!(
+                            reg.record.sign_count != record.sign_count
+                                || reg.record.aaguid != record.aaguid,
+                            "{id} byte {i}: the received value is reported"
+                        );
+                    }
+                    accepted += 1;
+                }
+            }
             r.attestation_object.truncate(i);
-            let _ = rp().verify_registration(&r, &state);
+            assert!(
+                matches!(
+                    rp().verify_registration(&r, &state),
+                    Err(Error::Malformed(_))
+                ),
+                "{id}: truncated at {i}"
+            );
+        }
+        assert!(refused > 0 && accepted > 0, "{id}: {refused} / {accepted}");
+        // Registration clientDataJSON: hashed into every statement signature.
+        for i in 0..resp.client_data_json.len() {
+            let mut r = resp.clone();
+            r.client_data_json[i] ^= 0x5a;
+            let e = rp().verify_registration(&r, &state).unwrap_err();
+            assert!(
+                !matches!(e, Error::Signature | Error::NotAllowed | Error::UserHandle),
+                "{id} clientDataJSON byte {i}: {e:?}"
+            );
         }
         let (aresp, astate) = w3c_assertion(&v);
         for i in 0..aresp.authenticator_data.len() {
             let mut r = aresp.clone();
             r.authenticator_data[i] ^= 0x5a;
-            assert!(rp().verify_authentication(&r, &astate, &record).is_err());
+            let e = rp()
+                .verify_authentication(&r, &astate, &record)
+                .unwrap_err();
+            assert!(assertion_step_error(&e), "{id} authData byte {i}: {e:?}");
+            r.authenticator_data.truncate(i);
+            assert!(matches!(
+                rp().verify_authentication(&r, &astate, &record),
+                Err(Error::Malformed(_))
+            ));
         }
         for i in 0..aresp.client_data_json.len() {
             let mut r = aresp.clone();
             r.client_data_json[i] ^= 0x5a;
-            assert!(rp().verify_authentication(&r, &astate, &record).is_err());
+            let e = rp()
+                .verify_authentication(&r, &astate, &record)
+                .unwrap_err();
+            assert!(
+                assertion_step_error(&e),
+                "{id} clientDataJSON byte {i}: {e:?}"
+            );
+        }
+        for i in 0..aresp.signature.len() {
+            let mut r = aresp.clone();
+            r.signature[i] ^= 0x5a;
+            assert_eq!(
+                rp().verify_authentication(&r, &astate, &record),
+                Err(Error::Signature),
+                "{id} signature byte {i}"
+            );
         }
     }
+}
+
+/// P-256 group order n (SEC 2 §2.4.2).
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// Big-endian unsigned addition.
+fn add_be(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let len = a.len().max(b.len()) + 1;
+    let digit = |x: &[u8], i: usize| x.len().checked_sub(i + 1).map_or(0u16, |j| u16::from(x[j]));
+    let mut out = vec![0u8; len];
+    let mut carry = 0u16;
+    for i in 0..len {
+        let sum = digit(a, i) + digit(b, i) + carry;
+        out[len - 1 - i] = sum.to_be_bytes()[1];
+        carry = sum >> 8;
+    }
+    out
+}
+
+/// DER INTEGER of an unsigned big-endian value (minimal, sign byte added).
+fn der_uint(v: &[u8]) -> Vec<u8> {
+    let start = v.iter().position(|b| *b != 0).unwrap_or(v.len());
+    let mut body = v[start..].to_vec();
+    if body.first().is_none_or(|b| b & 0x80 != 0) {
+        body.insert(0, 0);
+    }
+    let mut out = vec![0x02, u8::try_from(body.len()).unwrap()];
+    out.extend_from_slice(&body);
+    out
+}
+
+/// DER SEQUENCE of already encoded elements.
+fn der_seq(elements: &[Vec<u8>]) -> Vec<u8> {
+    let body = elements.concat();
+    let mut out = vec![0x30, u8::try_from(body.len()).unwrap()];
+    out.extend_from_slice(&body);
+    out
+}
+
+/// ASN.1 DER `Ecdsa-Sig-Value` with unsigned big-endian r and s.
+fn ecdsa_der(r: &[u8], s: &[u8]) -> Vec<u8> {
+    der_seq(&[der_uint(r), der_uint(s)])
+}
+
+/// (r, s) of a DER ECDSA signature, leading zeros stripped.
+fn ecdsa_parts(sig: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    assert_eq!(sig[0], 0x30);
+    let r_len = usize::from(sig[3]);
+    let r = &sig[4..4 + r_len];
+    let s = &sig[4 + r_len + 2..];
+    assert_eq!(usize::from(sig[4 + r_len + 1]), s.len());
+    let strip = |v: &[u8]| v[v.iter().position(|b| *b != 0).unwrap_or(v.len())..].to_vec();
+    (strip(r), strip(s))
+}
+
+/// ES256 signatures must have 1 <= r, s < n (FIPS 186-5 §6.4.2 step 1): r or
+/// s equal to 0, to n, to n + 1, to 2^256 - 1, or congruent to the valid
+/// value but not reduced (r + n, s + n, which a verifier that only reduces
+/// mod n would accept) are all refused; the valid (r, s) re-encoded is
+/// accepted. Negative integers (no leading zero before a high bit) too.
+#[test]
+fn es256_signature_scalars_out_of_range_refused() {
+    let rng = SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let kp = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = kp.public_key().as_ref();
+    let cose = cbor(&Value::Map(vec![
+        (Value::Integer(1.into()), Value::Integer(2.into())),
+        (Value::Integer(3.into()), Value::Integer((-7).into())),
+        (Value::Integer((-1).into()), Value::Integer(1.into())),
+        (
+            Value::Integer((-2).into()),
+            Value::Bytes(point[1..33].to_vec()),
+        ),
+        (
+            Value::Integer((-3).into()),
+            Value::Bytes(point[33..].to_vec()),
+        ),
+    ]));
+    let mut record = Ed::new().record(UP, 0);
+    record.public_key_cose = cose;
+    record.alg = -7;
+    let ad = auth_data(RP_ID, UP, 1, None, None);
+    let mut msg = ad.clone();
+    msg.extend_from_slice(&sha256(&get_cd()));
+    let sig = kp.sign(&rng, &msg).unwrap().as_ref().to_vec();
+    let (r, s) = ecdsa_parts(&sig);
+    let resp = |signature: Vec<u8>| AuthenticationResponse {
+        raw_id: record.id.clone(),
+        client_data_json: get_cd(),
+        authenticator_data: ad.clone(),
+        signature,
+        user_handle: None,
+    };
+    let verify = |signature: Vec<u8>| {
+        rp().verify_authentication(&resp(signature), &auth_state(), &record)
+            .map(|r| r.new_sign_count)
+    };
+    assert_eq!(verify(ecdsa_der(&r, &s)), Ok(1));
+    let n = P256_N.to_vec();
+    let n_plus_1 = add_be(&n, &[1]);
+    let max = vec![0xff; 32];
+    for (what, bad) in [
+        ("r = 0", ecdsa_der(&[0], &s)),
+        ("s = 0", ecdsa_der(&r, &[0])),
+        ("r = n", ecdsa_der(&n, &s)),
+        ("s = n", ecdsa_der(&r, &n)),
+        ("r = n + 1", ecdsa_der(&n_plus_1, &s)),
+        ("s = n + 1", ecdsa_der(&r, &n_plus_1)),
+        ("r = 2^256 - 1", ecdsa_der(&max, &s)),
+        ("s = 2^256 - 1", ecdsa_der(&r, &max)),
+        ("r + n", ecdsa_der(&add_be(&r, &n), &s)),
+        ("s + n", ecdsa_der(&r, &add_be(&s, &n))),
+        ("r, s = 0", ecdsa_der(&[0], &[0])),
+    ] {
+        assert_eq!(verify(bad), Err(Error::Signature), "{what}");
+    }
+    // Negative r and s: 32 bytes of 0xff without the DER sign byte is -1.
+    let mut minus_one = vec![0x02, 0x20];
+    minus_one.extend_from_slice(&max);
+    assert_eq!(
+        verify(der_seq(&[minus_one.clone(), der_uint(&s)])),
+        Err(Error::Signature),
+        "r = -1"
+    );
+    assert_eq!(
+        verify(der_seq(&[der_uint(&r), minus_one])),
+        Err(Error::Signature),
+        "s = -1"
+    );
+}
+
+/// Ed25519 signatures must have S < L (RFC 8032 §5.1.7 step 1): S + L, which
+/// is congruent to the valid S, is refused (no signature malleability).
+#[test]
+fn ed25519_signature_scalar_not_reduced_refused() {
+    // L = 2^252 + 27742317777372353535851937790883648493 (RFC 8032 §5.1), big-endian.
+    const L: [u8; 32] = [
+        0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x14, 0xde, 0xf9, 0xde, 0xa2, 0xf7, 0x9c, 0xd6, 0x58, 0x12, 0x63, 0x1a, 0x5c, 0xf5,
+        0xd3, 0xed,
+    ];
+    let ed = Ed::new();
+    let ad = auth_data(RP_ID, UP, 1, None, None);
+    let ok = ed.assertion(&ad, &get_cd());
+    assert!(
+        rp().verify_authentication(&ok, &auth_state(), &ed.record(UP, 0))
+            .is_ok()
+    );
+    // S is the little-endian second half of the signature.
+    let s_be: Vec<u8> = ok.signature[32..].iter().rev().copied().collect();
+    let sum = add_be(&s_be, &L);
+    assert_eq!(sum[0], 0, "S + L < 2^256");
+    let mut bad = ok.clone();
+    bad.signature[32..].copy_from_slice(&sum[1..].iter().rev().copied().collect::<Vec<_>>());
+    assert_eq!(
+        rp().verify_authentication(&bad, &auth_state(), &ed.record(UP, 0)),
+        Err(Error::Signature)
+    );
 }
