@@ -11,6 +11,10 @@ pub enum CoseAlgorithm {
     /// ECDSA with P-384 and SHA-384 (COSE -35). Not in the default list: enable
     /// it with [`RelyingPartyBuilder::algorithms`].
     Es384,
+    /// ECDSA with P-521 and SHA-512 (COSE -36), verified with RustCrypto's `p521`
+    /// (ring has no P-521). Not in the default list: enable it with
+    /// [`RelyingPartyBuilder::algorithms`].
+    Es512,
     /// EdDSA with Ed25519 (COSE -8).
     EdDsa,
     /// RSASSA-PKCS1-v1_5 with SHA-256 (COSE -257), modulus of 2048 to 8192 bits.
@@ -23,6 +27,7 @@ impl CoseAlgorithm {
         match self {
             Self::Es256 => -7,
             Self::Es384 => -35,
+            Self::Es512 => -36,
             Self::EdDsa => -8,
             Self::Rs256 => -257,
         }
@@ -33,6 +38,7 @@ impl CoseAlgorithm {
         match id {
             -7 => Some(Self::Es256),
             -35 => Some(Self::Es384),
+            -36 => Some(Self::Es512),
             -8 => Some(Self::EdDsa),
             -257 => Some(Self::Rs256),
             _ => None,
@@ -199,8 +205,8 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// Replaces the allowed algorithms (default: ES256, EdDSA, RS256; ES384 is
-    /// supported but must be listed here to be accepted).
+    /// Replaces the allowed algorithms (default: ES256, EdDSA, RS256; ES384 and
+    /// ES512 are supported but must be listed here to be accepted and offered).
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = CoseAlgorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self

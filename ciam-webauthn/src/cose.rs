@@ -11,7 +11,8 @@ use crate::config::CoseAlgorithm;
 enum PointCheck {
     /// Check (keys arriving in a registration).
     OnCurve,
-    /// Do not: ring checks the point before each verification (stored keys).
+    /// Do not: ring (ES256, ES384) and `p521` (ES512) check the point before
+    /// each verification (stored keys).
     LeftToRing,
 }
 
@@ -20,6 +21,7 @@ enum PointCheck {
 pub(crate) enum PublicKey {
     Es256 { x: [u8; 32], y: [u8; 32] },
     Es384 { x: [u8; 48], y: [u8; 48] },
+    Es512 { x: [u8; 66], y: [u8; 66] },
     Ed25519([u8; 32]),
     Rs256 { n: Vec<u8>, e: Vec<u8> },
 }
@@ -51,6 +53,32 @@ fn to32(b: &[u8], what: &'static str) -> Result<[u8; 32], Error> {
 
 fn to48(b: &[u8], what: &'static str) -> Result<[u8; 48], Error> {
     <[u8; 48]>::try_from(b).map_err(|_| Error::InvalidKey(what))
+}
+
+fn to66(b: &[u8], what: &'static str) -> Result<[u8; 66], Error> {
+    <[u8; 66]>::try_from(b).map_err(|_| Error::InvalidKey(what))
+}
+
+/// The P-521 verifying key for affine (x, y), or `None` when the point is not
+/// on the curve or a coordinate is not below the field prime (`p521` checks
+/// both when decoding the SEC1 point).
+fn p521_key(x: &[u8; 66], y: &[u8; 66]) -> Option<p521::ecdsa::VerifyingKey> {
+    let mut point = [0u8; 133];
+    point[0] = 0x04;
+    point[1..67].copy_from_slice(x);
+    point[67..].copy_from_slice(y);
+    p521::ecdsa::VerifyingKey::from_sec1_bytes(&point).ok()
+}
+
+/// Verifies an ES512 signature: ASN.1 DER `ECDSA-Sig-Value` (WebAuthn §6.5.5
+/// for EC2 keys), SHA-512 over `msg`, P-521. `r` and `s` must be in `[1, n)`
+/// (`Signature::from_der` refuses 0 and values >= n, and non-minimal DER); the
+/// point is checked on the curve again here, as ring does for ES256 / ES384.
+fn verify_es512(x: &[u8; 66], y: &[u8; 66], msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    use p521::ecdsa::signature::Verifier as _;
+    let key = p521_key(x, y).ok_or(Error::Signature)?;
+    let sig = p521::ecdsa::Signature::from_der(sig).map_err(|_| Error::Signature)?;
+    key.verify(msg, &sig).map_err(|_| Error::Signature)
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
@@ -140,6 +168,30 @@ impl PublicKey {
                 }
                 Self::Es384 { x, y }
             }
+            CoseAlgorithm::Es512 => {
+                if kty != iana::KeyType::EC2 {
+                    return Err(Error::InvalidKey("ES512 needs an EC2 key"));
+                }
+                if int_param(&key, iana::Ec2KeyParameter::Crv as i64)?
+                    != iana::EllipticCurve::P_521 as i128
+                {
+                    return Err(Error::InvalidKey("ES512 needs curve P-521"));
+                }
+                // RFC 9053 §7.1.1: leading zero octets of x and y are kept, so
+                // both are exactly 66 bytes.
+                let x = to66(
+                    bytes_param(&key, iana::Ec2KeyParameter::X as i64)?,
+                    "x is not 66 bytes",
+                )?;
+                let y = match param(&key, iana::Ec2KeyParameter::Y as i64) {
+                    Some(ciborium::Value::Bytes(y)) => to66(y, "y is not 66 bytes")?,
+                    _ => return Err(Error::InvalidKey("compressed or missing y")),
+                };
+                if point_check == PointCheck::OnCurve && p521_key(&x, &y).is_none() {
+                    return Err(Error::InvalidKey("point not on P-521"));
+                }
+                Self::Es512 { x, y }
+            }
             CoseAlgorithm::EdDsa => {
                 if kty != iana::KeyType::OKP {
                     return Err(Error::InvalidKey("EdDSA needs an OKP key"));
@@ -197,10 +249,10 @@ impl PublicKey {
     ///
     /// The on-curve check of EC points is skipped here: it is the costliest part
     /// of reading the key (a double-and-add big-number check, about 4% of an
-    /// ES256 assertion verification, see benches/README.md), and ring checks the
-    /// point again before every ECDSA verification, so a damaged stored point
-    /// still fails (as [`Error::Signature`]). Everything else is checked as at
-    /// registration.
+    /// ES256 assertion verification, see benches/README.md), and ring (ES256,
+    /// ES384) or `p521` (ES512) checks the point again before every ECDSA
+    /// verification, so a damaged stored point still fails (as
+    /// [`Error::Signature`]). Everything else is checked as at registration.
     pub(crate) fn from_stored_cose(
         bytes: &[u8],
         allowed: &[CoseAlgorithm],
@@ -212,7 +264,7 @@ impl PublicKey {
         Self::from_cose_checked(value, allowed, PointCheck::LeftToRing)
     }
 
-    /// Verifies `sig` over `msg` (ES256 / ES384 signatures are ASN.1 DER).
+    /// Verifies `sig` over `msg` (ES256 / ES384 / ES512 signatures are ASN.1 DER).
     pub(crate) fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
         use ring::signature;
         let res = match self {
@@ -232,6 +284,7 @@ impl PublicKey {
                 signature::UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_ASN1, point)
                     .verify(msg, sig)
             }
+            Self::Es512 { x, y } => return verify_es512(x, y, msg, sig),
             Self::Ed25519(k) => {
                 signature::UnparsedPublicKey::new(&signature::ED25519, k).verify(msg, sig)
             }
@@ -282,5 +335,41 @@ impl PublicKey {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn hex66(s: &str) -> [u8; 66] {
+        let mut out = [0u8; 66];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = s
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .unwrap_or(0);
+        }
+        out
+    }
+
+    /// P-521 base point (SEC 2 / FIPS 186-4 D.1.2.5): on the curve; a flipped
+    /// bit, and `x + p` (same residue, not canonical) are refused.
+    #[test]
+    fn p521_generator_is_on_curve_and_perturbed_or_non_canonical_is_not() {
+        let gx = hex66(
+            "00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66",
+        );
+        let gy = hex66(
+            "011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650",
+        );
+        assert!(super::p521_key(&gx, &gy).is_some());
+        let mut bad = gy;
+        bad[65] ^= 1;
+        assert!(super::p521_key(&gx, &bad).is_none());
+        let gx_plus_p = hex66(
+            "02c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd65",
+        );
+        assert!(super::p521_key(&gx_plus_p, &gy).is_none());
+        assert!(super::p521_key(&[0xff; 66], &gy).is_none());
+        assert!(super::p521_key(&[0; 66], &[0; 66]).is_none());
     }
 }

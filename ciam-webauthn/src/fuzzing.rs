@@ -9,9 +9,10 @@ use crate::config::CoseAlgorithm;
 use crate::cose::PublicKey;
 
 /// Every algorithm this crate can verify (the fuzz targets accept them all).
-pub const ALL_ALGORITHMS: [CoseAlgorithm; 4] = [
+pub const ALL_ALGORITHMS: [CoseAlgorithm; 5] = [
     CoseAlgorithm::Es256,
     CoseAlgorithm::Es384,
+    CoseAlgorithm::Es512,
     CoseAlgorithm::EdDsa,
     CoseAlgorithm::Rs256,
 ];

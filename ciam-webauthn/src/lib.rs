@@ -47,7 +47,7 @@
 //! | BS implies BE | yes | yes |
 //! | BE equals the stored BE | - | yes |
 //! | credential id <= 1023 bytes and equal to `rawId` | yes | - |
-//! | key parses (coset), alg allowed, ES256 point on P-256, ES384 point on P-384, Ed25519 32 bytes, RSA 2048..8192 bits | yes | yes |
+//! | key parses (coset), alg allowed, ES256 point on P-256, ES384 point on P-384, ES512 point on P-521, Ed25519 32 bytes, RSA 2048..8192 bits (see [Algorithms](#algorithms)) | yes | yes |
 //! | attestation `none` (empty attStmt), `packed` self, `packed` x5c, `fido-u2f` | yes | - |
 //! | attestation `apple` (§8.8): nonce extension = SHA-256(authData \|\| clientDataHash), leaf key = credential key | yes | - |
 //! | attestation `android-key` (§8.4): signature, leaf key = credential key, attestationChallenge, no allApplications, `teeEnforced` origin GENERATED and purpose SIGN | yes | - |
@@ -121,13 +121,39 @@
 //! `android-safetynet`, packed ECDAA and unknown formats are refused with
 //! [`Error::UnsupportedFormat`].
 //!
-//! Algorithms: the default list is ES256, EdDSA (Ed25519) and RS256. ES384
-//! (COSE -35, P-384 with SHA-384; point checked on the curve) is supported but
-//! accepted only when listed with [`RelyingPartyBuilder::algorithms`].
-//! Anything else, or a supported algorithm not in the configured list, is
-//! refused with [`Error::Algorithm`] carrying the COSE identifier: for example
-//! ML-DSA-44/65/87 (-48/-49/-50, post-quantum; ring has no implementation), at
-//! registration and for a stored record alike.
+//! # Algorithms
+//!
+//! The default list is ES256, EdDSA (Ed25519) and RS256. ES384 and ES512 are
+//! supported but offered (`pubKeyCredParams`) and accepted only when listed
+//! with [`RelyingPartyBuilder::algorithms`]. Anything else, or a supported
+//! algorithm not in the configured list, is refused with [`Error::Algorithm`]
+//! carrying the COSE identifier, at registration and for a stored record alike.
+//!
+//! | algorithm | COSE | default list | backend | credential key checks | signature |
+//! |---|---|---|---|---|---|
+//! | ES256 (P-256, SHA-256) | -7 | yes | ring | EC2, crv P-256, x and y 32 bytes, coordinates below p, point on the curve | ASN.1 DER |
+//! | EdDSA (Ed25519) | -8 | yes | ring | OKP, crv Ed25519, 32 bytes | 64 bytes |
+//! | RS256 (PKCS#1 v1.5, SHA-256) | -257 | yes | ring | 2048..8192 bits, odd modulus, odd e >= 3 | PKCS#1 |
+//! | ES384 (P-384, SHA-384) | -35 | no (opt-in) | ring | EC2, crv P-384, x and y 48 bytes, coordinates below p, point on the curve | ASN.1 DER |
+//! | ES512 (P-521, SHA-512) | -36 | no (opt-in) | RustCrypto `p521` 0.14 | EC2, crv P-521, x and y 66 bytes, coordinates below p, point on the curve | ASN.1 DER, r and s in [1, n) |
+//! | Ed448 | -53 | refused | - | - | - |
+//! | ML-DSA-44/65/87 | -48/-49/-50 | refused (post-quantum; no implementation here) | - | - | - |
+//!
+//! A key that breaks a check gives [`Error::InvalidKey`]; an assertion
+//! signature that does not verify (including malformed DER, or an ES512 `r` or
+//! `s` equal to 0 or not below the group order n) gives [`Error::Signature`]
+//! ([`Error::AttestationStatement`] for a self-attestation signature). Stored keys are not re-checked on the
+//! curve when read: ring and `p521` refuse an off-curve point when verifying.
+//!
+//! ES512 credentials are verified as credential keys (assertions, `none`
+//! attestation, `packed` self attestation, and `packed` x5c whose statement is
+//! signed with a supported certificate algorithm, as in the W3C vector). An
+//! attestation statement *signed* with ES512 by an x5c certificate is refused
+//! with [`Error::AttestationStatement`] (rustls-webpki's ring backend has no
+//! P-521). The `apple`, `android-key` and `tpm` formats, which compare the
+//! credential key with a certificate or TPM key (and, for `android-key`, verify
+//! the statement with it), do not handle P-521: an ES512 credential in those
+//! formats is refused with [`Error::AttestationStatement`].
 //!
 //! # What the caller must do
 //!
@@ -146,6 +172,10 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | (none yet) | | |
+//!
+//! Every algorithm of the table above is compiled in; ES384 and ES512 are
+//! switched on per relying party at run time
+//! ([`RelyingPartyBuilder::algorithms`]), not by a cargo feature.
 //!
 //! # Example
 //!

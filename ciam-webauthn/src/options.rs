@@ -497,7 +497,11 @@ mod tests {
         // Default name is the RP ID; algorithm order is the configured one.
         let rp = RelyingParty::builder("example.test")
             .origin("https://example.test")
-            .algorithms([CoseAlgorithm::EdDsa, CoseAlgorithm::Es384])
+            .algorithms([
+                CoseAlgorithm::EdDsa,
+                CoseAlgorithm::Es384,
+                CoseAlgorithm::Es512,
+            ])
             .user_verification(UserVerificationPolicy::Discouraged)
             .build()
             .unwrap();
@@ -513,7 +517,11 @@ mod tests {
         assert_eq!(v["rp"]["name"], "example.test");
         assert_eq!(
             v["pubKeyCredParams"],
-            json!([{"type": "public-key", "alg": -8}, {"type": "public-key", "alg": -35}])
+            json!([
+                {"type": "public-key", "alg": -8},
+                {"type": "public-key", "alg": -35},
+                {"type": "public-key", "alg": -36}
+            ])
         );
         assert_eq!(
             v["authenticatorSelection"],

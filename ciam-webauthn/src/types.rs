@@ -199,7 +199,7 @@ pub struct AuthenticationResponse {
     pub client_data_json: Vec<u8>,
     /// Authenticator data bytes.
     pub authenticator_data: Vec<u8>,
-    /// Signature bytes (DER for ES256 / ES384).
+    /// Signature bytes (DER for ES256 / ES384 / ES512).
     pub signature: Vec<u8>,
     /// `userHandle`, when the authenticator returned one.
     pub user_handle: Option<Vec<u8>>,

@@ -827,6 +827,265 @@ fn es384_key_checks_and_assertion() {
     );
 }
 
+/// Order n of the P-521 group (SEC 2 / FIPS 186-4 D.1.2.5), big-endian, 66 bytes.
+const P521_N: &str = "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409";
+/// The P-521 field prime p = 2^521 - 1, big-endian, 66 bytes.
+const P521_P: &str = "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+/// ES512 (COSE -36, P-521 with SHA-512) with our own P-521 key (RustCrypto
+/// `p521`, deterministic RFC 6979 signatures): offered and accepted only when the
+/// RP lists ES512; keys off the curve, with a coordinate not below p, on the
+/// wrong curve or key type, or with coordinates that are not 66 bytes refused
+/// with `InvalidKey`; bad signatures, non-DER signatures and `r` or `s` equal to
+/// 0 or >= n (including `r + n`, `s + n`, same residue mod n) refused with
+/// `Error::Signature`; packed self attestation verified with the key.
+#[test]
+fn es512_key_checks_and_assertion() {
+    use p521::ecdsa::signature::Signer as _;
+    let mut secret = [0x5au8; 66];
+    secret[0] = 0x00;
+    let sk = p521::ecdsa::SigningKey::from_slice(&secret).unwrap();
+    let sign = |msg: &[u8]| -> p521::ecdsa::Signature { sk.sign(msg) };
+    let point = sk.verifying_key().to_sec1_point(false);
+    let point = point.as_bytes().to_vec();
+    assert_eq!(point.len(), 133);
+    let x = point[1..67].to_vec();
+    let y = point[67..].to_vec();
+    let cose_with = |kty: i64, crv: i64, x: Vec<u8>, y: Option<Value>| {
+        let mut map = vec![
+            (Value::Integer(1.into()), Value::Integer(kty.into())),
+            (Value::Integer(3.into()), Value::Integer((-36).into())),
+            (Value::Integer((-1).into()), Value::Integer(crv.into())),
+            (Value::Integer((-2).into()), Value::Bytes(x)),
+        ];
+        if let Some(y) = y {
+            map.push((Value::Integer((-3).into()), y));
+        }
+        cbor(&Value::Map(map))
+    };
+    let cose = |x: Vec<u8>, y: Vec<u8>| cose_with(2, 3, x, Some(Value::Bytes(y)));
+    let id = vec![9u8; 16];
+    let reg_with = |fmt: &str, stmt: Vec<(Value, Value)>, cose: &[u8]| RegistrationResponse {
+        raw_id: id.clone(),
+        client_data_json: create_cd(),
+        attestation_object: attestation_object(
+            fmt,
+            stmt,
+            &auth_data(RP_ID, UP | AT, 0, Some((&id, cose)), None),
+        ),
+        transports: vec![],
+    };
+    let reg = |cose: Vec<u8>| reg_with("none", vec![], &cose);
+    let es512 = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .algorithms([CoseAlgorithm::Es256, CoseAlgorithm::Es512])
+        .build()
+        .unwrap();
+    let es384 = RelyingParty::builder(RP_ID)
+        .origin(ORIGIN)
+        .algorithms([CoseAlgorithm::Es256, CoseAlgorithm::Es384])
+        .build()
+        .unwrap();
+
+    // Not offered (default list, or ES384 only): refused with the COSE id.
+    for not_offered in [&rp(), &es384] {
+        assert_eq!(
+            not_offered
+                .verify_registration(&reg(cose(x.clone(), y.clone())), &reg_state())
+                .map(|_| ()),
+            Err(Error::Algorithm(-36))
+        );
+    }
+    let ok = es512
+        .verify_registration(&reg(cose(x.clone(), y.clone())), &reg_state())
+        .unwrap();
+    assert_eq!(ok.record.alg, -36);
+
+    // Key checks at registration.
+    let key_err = |cose: Vec<u8>| {
+        es512
+            .verify_registration(&reg(cose), &reg_state())
+            .map(|_| ())
+    };
+    let mut off_curve = y.clone();
+    off_curve[65] ^= 1;
+    assert_eq!(
+        key_err(cose(x.clone(), off_curve)),
+        Err(Error::InvalidKey("point not on P-521"))
+    );
+    // x + p has the same residue mod p (so it satisfies the curve equation mod
+    // p) but is not a canonical coordinate.
+    let x_plus_p = add_be(&x, &hex(P521_P));
+    assert_eq!(x_plus_p[0], 0);
+    let x_plus_p = x_plus_p[1..].to_vec();
+    assert_eq!(
+        key_err(cose(x_plus_p, y.clone())),
+        Err(Error::InvalidKey("point not on P-521"))
+    );
+    assert_eq!(
+        key_err(cose(vec![0xff; 66], y.clone())),
+        Err(Error::InvalidKey("point not on P-521"))
+    );
+    assert_eq!(
+        key_err(cose(vec![0; 66], vec![0; 66])),
+        Err(Error::InvalidKey("point not on P-521"))
+    );
+    assert_eq!(
+        key_err(cose_with(2, 2, x.clone(), Some(Value::Bytes(y.clone())))),
+        Err(Error::InvalidKey("ES512 needs curve P-521"))
+    );
+    assert_eq!(
+        key_err(cose_with(1, 3, x.clone(), Some(Value::Bytes(y.clone())))),
+        Err(Error::InvalidKey("ES512 needs an EC2 key"))
+    );
+    assert_eq!(
+        key_err(cose(x[1..].to_vec(), y.clone())),
+        Err(Error::InvalidKey("x is not 66 bytes"))
+    );
+    assert_eq!(
+        key_err(cose(x.clone(), y[1..].to_vec())),
+        Err(Error::InvalidKey("y is not 66 bytes"))
+    );
+    let mut y_long = vec![0u8];
+    y_long.extend_from_slice(&y);
+    assert_eq!(
+        key_err(cose(x.clone(), y_long)),
+        Err(Error::InvalidKey("y is not 66 bytes"))
+    );
+    assert_eq!(
+        key_err(cose_with(2, 3, x.clone(), Some(Value::Bool(true)))),
+        Err(Error::InvalidKey("compressed or missing y"))
+    );
+    assert_eq!(
+        key_err(cose_with(2, 3, x.clone(), None)),
+        Err(Error::InvalidKey("compressed or missing y"))
+    );
+
+    // Packed self attestation: the statement is signed with the credential key.
+    let good_cose = cose(x.clone(), y.clone());
+    let ad = auth_data(RP_ID, UP | AT, 0, Some((&id, &good_cose)), None);
+    let mut att_msg = ad.clone();
+    att_msg.extend_from_slice(&sha256(&create_cd()));
+    let att_sig = sign(&att_msg).to_der().as_bytes().to_vec();
+    let self_stmt = |sig: Vec<u8>| {
+        vec![
+            (Value::Text("alg".into()), Value::Integer((-36).into())),
+            (Value::Text("sig".into()), Value::Bytes(sig)),
+        ]
+    };
+    let registered = es512
+        .verify_registration(
+            &reg_with("packed", self_stmt(att_sig.clone()), &good_cose),
+            &reg_state(),
+        )
+        .unwrap();
+    assert_eq!(
+        registered.attestation_type,
+        ciam_webauthn::AttestationType::SelfAttestation
+    );
+    let mut bad_att_sig = att_sig;
+    let last = bad_att_sig.len() - 1;
+    bad_att_sig[last] ^= 1;
+    assert_eq!(
+        es512
+            .verify_registration(
+                &reg_with("packed", self_stmt(bad_att_sig), &good_cose),
+                &reg_state()
+            )
+            .map(|_| ()),
+        Err(Error::AttestationStatement(
+            "self attestation signature does not verify"
+        ))
+    );
+
+    // Assertions: DER signatures verify; our DER encoder matches p521's.
+    let ad = auth_data(RP_ID, UP, 1, None, None);
+    let mut msg = ad.clone();
+    msg.extend_from_slice(&sha256(&get_cd()));
+    let signature = sign(&msg);
+    let (r, s) = signature.split_bytes();
+    let (r, s) = (r.to_vec(), s.to_vec());
+    assert_eq!(signature.to_der().as_bytes(), ecdsa_der(&r, &s).as_slice());
+    let assertion = |sig: Vec<u8>| AuthenticationResponse {
+        raw_id: id.clone(),
+        client_data_json: get_cd(),
+        authenticator_data: ad.clone(),
+        signature: sig,
+        user_handle: None,
+    };
+    let verify = |rp: &RelyingParty, sig: Vec<u8>, record: &CredentialRecord| {
+        rp.verify_authentication(&assertion(sig), &auth_state(), record)
+            .map(|r| r.new_sign_count)
+    };
+    assert_eq!(verify(&es512, ecdsa_der(&r, &s), &ok.record), Ok(1));
+    for not_offered in [&rp(), &es384] {
+        assert_eq!(
+            verify(not_offered, ecdsa_der(&r, &s), &ok.record),
+            Err(Error::Algorithm(-36))
+        );
+    }
+
+    // Bad signatures.
+    let mut flipped = ecdsa_der(&r, &s);
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert_eq!(verify(&es512, flipped, &ok.record), Err(Error::Signature));
+    let other = sign(b"another message").to_der().as_bytes().to_vec();
+    assert_eq!(verify(&es512, other, &ok.record), Err(Error::Signature));
+    // Fixed-size r || s (not DER, as WebAuthn requires for EC2 keys).
+    assert_eq!(
+        verify(&es512, signature.to_bytes().to_vec(), &ok.record),
+        Err(Error::Signature)
+    );
+    assert_eq!(
+        verify(&es512, Vec::new(), &ok.record),
+        Err(Error::Signature)
+    );
+    let mut trailing = ecdsa_der(&r, &s);
+    trailing.push(0);
+    assert_eq!(verify(&es512, trailing, &ok.record), Err(Error::Signature));
+
+    // r or s out of [1, n).
+    let n = hex(P521_N);
+    let zero = vec![0u8; 66];
+    let r_plus_n = add_be(&r, &n);
+    let s_plus_n = add_be(&s, &n);
+    for (what, bad) in [
+        ("r = 0", ecdsa_der(&zero, &s)),
+        ("s = 0", ecdsa_der(&r, &zero)),
+        ("r = s = 0", ecdsa_der(&zero, &zero)),
+        ("r = n", ecdsa_der(&n, &s)),
+        ("s = n", ecdsa_der(&r, &n)),
+        ("r + n", ecdsa_der(&r_plus_n, &s)),
+        ("s + n", ecdsa_der(&r, &s_plus_n)),
+        ("r = 2^528 - 1", ecdsa_der(&[0xff; 66], &s)),
+    ] {
+        assert_eq!(
+            verify(&es512, bad, &ok.record),
+            Err(Error::Signature),
+            "{what}"
+        );
+    }
+
+    // A stored key damaged after registration is not re-checked when read, but
+    // p521 refuses the off-curve point before verifying.
+    let mut damaged = ok.record.clone();
+    let mut y_bad = y.clone();
+    y_bad[65] ^= 1;
+    damaged.public_key_cose = cose(x.clone(), y_bad);
+    assert_eq!(
+        verify(&es512, ecdsa_der(&r, &s), &damaged),
+        Err(Error::Signature)
+    );
+    // A stored key with a short coordinate is unreadable.
+    let mut short = ok.record.clone();
+    short.public_key_cose = cose(x[1..].to_vec(), y.clone());
+    assert_eq!(
+        verify(&es512, ecdsa_der(&r, &s), &short),
+        Err(Error::InvalidKey("stored public key unreadable"))
+    );
+}
+
 #[test]
 fn rsa_key_below_2048_bits_refused() {
     let v = w3c_vector("w3c-l3-packed-rs256");
@@ -1384,10 +1643,16 @@ fn der_uint(v: &[u8]) -> Vec<u8> {
     out
 }
 
-/// DER SEQUENCE of already encoded elements.
+/// DER SEQUENCE of already encoded elements (long-form length from 128 bytes,
+/// as a P-521 signature needs).
 fn der_seq(elements: &[Vec<u8>]) -> Vec<u8> {
     let body = elements.concat();
-    let mut out = vec![0x30, u8::try_from(body.len()).unwrap()];
+    let len = u8::try_from(body.len()).unwrap();
+    let mut out = if len < 0x80 {
+        vec![0x30, len]
+    } else {
+        vec![0x30, 0x81, len]
+    };
     out.extend_from_slice(&body);
     out
 }

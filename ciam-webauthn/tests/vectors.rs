@@ -11,9 +11,9 @@
 mod common;
 
 use ciam_webauthn::{
-    AttestationType, AuthenticationResponse, AuthenticationState, Challenge, CoseAlgorithm,
-    CredentialRecord, CrossOriginPolicy, Error, RegistrationResponse, RegistrationState,
-    RelyingParty,
+    AttestationTrust, AttestationType, AuthenticationResponse, AuthenticationState, Challenge,
+    CoseAlgorithm, CredentialRecord, CrossOriginPolicy, Error, RegistrationResponse,
+    RegistrationState, RelyingParty,
 };
 use common::{b64, hex, load_vectors, str_of};
 
@@ -27,9 +27,14 @@ const SUPPORTED_FORMATS: &[&str] = &["none", "packed", "fido-u2f", "apple", "and
 /// `KM_ORIGIN_GENERATED` nor `purpose` = `KM_PURPOSE_SIGN` (L3 §8.4 step 4).
 /// See `w3c_android_key_vector_refused_by_l3_authorization_list_check`.
 const SPEC_REFUSED: &[&str] = &["w3c-l3-android-key-es256"];
-/// Algorithms the default relying party accepts (ES384 is supported but opt-in:
-/// see `w3c_es384_vector_accepted_only_when_enabled`).
+/// Algorithms the default relying party accepts (ES384 and ES512 are supported
+/// but opt-in: see `w3c_es384_vector_accepted_only_when_enabled` and
+/// `w3c_es512_vector_verified_when_offered`).
 const SUPPORTED_ALGS: &[i64] = &[-7, -8, -257];
+/// ES512 (COSE -36): supported, opt-in; its vector has its own test
+/// (`w3c_es512_vector_verified_when_offered`), which also checks that a relying
+/// party not offering it refuses it with `Error::Algorithm(-36)`.
+const ES512: i64 = -36;
 
 fn rp_for(v: &serde_json::Value) -> RelyingParty {
     let mut builder = RelyingParty::builder(str_of(v, "rp_id")).origin(str_of(v, "origin"));
@@ -188,7 +193,9 @@ fn w3c_supported_vectors_register_and_authenticate() {
 
 /// W3C L3 §"Test Vectors": formats and algorithms the default relying party does
 /// not accept must be refused with `UnsupportedFormat` / `Algorithm`, never
-/// accepted (ES384 is refused here because it is not in the default list).
+/// accepted (ES384 is refused here because it is not in the default list; Ed448,
+/// optional per the file, is not implemented and is refused cleanly). ES512 is
+/// left to `w3c_es512_vector_verified_when_offered`.
 #[test]
 fn w3c_unsupported_vectors_are_refused_not_accepted() {
     let file = load_vectors();
@@ -197,7 +204,7 @@ fn w3c_unsupported_vectors_are_refused_not_accepted() {
         let id = str_of(v, "id");
         let fmt = str_of(v, "attestation_format");
         let alg = v["credential_alg"].as_i64().unwrap();
-        if SUPPORTED_FORMATS.contains(&fmt) && SUPPORTED_ALGS.contains(&alg) {
+        if (SUPPORTED_FORMATS.contains(&fmt) && SUPPORTED_ALGS.contains(&alg)) || alg == ES512 {
             continue;
         }
         let rp = rp_for(v);
@@ -216,21 +223,15 @@ fn w3c_unsupported_vectors_are_refused_not_accepted() {
         }
         refused.push(id.to_owned());
     }
-    assert_eq!(
-        refused,
-        [
-            "w3c-l3-packed-es384",
-            "w3c-l3-packed-es512",
-            "w3c-l3-packed-ed448",
-        ]
-    );
+    assert_eq!(refused, ["w3c-l3-packed-es384", "w3c-l3-packed-ed448"]);
 }
 
 /// W3C L3 §"Test Vectors", assertions of the vectors whose registration is
 /// refused (android-key, see `SPEC_REFUSED`): the credential is ES256, so the
 /// assertion verifies with the expected credential public key from the file.
-/// Assertions with algorithms outside the default list (ES384, ES512, Ed448) are
-/// refused by the default relying party.
+/// Assertions with algorithms outside the default list (ES384 and ES512, opt-in;
+/// Ed448, unsupported) are refused by the default relying party with
+/// `Error::Algorithm`.
 #[test]
 fn w3c_assertions_with_expected_keys() {
     let file = load_vectors();
@@ -347,6 +348,145 @@ fn w3c_es384_vector_accepted_only_when_enabled() {
             .map(|_| ()),
         Err(Error::Algorithm(-35))
     );
+}
+
+/// W3C L3 §"Test Vectors", `w3c-l3-packed-es512` (ES512 credential, P-521 with
+/// SHA-512; packed x5c attestation whose statement is signed ES256 by a leaf
+/// issued by the file's test root). With ES512 offered, the registration
+/// verifies as Basic to `root_der_hex` (and as BasicUnverified under the default
+/// trust policy) with the expected key, AAGUID and flags, and the assertion
+/// verifies with the registered key. A relying party that does not offer ES512
+/// (the default list, or one with ES384 only) refuses both ceremonies with
+/// `Error::Algorithm(-36)`.
+#[test]
+fn w3c_es512_vector_verified_when_offered() {
+    let file = load_vectors();
+    let root = hex(str_of(&file, "root_der_hex"));
+    let v = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "w3c-l3-packed-es512")
+        .expect("packed-es512 vector");
+    assert_eq!(v["credential_alg"].as_i64(), Some(ES512));
+    assert_eq!(
+        CoseAlgorithm::from_cose_id(ES512),
+        Some(CoseAlgorithm::Es512)
+    );
+    assert_eq!(CoseAlgorithm::Es512.cose_id(), ES512);
+    let reg = &v["registration"];
+    let expected = &reg["expected"];
+    assert_eq!(str_of(expected, "outcome"), "accept");
+    let state = RegistrationState {
+        challenge: Challenge::from_bytes(hex(str_of(reg, "challenge_hex"))).unwrap(),
+        user_handle: USER.to_vec(),
+    };
+    let auth = &v["authentication"];
+    assert_eq!(str_of(&auth["expected"], "outcome"), "accept");
+    let with_algs = |algs: &[CoseAlgorithm], trust: AttestationTrust| {
+        RelyingParty::builder(str_of(v, "rp_id"))
+            .origin(str_of(v, "origin"))
+            .algorithms(algs.iter().copied())
+            .attestation_trust(trust)
+            .build()
+            .unwrap()
+    };
+    let es512_algs = [
+        CoseAlgorithm::Es256,
+        CoseAlgorithm::EdDsa,
+        CoseAlgorithm::Rs256,
+        CoseAlgorithm::Es512,
+    ];
+
+    // Offered, trusted attestation required: the x5c chain reaches the W3C root.
+    let rp = with_algs(
+        &es512_algs,
+        AttestationTrust::Required {
+            anchors: vec![root.clone()],
+        },
+    );
+    assert!(rp.algorithms().contains(&CoseAlgorithm::Es512));
+    let registered = rp
+        .verify_registration(&registration_response(reg), &state)
+        .unwrap_or_else(|e| panic!("ES512 registration refused: {e:?}"));
+    assert_eq!(registered.attestation_type, AttestationType::Basic);
+    assert_eq!(
+        registered.attestation_anchor.as_deref(),
+        Some(root.as_slice())
+    );
+    assert_eq!(registered.attestation_chain.len(), 1);
+    let record = &registered.record;
+    assert_eq!(record.alg, ES512);
+    assert_eq!(record.attestation_format, "packed");
+    assert_eq!(record.id, b64(str_of(reg, "credential_id_b64url")));
+    assert_eq!(
+        record.public_key_cose,
+        hex(str_of(expected, "credential_public_key_cose_hex"))
+    );
+    assert_eq!(record.aaguid.to_vec(), hex(str_of(expected, "aaguid_hex")));
+    assert_eq!(
+        u64::from(record.sign_count),
+        expected["sign_count"].as_u64().unwrap()
+    );
+    let flags = &expected["flags"];
+    assert_eq!(record.backup_eligible, flags["BE"].as_bool().unwrap());
+    assert_eq!(record.backup_state, flags["BS"].as_bool().unwrap());
+    assert_eq!(record.uv_initialized, flags["UV"].as_bool().unwrap());
+    assert_eq!(record.user_handle, USER);
+
+    let result = rp
+        .verify_authentication(&authentication_response(auth), &auth_state(auth), record)
+        .unwrap_or_else(|e| panic!("ES512 authentication refused: {e:?}"));
+    assert_eq!(
+        u64::from(result.new_sign_count),
+        auth["expected"]["new_sign_count"].as_u64().unwrap()
+    );
+    assert!(!result.counter_regression);
+    assert_eq!(
+        result.backup_state,
+        auth["expected"]["flags"]["BS"].as_bool().unwrap()
+    );
+
+    // Offered, default trust policy: the same key, chain not validated.
+    let any = with_algs(&es512_algs, AttestationTrust::Any);
+    let unverified = any
+        .verify_registration(&registration_response(reg), &state)
+        .unwrap();
+    assert_eq!(
+        unverified.attestation_type,
+        AttestationType::BasicUnverified
+    );
+    assert_eq!(unverified.attestation_anchor, None);
+    assert_eq!(unverified.record.public_key_cose, record.public_key_cose);
+    assert!(
+        any.verify_authentication(&authentication_response(auth), &auth_state(auth), record)
+            .is_ok()
+    );
+
+    // Not offered: the default list (which leaves ES512 out) and an opt-in list
+    // with ES384 only refuse registration and the stored record alike.
+    let default_rp = rp_for(v);
+    assert!(!default_rp.algorithms().contains(&CoseAlgorithm::Es512));
+    let es384_only = with_algs(
+        &[CoseAlgorithm::Es256, CoseAlgorithm::Es384],
+        AttestationTrust::Required {
+            anchors: vec![root],
+        },
+    );
+    for not_offered in [&default_rp, &es384_only] {
+        assert_eq!(
+            not_offered
+                .verify_registration(&registration_response(reg), &state)
+                .map(|r| r.attestation_type),
+            Err(Error::Algorithm(ES512))
+        );
+        assert_eq!(
+            not_offered
+                .verify_authentication(&authentication_response(auth), &auth_state(auth), record)
+                .map(|_| ()),
+            Err(Error::Algorithm(ES512))
+        );
+    }
 }
 
 /// W3C L3 §"Test Vectors", `w3c-l3-android-key-es256`: the signature, the
