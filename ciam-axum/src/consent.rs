@@ -310,6 +310,7 @@ mod tests {
             .layer(Extension(ledger.clone()))
             .nest("/auth", crate::router(ciam.clone()))
             .layer(CiamLayer::new(ciam.clone()))
+            .layer(crate::tests::peer())
     }
 
     async fn get_with(app: &Router, path: &str, cookie: Option<&str>) -> http::Response<Body> {
@@ -408,7 +409,8 @@ mod tests {
                 get(|c: RequireConsent<Newsletter>| async move { c.auth().user_id.to_string() }),
             )
             .nest("/auth", crate::router(ciam.clone()))
-            .layer(CiamLayer::new(ciam.clone()));
+            .layer(CiamLayer::new(ciam.clone()))
+            .layer(crate::tests::peer());
         let (cookie, _) = signed_in(&app, "noledger@example.com").await;
         let res = get_with(&app, "/newsletter", Some(&cookie)).await;
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -6,9 +6,11 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use axum::extract::ConnectInfo;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::header::{SET_COOKIE, USER_AGENT};
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request};
@@ -19,7 +21,7 @@ use ciam_core::{AuthContext, Ciam, ErrorKind, RequestContext};
 
 use crate::cookie::CookieConfig;
 use crate::csrf;
-use crate::rejection::{ApiError, CsrfRejection};
+use crate::rejection::{ApiError, CsrfRejection, client_ip_unresolved};
 
 /// Decides the client IP of a request, for sessions, rate limits and the audit log.
 ///
@@ -43,9 +45,13 @@ use crate::rejection::{ApiError, CsrfRejection};
 ///     CiamLayer::new(ciam).client_ip(cdn_ip)
 /// }
 /// ```
+///
+/// A rule that answers `None` makes [`CiamService`] refuse the request with 500
+/// `{"error": "client_ip_unresolved"}` (see [`CiamLayer`'s client IP section](CiamLayer#client-ip)),
+/// unless the layer was built with [`CiamLayer::danger_allow_unknown_client_ip`].
 pub trait ClientIp: Send + Sync + 'static {
     /// The client IP, given the request headers and the TCP peer (when the app is served with
-    /// `ConnectInfo<SocketAddr>`).
+    /// `ConnectInfo<SocketAddr>`), or `None` when it cannot be decided.
     fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr>;
 }
 
@@ -63,13 +69,231 @@ where
 /// With `TrustedProxies(n)`, the `n`-th entry from the right is used: each proxy you run
 /// appends the address it received the request from, and entries further left were written
 /// by the client and are never trusted. `TrustedProxies(0)` (the default) uses the TCP peer.
-/// When the header has fewer entries than expected, the TCP peer is used.
+///
+/// It answers `None`, and [`CiamLayer`] refuses the request, when the configuration cannot be
+/// right (see [`CiamLayer`'s client IP section](CiamLayer#client-ip)): with `n = 0`, no TCP
+/// peer, or a peer that looks like a proxy (loopback, private, link-local or shared address
+/// space) sending a forwarding header; with `n > 0`, fewer than `n` entries, or an `n`-th
+/// entry that is not an address. It never falls back to the TCP peer behind proxies: that
+/// address is the proxy's, the same for every client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TrustedProxies(pub usize);
 
 impl ClientIp for TrustedProxies {
     fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
-        forwarded_client_ip(headers, peer, self.0)
+        self.decide(headers, peer).ok()
+    }
+}
+
+/// The headers a reverse proxy adds to name the client. Their presence on a request from a
+/// proxy-like address while no proxy is trusted means the setting is wrong.
+const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+impl TrustedProxies {
+    /// The client IP, or why the configuration cannot be right for this request.
+    fn decide(self, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<IpAddr, Unresolved> {
+        let hops = self.0;
+        if hops == 0 {
+            let peer = peer.map(|p| p.to_canonical()).ok_or(Unresolved::NoPeer)?;
+            if looks_like_proxy(peer) && FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+            {
+                return Err(Unresolved::ForwardedWithoutTrustedProxy);
+            }
+            return Ok(peer);
+        }
+        // Byte-wise, so that junk a client put into its own (left-hand) entries cannot hide
+        // the entries the proxies appended.
+        let entries = || {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .rev()
+                .flat_map(|v| v.as_bytes().rsplit(|b| *b == b','))
+                .map(<[u8]>::trim_ascii)
+                .filter(|e| !e.is_empty())
+        };
+        match entries().nth(hops - 1) {
+            Some(entry) => parse_forwarded_entry(entry)
+                .map(|ip| ip.to_canonical())
+                .ok_or(Unresolved::MalformedForwardedEntry),
+            None => Err(Unresolved::TooFewForwardedEntries {
+                expected: hops,
+                found: entries().count(),
+            }),
+        }
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port (`[v6]:port` too).
+fn parse_forwarded_entry(entry: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(entry).ok()?;
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Loopback, RFC 1918 / RFC 4193 private, link-local, and RFC 6598 shared (100.64.0.0/10)
+/// addresses: where reverse proxies and load balancers live.
+fn looks_like_proxy(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Why the client IP of a request could not be decided: a misconfiguration the layer refuses
+/// to paper over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unresolved {
+    /// No proxy is trusted, but a proxy-like peer sent a forwarding header.
+    ForwardedWithoutTrustedProxy,
+    /// Fewer `X-Forwarded-For` entries than trusted proxies.
+    TooFewForwardedEntries { expected: usize, found: usize },
+    /// The entry the outermost trusted proxy wrote is not an address.
+    MalformedForwardedEntry,
+    /// No TCP peer address (no `ConnectInfo<SocketAddr>`), and none is trusted instead.
+    NoPeer,
+    /// The application's [`ClientIp`] rule answered `None`.
+    RuleGaveNone,
+}
+
+impl Unresolved {
+    /// The number of kinds, for the log limiter.
+    const KINDS: usize = 5;
+
+    fn index(self) -> usize {
+        match self {
+            Self::ForwardedWithoutTrustedProxy => 0,
+            Self::TooFewForwardedEntries { .. } => 1,
+            Self::MalformedForwardedEntry => 2,
+            Self::NoPeer => 3,
+            Self::RuleGaveNone => 4,
+        }
+    }
+
+    /// The setting to fix, as the log names it.
+    fn setting(self) -> &'static str {
+        match self {
+            Self::ForwardedWithoutTrustedProxy
+            | Self::TooFewForwardedEntries { .. }
+            | Self::MalformedForwardedEntry => "trusted_proxy_hops",
+            Self::NoPeer => "into_make_service_with_connect_info",
+            Self::RuleGaveNone => "client_ip",
+        }
+    }
+
+    /// What is wrong and how to fix it, for the operator.
+    fn explain(self) -> String {
+        match self {
+            Self::ForwardedWithoutTrustedProxy => "the TCP peer is a loopback, private or \
+                link-local address, so probably a reverse proxy, and the request carries \
+                X-Forwarded-For, Forwarded or X-Real-IP, but trusted_proxy_hops is 0: set \
+                CiamLayer::trusted_proxy_hops to the number of proxies in front of the app \
+                (CIAM_TRUSTED_PROXY_HOPS in the quickstart), or every client would share the \
+                proxy's address"
+                .to_owned(),
+            Self::TooFewForwardedEntries { expected, found } => format!(
+                "trusted_proxy_hops is {expected} but X-Forwarded-For has {found} entries: make \
+                every proxy append to X-Forwarded-For, lower trusted_proxy_hops to the number \
+                of proxies that do, and keep direct callers (health checks) off the routes \
+                behind CiamLayer; the peer's address would be the proxy's, the same for every \
+                client"
+            ),
+            Self::MalformedForwardedEntry => "the X-Forwarded-For entry written by the \
+                outermost trusted proxy is not an IP address: check trusted_proxy_hops and \
+                what the proxy writes"
+                .to_owned(),
+            Self::NoPeer => "the request has no TCP peer address: serve the app with \
+                into_make_service_with_connect_info::<SocketAddr>(), set trusted_proxy_hops \
+                behind reverse proxies, or give a client_ip rule; \
+                danger_allow_unknown_client_ip accepts such requests without an IP"
+                .to_owned(),
+            Self::RuleGaveNone => "the application's client_ip rule answered no address; \
+                danger_allow_unknown_client_ip accepts such requests without an IP"
+                .to_owned(),
+        }
+    }
+
+    /// Whether [`CiamLayer::danger_allow_unknown_client_ip`] lets the request through.
+    fn may_be_allowed(self) -> bool {
+        matches!(self, Self::NoPeer | Self::RuleGaveNone)
+    }
+}
+
+/// How [`CiamService`] decides the client IP.
+#[derive(Clone)]
+enum IpRule {
+    /// [`TrustedProxies`], with its refusals explained.
+    Proxies(TrustedProxies),
+    /// An application's rule.
+    Custom(Arc<dyn ClientIp>),
+}
+
+impl IpRule {
+    fn decide(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<IpAddr, Unresolved> {
+        match self {
+            Self::Proxies(p) => p.decide(headers, peer),
+            Self::Custom(rule) => rule
+                .client_ip(headers, peer)
+                .map(|ip| ip.to_canonical())
+                .ok_or(Unresolved::RuleGaveNone),
+        }
+    }
+}
+
+impl fmt::Debug for IpRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Proxies(TrustedProxies(0)) => f.write_str("peer"),
+            Self::Proxies(TrustedProxies(n)) => write!(f, "x-forwarded-for ({n} trusted proxies)"),
+            Self::Custom(_) => f.write_str("custom"),
+        }
+    }
+}
+
+/// Logs each kind of client-IP misconfiguration at error level at most once a minute per
+/// layer: loud, without a line per refused request.
+#[derive(Debug, Default)]
+struct MisconfigLog {
+    /// Unix second of the last error line, per [`Unresolved`] kind.
+    last: [AtomicU64; Unresolved::KINDS],
+}
+
+impl MisconfigLog {
+    fn report(&self, why: Unresolved, rule: &IpRule, peer: Option<IpAddr>, path: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let slot = &self.last[why.index()];
+        let last = slot.load(Ordering::Relaxed);
+        let due = last == 0 || now >= last.saturating_add(60);
+        if due
+            && slot
+                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                setting = why.setting(),
+                rule = ?rule,
+                peer = ?peer,
+                path,
+                "client IP unresolved, request refused with 500 client_ip_unresolved \
+                 (logged at most once a minute): {}",
+                why.explain()
+            );
+        } else {
+            tracing::debug!(setting = why.setting(), peer = ?peer, path, "client IP unresolved");
+        }
     }
 }
 
@@ -83,8 +307,10 @@ pub(crate) struct Shared {
     /// Paths whose cookie-less requests skip the origin check (see
     /// [`CiamLayer::cookieless_path`]).
     cookieless: Vec<String>,
-    client_ip: Arc<dyn ClientIp>,
-    client_ip_name: &'static str,
+    client_ip: IpRule,
+    /// [`CiamLayer::danger_allow_unknown_client_ip`].
+    allow_unknown_ip: bool,
+    misconfig_log: Arc<MisconfigLog>,
 }
 
 /// Marks a request as having passed through [`CiamService`]; carries its configuration to
@@ -98,9 +324,12 @@ pub(crate) struct Installed(pub(crate) Arc<Shared>);
 ///
 /// 1. refuses a state-changing request that fails the CSRF origin check with 403
 ///    `{"error": "csrf"}` (see the [crate docs](crate#csrf); on by default);
-/// 2. builds a [`RequestContext`] (client IP, User-Agent, presented session token) and
+/// 2. decides the client IP, and refuses the request with 500
+///    `{"error": "client_ip_unresolved"}` when the configuration cannot be right (see
+///    [Client IP](#client-ip) below);
+/// 3. builds a [`RequestContext`] (client IP, User-Agent, presented session token) and
 ///    inserts it into the request extensions;
-/// 3. if the session cookie is present, validates it with [`Ciam::authenticate`] and inserts
+/// 4. if the session cookie is present, validates it with [`Ciam::authenticate`] and inserts
 ///    the [`AuthContext`](ciam_core::AuthContext) on success. An invalid, expired or revoked
 ///    cookie simply means no `AuthContext`, and the response then clears the cookie. A store
 ///    outage answers 503 rather than treating the caller as signed out.
@@ -113,6 +342,31 @@ pub(crate) struct Installed(pub(crate) Arc<Shared>);
 /// run, and the IP is read from `X-Forwarded-For`, counting that many entries from the right
 /// (entries further left are client-supplied and never trusted), or give your own rule with
 /// [`CiamLayer::client_ip`].
+///
+/// The IP keys sign-in throttling and the risk policy's network signals, so a wrong setting
+/// is never papered over by falling back to the proxy's address (one bucket for every
+/// client). Requests that show the setting to be wrong are refused with 500
+/// `{"error": "client_ip_unresolved"}`, and an error naming the setting to fix is logged (each
+/// kind at most once a minute per layer; the rest at debug):
+///
+/// | trusted proxies | request | setting named in the log |
+/// |---|---|---|
+/// | 0 (default) | no TCP peer address (no `ConnectInfo<SocketAddr>`) | `into_make_service_with_connect_info` |
+/// | 0 | `X-Forwarded-For`, `Forwarded` or `X-Real-IP` from a loopback, private (RFC 1918, RFC 4193), link-local or shared (100.64.0.0/10) peer: a proxy nobody told the layer about | `trusted_proxy_hops` |
+/// | n > 0 | fewer than n `X-Forwarded-For` entries (a proxy that does not append, n too high, or a caller that bypassed the proxies) | `trusted_proxy_hops` |
+/// | n > 0 | the n-th entry from the right is not an IP address | `trusted_proxy_hops` |
+/// | custom rule | the rule answers `None` | `client_ip` |
+///
+/// With n > 0 the peer address is not needed (a proxy may reach the app over a Unix socket).
+/// A public peer sending `X-Forwarded-For` with no proxy trusted is a client writing the header
+/// itself: the peer is used and the header ignored.
+///
+/// Routes that direct callers reach without passing the proxies, such as a load balancer's
+/// health check, belong outside the layer (add them to the router after `.layer(...)`).
+/// An application that deliberately runs without a peer address can let such requests through
+/// without an IP with [`CiamLayer::danger_allow_unknown_client_ip`]; tests of a router
+/// called with `tower::ServiceExt::oneshot` should rather install axum's
+/// [`MockConnectInfo`] layer outside this one.
 ///
 /// Cloning is cheap (one `Arc`).
 #[derive(Clone)]
@@ -133,8 +387,9 @@ impl CiamLayer {
                 origin,
                 csrf: true,
                 cookieless: default_cookieless_paths(),
-                client_ip: Arc::new(TrustedProxies(0)),
-                client_ip_name: "peer",
+                client_ip: IpRule::Proxies(TrustedProxies(0)),
+                allow_unknown_ip: false,
+                misconfig_log: Arc::default(),
             }),
         }
     }
@@ -161,19 +416,38 @@ impl CiamLayer {
 
     /// Reads the client IP from `X-Forwarded-For`, trusting the `hops` right-most entries
     /// (one per reverse proxy you operate). 0, the default, uses the TCP peer address.
-    /// Shorthand for `client_ip(TrustedProxies(hops))`.
+    /// Shorthand for `client_ip(TrustedProxies(hops))`. A request that shows the number to be
+    /// wrong is refused (see [Client IP](Self#client-ip)).
     pub fn trusted_proxy_hops(mut self, hops: usize) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.client_ip = Arc::new(TrustedProxies(hops));
-        shared.client_ip_name = if hops == 0 { "peer" } else { "x-forwarded-for" };
+        Arc::make_mut(&mut self.shared).client_ip = IpRule::Proxies(TrustedProxies(hops));
         self
     }
 
-    /// Sets how the client IP is decided (see [`ClientIp`]).
+    /// Sets how the client IP is decided (see [`ClientIp`]). A rule answering `None` gets
+    /// the request refused (see [Client IP](Self#client-ip)); [`TrustedProxies`] is the same
+    /// as [`Self::trusted_proxy_hops`].
     pub fn client_ip(mut self, rule: impl ClientIp) -> Self {
-        let shared = Arc::make_mut(&mut self.shared);
-        shared.client_ip = Arc::new(rule);
-        shared.client_ip_name = "custom";
+        let any: &dyn std::any::Any = &rule;
+        let rule = match any.downcast_ref::<TrustedProxies>() {
+            Some(proxies) => IpRule::Proxies(*proxies),
+            None => IpRule::Custom(Arc::new(rule)),
+        };
+        Arc::make_mut(&mut self.shared).client_ip = rule;
+        self
+    }
+
+    /// Lets requests whose client IP cannot be decided because there is none to be had (no
+    /// TCP peer address, or a [`ClientIp`] rule answering `None`) through without an IP,
+    /// instead of refusing them with 500 `{"error": "client_ip_unresolved"}`.
+    ///
+    /// For applications that deliberately run without a peer address (a transport without
+    /// one, an in-process harness). **What it opens:** such requests have no per-IP and
+    /// per-subnet sign-in throttling and no network signal for the risk policy (a password
+    /// guesser is slowed only per account and globally), and their sessions and audit entries
+    /// carry no address. A proxy misconfiguration ([`Self::trusted_proxy_hops`] not matching
+    /// the `X-Forwarded-For` header) is still refused.
+    pub fn danger_allow_unknown_client_ip(mut self) -> Self {
+        Arc::make_mut(&mut self.shared).allow_unknown_ip = true;
         self
     }
 
@@ -198,8 +472,10 @@ impl CiamLayer {
     /// validated with [`Ciam::authenticate`].
     ///
     /// `path` is the full request path (the one [`Self::cookieless_path`] names). `Err` is the
-    /// refusal to send instead of running the application: 403 `{"error": "csrf"}`, or 503
-    /// when the session store fails. For adapters to other web frameworks; see [`Resolved`].
+    /// refusal to send instead of running the application: 403 `{"error": "csrf"}`, 500
+    /// `{"error": "client_ip_unresolved"}` when the client IP cannot be decided (see
+    /// [Client IP](Self#client-ip); pass the TCP peer as `peer`), or 503 when the session store
+    /// fails. For adapters to other web frameworks; see [`Resolved`].
     pub async fn resolve(
         &self,
         method: &Method,
@@ -217,7 +493,8 @@ impl fmt::Debug for CiamLayer {
             .field("cookie", &self.shared.cookie)
             .field("origin", &self.shared.origin)
             .field("csrf", &self.shared.csrf)
-            .field("client_ip", &self.shared.client_ip_name)
+            .field("client_ip", &self.shared.client_ip)
+            .field("allow_unknown_ip", &self.shared.allow_unknown_ip)
             .finish_non_exhaustive()
     }
 }
@@ -301,10 +578,7 @@ async fn handle<S, B>(
 where
     S: Service<Request<B>, Response = Response>,
 {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer_of(req.extensions());
     let resolved = match resolve(shared, req.method(), req.uri().path(), req.headers(), peer).await
     {
         Ok(resolved) => resolved,
@@ -314,6 +588,19 @@ where
     let mut response = inner.call(req).await?;
     finish.finish(response.headers_mut());
     Ok(response)
+}
+
+/// The TCP peer, from `ConnectInfo<SocketAddr>` or, as axum's own `ConnectInfo` extractor
+/// does, from the `MockConnectInfo` a test harness installs.
+fn peer_of(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| {
+            extensions
+                .get::<MockConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
 }
 
 /// The CSRF check, the client IP and the session: everything [`CiamService`] decides before
@@ -333,7 +620,19 @@ async fn resolve(
         tracing::warn!(reason, %method, path, "cross-site request refused");
         return Err(CsrfRejection.into_response());
     }
-    let ip = shared.client_ip.client_ip(headers, peer);
+    let ip = match shared.client_ip.decide(headers, peer) {
+        Ok(ip) => Some(ip),
+        Err(why) if shared.allow_unknown_ip && why.may_be_allowed() => {
+            tracing::debug!(setting = why.setting(), path, "no client IP (allowed)");
+            None
+        }
+        Err(why) => {
+            shared
+                .misconfig_log
+                .report(why, &shared.client_ip, peer, path);
+            return Err(client_ip_unresolved());
+        }
+    };
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     let token = shared.cookie.read(headers);
     let ctx = RequestContext::new(ip, user_agent)
@@ -497,108 +796,170 @@ fn default_cookieless_paths() -> Vec<String> {
     }
 }
 
-/// The client IP: the TCP peer, or with `hops` trusted proxies the `hops`-th
-/// `X-Forwarded-For` entry from the right.
-/// Unix second of the last misconfiguration warning (at most one a minute).
-static LAST_PROXY_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Logs a trusted-proxy misconfiguration loudly (error level), at most once a minute.
-fn warn_proxy_misconfigured(message: &'static str, hops: usize, peer: Option<IpAddr>) {
-    use std::sync::atomic::Ordering;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_PROXY_WARNING.load(Ordering::Relaxed);
-    if now >= last.saturating_add(60)
-        && LAST_PROXY_WARNING
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::error!(
-            hops,
-            peer = ?peer,
-            "client IP misconfiguration: {message}; throttling and audit would see the proxy's address for every client"
-        );
-    }
-}
-
-fn forwarded_client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
-    if hops == 0 {
-        if peer.is_some_and(|p| p.is_loopback() || is_private(p))
-            && headers.contains_key("x-forwarded-for")
-        {
-            warn_proxy_misconfigured(
-                "a request from a private address carries X-Forwarded-For but no proxy is trusted (set trusted_proxy_hops)",
-                hops,
-                peer,
-            );
-        }
-        return peer;
-    }
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect();
-    entries
-        .len()
-        .checked_sub(hops)
-        .and_then(|i| entries.get(i))
-        .and_then(|e| {
-            e.parse::<IpAddr>()
-                .ok()
-                .or_else(|| e.parse::<SocketAddr>().ok().map(|s| s.ip()))
-        })
-        .or_else(|| {
-            if peer.is_some_and(|p| p.is_loopback() || is_private(p)) {
-                warn_proxy_misconfigured(
-                    "a request from a private address came without the X-Forwarded-For entries the trusted proxies add",
-                    hops,
-                    peer,
-                );
-            }
-            peer
-        })
-}
-
-/// RFC 1918 / RFC 4193 private and link-local addresses: where proxies usually live.
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn forwarded_for_counts_from_the_right() {
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.1")]);
+        let peer = Some(ip("127.0.0.1"));
+        assert_eq!(TrustedProxies(1).decide(&h, peer), Ok(ip("10.0.0.1")));
+        assert_eq!(TrustedProxies(2).decide(&h, peer), Ok(ip("1.2.3.4")));
+        assert_eq!(TrustedProxies(3).decide(&h, peer), Ok(ip("6.6.6.6")));
+        // Behind proxies the peer is not needed (a proxy on a Unix socket has none).
+        assert_eq!(TrustedProxies(2).decide(&h, None), Ok(ip("1.2.3.4")));
+        // Several header lines read as one list, in order; ports and brackets are accepted.
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "[2001:db8::7]:443 , 192.0.2.9:8080"),
+        ]);
+        assert_eq!(TrustedProxies(1).decide(&h, None), Ok(ip("192.0.2.9")));
+        assert_eq!(TrustedProxies(2).decide(&h, None), Ok(ip("2001:db8::7")));
+        assert_eq!(TrustedProxies(3).decide(&h, None), Ok(ip("6.6.6.6")));
+        // Junk a client wrote into its own entries does not hide the proxies' entries.
         let mut h = HeaderMap::new();
         h.insert(
             "x-forwarded-for",
-            http::HeaderValue::from_static("6.6.6.6, 1.2.3.4, 10.0.0.1"),
+            HeaderValue::from_bytes(b"\xff\xfe, , 203.0.113.5").unwrap(),
         );
-        let peer = Some(IpAddr::from([127, 0, 0, 1]));
-        assert_eq!(TrustedProxies(0).client_ip(&h, peer), peer);
+        assert_eq!(TrustedProxies(1).decide(&h, None), Ok(ip("203.0.113.5")));
+        // IPv4-mapped addresses are the IPv4 address (one key per client, whatever the socket).
+        let h = headers(&[("x-forwarded-for", "::ffff:198.51.100.4")]);
+        assert_eq!(TrustedProxies(1).decide(&h, None), Ok(ip("198.51.100.4")));
         assert_eq!(
-            TrustedProxies(1).client_ip(&h, peer),
-            Some(IpAddr::from([10, 0, 0, 1]))
+            TrustedProxies(0).decide(&HeaderMap::new(), Some(ip("::ffff:198.51.100.4"))),
+            Ok(ip("198.51.100.4"))
         );
+        // A closure rule.
+        let fixed = |_: &HeaderMap, _: Option<IpAddr>| Some(ip("192.0.2.1"));
+        assert_eq!(fixed.client_ip(&h, None), Some(ip("192.0.2.1")));
+    }
+
+    #[test]
+    fn too_few_or_malformed_entries_are_refused_not_replaced_by_the_peer() {
+        let proxy = Some(ip("10.0.0.2"));
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, 10.0.0.1")]);
         assert_eq!(
-            TrustedProxies(2).client_ip(&h, peer),
-            Some(IpAddr::from([1, 2, 3, 4]))
+            TrustedProxies(3).decide(&h, proxy),
+            Err(Unresolved::TooFewForwardedEntries {
+                expected: 3,
+                found: 2
+            })
         );
-        assert_eq!(TrustedProxies(9).client_ip(&h, peer), peer);
-        let fixed = |_: &HeaderMap, _: Option<IpAddr>| Some(IpAddr::from([192, 0, 2, 1]));
+        assert_eq!(TrustedProxies(3).client_ip(&h, proxy), None);
         assert_eq!(
-            fixed.client_ip(&h, peer),
-            Some(IpAddr::from([192, 0, 2, 1]))
+            TrustedProxies(1).decide(&HeaderMap::new(), proxy),
+            Err(Unresolved::TooFewForwardedEntries {
+                expected: 1,
+                found: 0
+            })
+        );
+        // A proxy that writes only `Forwarded` is not what `trusted_proxy_hops` reads.
+        let h = headers(&[("forwarded", "for=1.2.3.4")]);
+        assert_eq!(
+            TrustedProxies(1).decide(&h, proxy),
+            Err(Unresolved::TooFewForwardedEntries {
+                expected: 1,
+                found: 0
+            })
+        );
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, unknown")]);
+        assert_eq!(
+            TrustedProxies(1).decide(&h, proxy),
+            Err(Unresolved::MalformedForwardedEntry)
+        );
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_used_unless_it_looks_like_an_unconfigured_proxy() {
+        // A public peer writing X-Forwarded-For is a client: the header is ignored.
+        let h = headers(&[("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(
+            TrustedProxies(0).decide(&h, Some(ip("203.0.113.9"))),
+            Ok(ip("203.0.113.9"))
+        );
+        // A proxy-like peer with no forwarding header is a direct client.
+        for peer in ["127.0.0.1", "10.1.2.3", "::1"] {
+            assert_eq!(
+                TrustedProxies(0).decide(&HeaderMap::new(), Some(ip(peer))),
+                Ok(ip(peer))
+            );
+        }
+        // A proxy-like peer with any forwarding header: the proxy nobody configured.
+        for peer in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            for header in FORWARDING_HEADERS {
+                let mut h = HeaderMap::new();
+                h.insert(header, HeaderValue::from_static("for=1.2.3.4"));
+                assert_eq!(
+                    TrustedProxies(0).decide(&h, Some(ip(peer))),
+                    Err(Unresolved::ForwardedWithoutTrustedProxy),
+                    "{peer} {header}"
+                );
+            }
+        }
+        for public in ["100.128.0.1", "172.32.0.1", "2001:db8::1", "8.8.8.8"] {
+            assert!(!looks_like_proxy(ip(public)), "{public}");
+        }
+        // No peer at all.
+        assert_eq!(
+            TrustedProxies(0).decide(&HeaderMap::new(), None),
+            Err(Unresolved::NoPeer)
+        );
+    }
+
+    #[test]
+    fn each_refusal_names_the_setting_to_fix() {
+        let cases = [
+            (
+                Unresolved::ForwardedWithoutTrustedProxy,
+                "trusted_proxy_hops",
+            ),
+            (
+                Unresolved::TooFewForwardedEntries {
+                    expected: 2,
+                    found: 1,
+                },
+                "trusted_proxy_hops",
+            ),
+            (Unresolved::MalformedForwardedEntry, "trusted_proxy_hops"),
+            (Unresolved::NoPeer, "into_make_service_with_connect_info"),
+            (Unresolved::RuleGaveNone, "client_ip"),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (why, setting) in cases {
+            assert_eq!(why.setting(), setting);
+            assert!(why.explain().contains(setting), "{why:?}");
+            assert!(seen.insert(why.index()), "{why:?}");
+            assert!(why.index() < Unresolved::KINDS);
+        }
+        assert!(
+            Unresolved::NoPeer
+                .explain()
+                .contains("danger_allow_unknown_client_ip")
         );
     }
 }

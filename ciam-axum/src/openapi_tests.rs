@@ -190,6 +190,7 @@ async fn app(ciam: &Ciam) -> Router {
     Router::new()
         .nest("/auth", router(ciam.clone()))
         .layer(CiamLayer::new(ciam.clone()))
+        .layer(crate::tests::peer())
 }
 
 fn request(
@@ -657,7 +658,8 @@ async fn the_router_serves_the_document_with_its_mount_point() {
     let ciam = engine();
     let app = Router::new()
         .nest("/api/v1/auth", router(ciam.clone()))
-        .layer(CiamLayer::new(ciam));
+        .layer(CiamLayer::new(ciam))
+        .layer(crate::tests::peer());
     let res = app
         .oneshot(
             Request::get("/api/v1/auth/openapi.json")

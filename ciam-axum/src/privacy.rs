@@ -514,6 +514,7 @@ pub(crate) mod tests {
                 crate::router(ciam.clone()).merge(privacy_router(ciam.clone(), privacy)),
             )
             .layer(CiamLayer::new(ciam.clone()))
+            .layer(crate::tests::peer())
     }
 
     async fn call(

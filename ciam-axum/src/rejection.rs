@@ -25,7 +25,7 @@ pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Respo
 /// |---|---|
 /// | `InvalidInput` | 400 |
 /// | `Unauthorized` | 401 |
-/// | `StepUpRequired` | 401, code `step_up_required` |
+/// | `StepUpRequired` | 401, code `step_up_required`, with `aal` and `max_age` (see below) |
 /// | `Forbidden` | 403 |
 /// | `Conflict` | 409 |
 /// | `RateLimited` | 429 with `Retry-After` |
@@ -33,6 +33,21 @@ pub(crate) fn error_body(status: StatusCode, code: &str, message: &str) -> Respo
 /// | `Internal` (and anything newer) | 500 |
 ///
 /// Handlers can return `Result<T, ApiError>` and use `?` on engine calls.
+///
+/// # Step-up answers
+///
+/// Every `step_up_required` body, from the engine or from [`RequireAal`](crate::RequireAal),
+/// has the same shape, so a client can tell what to do:
+///
+/// ```json
+/// {"error": "step_up_required", "message": "...", "aal": 2, "max_age": 300}
+/// ```
+///
+/// `aal` is the assurance level (NIST SP 800-63B) the session must reach: 2 or 3 asks for a
+/// second factor or a passkey. `max_age` is how recent, in seconds, the authentication must
+/// be; `null` when no age is named. [`Error::AssuranceRequired`] carries both;
+/// [`Error::StepUpRequired`] (the current password or a recent sign-in) gives `aal` 1 and
+/// `max_age` `null`: a fresh sign-in of any kind, or the current password in the body, will do.
 pub struct ApiError(Repr);
 
 enum Repr {
@@ -148,7 +163,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code = e.code(), error = %chain(&e), "request refused");
         }
-        let mut response = error_body(status, e.code(), &e.public_message());
+        let mut response = match &e {
+            Error::AssuranceRequired { aal, max_age } => {
+                step_up_body(&e.public_message(), aal.level(), *max_age)
+            }
+            Error::StepUpRequired => step_up_body(&e.public_message(), 1, None),
+            _ => error_body(status, e.code(), &e.public_message()),
+        };
         if let Some(after) = e.retry_after() {
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
             response
@@ -157,6 +178,25 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The 401 `step_up_required` body (see [`ApiError`]): the level to reach and, when named, how
+/// recent the authentication must be, in whole seconds (rounded up).
+fn step_up_body(message: &str, aal: u8, max_age: Option<time::Duration>) -> Response {
+    let max_age = max_age.map(|d| {
+        let whole = d.whole_seconds();
+        (whole + i64::from(d.subsec_nanoseconds() > 0)).max(0)
+    });
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({
+            "error": "step_up_required",
+            "message": message,
+            "aal": aal,
+            "max_age": max_age,
+        })),
+    )
+        .into_response()
 }
 
 /// Why [`Authenticated`](crate::Authenticated) (or another extractor needing the layer)
@@ -170,7 +210,9 @@ pub enum AuthRejection {
     /// configuration bug, logged as an error.
     LayerMissing,
     /// Signed in, but the session's assurance level is below what the route needs
-    /// ([`RequireAal`](crate::RequireAal)): 401 `{"error": "step_up_required", "aal": n}`.
+    /// ([`RequireAal`](crate::RequireAal)): 401
+    /// `{"error": "step_up_required", "aal": n, "max_age": null}`, the shape of every step-up
+    /// answer (see [`ApiError`]).
     AssuranceRequired {
         /// The level the route needs.
         aal: u8,
@@ -185,15 +227,11 @@ impl IntoResponse for AuthRejection {
                 "unauthenticated",
                 "Please sign in.",
             ),
-            Self::AssuranceRequired { aal } => (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({
-                    "error": "step_up_required",
-                    "message": "Please confirm it's you (second factor or passkey) to continue.",
-                    "aal": aal,
-                })),
-            )
-                .into_response(),
+            Self::AssuranceRequired { aal } => step_up_body(
+                "Please confirm it's you (second factor or passkey) to continue.",
+                aal,
+                None,
+            ),
             Self::LayerMissing => {
                 tracing::error!("CiamLayer is not installed around a route that needs it");
                 error_body(
@@ -261,6 +299,16 @@ impl IntoResponse for CsrfRejection {
     fn into_response(self) -> Response {
         error_body(StatusCode::FORBIDDEN, "csrf", "Cross-site request refused.")
     }
+}
+
+/// The 500 `{"error": "client_ip_unresolved"}` answer of [`CiamLayer`](crate::CiamLayer) to a
+/// request whose client IP cannot be decided: a server misconfiguration, explained in the log.
+pub(crate) fn client_ip_unresolved() -> Response {
+    error_body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "client_ip_unresolved",
+        "The server cannot tell where this request comes from. This is a problem on our side.",
+    )
 }
 
 /// A 403 `{"error": "verification_required"}` answer to a sign-in whose password was right

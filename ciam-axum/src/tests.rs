@@ -1,10 +1,16 @@
 //! Tests of the layer, extractors and router through `tower::ServiceExt::oneshot`.
 
+mod client_ip;
+mod step_up;
+mod stuffing_replay;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::connect_info::MockConnectInfo;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ciam_core::{Ciam, Error, ErrorKind, Policy};
@@ -20,6 +26,15 @@ use crate::{
 const PASSWORD: &str = "correct horse battery staple 42";
 pub(crate) const HTTP_URL: &str = "http://localhost:3000";
 const HTTPS_URL: &str = "https://id.example";
+
+/// The TCP peer of the test requests (TEST-NET-3, RFC 5737): a public client address.
+pub(crate) const PEER: &str = "203.0.113.10:40000";
+
+/// The layer to install outside [`CiamLayer`] so that `oneshot` requests have the TCP peer
+/// a server started with `into_make_service_with_connect_info` would give them.
+pub(crate) fn peer() -> MockConnectInfo<SocketAddr> {
+    MockConnectInfo(PEER.parse().unwrap())
+}
 
 pub(crate) fn engine(public_url: &str) -> Ciam {
     let mut policy = Policy::default();
@@ -59,6 +74,7 @@ fn app(ciam: &Ciam) -> Router {
         )
         .nest("/auth", router(ciam.clone()))
         .layer(CiamLayer::new(ciam.clone()))
+        .layer(peer())
 }
 
 fn post_json(uri: &str, origin: Option<&str>, body: Value) -> Request<Body> {
@@ -179,7 +195,8 @@ async fn csrf_accepts_same_origin_and_refuses_the_rest() {
     // The check can be turned off.
     let open = Router::new()
         .route("/x", post(|| async { "ok" }))
-        .layer(CiamLayer::new(ciam).csrf(false));
+        .layer(CiamLayer::new(ciam).csrf(false))
+        .layer(peer());
     let res = open
         .oneshot(Request::post("/x").body(Body::empty()).unwrap())
         .await

@@ -9,8 +9,8 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ciam::otp::OtpAuthUri;
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
 use support::*;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -20,6 +20,88 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// The quickstart's recent-authentication window (the engine's default), in seconds.
+const RECENT_AUTH_SECONDS: u64 = 600;
+
+async fn delete(c: &Client, s: &Server, path: &str, body: Value) -> Answer {
+    answer(
+        c.delete(format!("{}{path}", s.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Asserts a 401 step-up answer asking for assurance level `aal` within `max_age` seconds
+/// (`None`: no age named).
+fn assert_step_up(r: &Answer, aal: u8, max_age: Option<u64>) {
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    assert_eq!(r.body["error"], "step_up_required", "{:?}", r.body);
+    assert_eq!(r.body["aal"], aal, "{:?}", r.body);
+    assert_eq!(r.body["max_age"], json!(max_age), "{:?}", r.body);
+}
+
+/// The codes of a recovery-code answer.
+fn codes_of(body: &Value) -> Vec<String> {
+    body["recovery_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no recovery codes in {body}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Enrols an authenticator app with the signed-in browser `c`: the otpauth URI and the
+/// recovery codes shown once.
+async fn enrol_totp(c: &Client, s: &Server) -> (OtpAuthUri, Vec<String>) {
+    let e = post(c, s, "/auth/mfa/totp/enroll", json!({})).await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    let uri = OtpAuthUri::parse(e.body["otpauth_uri"].as_str().unwrap()).unwrap();
+    let code = uri.config().code_at(uri.secret(), unix_now());
+    let confirmed = post(
+        c,
+        s,
+        "/auth/mfa/totp/confirm",
+        json!({"enrolment": e.body["enrolment"], "code": code}),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    (uri, codes_of(&confirmed.body))
+}
+
+/// Signs in, waiting out the delays (429 with `Retry-After`) that throttling imposes, at
+/// most `limit` in all; returns the first answer that is not a delay.
+async fn login_waiting(
+    c: &Client,
+    s: &Server,
+    email: &str,
+    password: &str,
+    limit: Duration,
+) -> Answer {
+    let started = std::time::Instant::now();
+    loop {
+        let r = post(
+            c,
+            s,
+            "/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await;
+        if r.status != StatusCode::TOO_MANY_REQUESTS {
+            return r;
+        }
+        let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(
+            started.elapsed() + Duration::from_secs(wait) <= limit,
+            "still delayed after {:?} (Retry-After {wait})",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
 }
 
 /// The digits after "code is " in a mail.
@@ -84,6 +166,8 @@ async fn totp_enrolment_and_second_factor_sign_in() {
     let r = login(&b, &s, &email, PASSWORD).await;
     assert_eq!(r.body["status"], "mfa_required", "{:?}", r.body);
     assert_eq!(r.body["factors"], json!(["totp", "recovery_code"]));
+    // The account's own factor, not the risk policy, asks: nothing to explain.
+    assert_eq!(r.body["reason"], Value::Null, "{:?}", r.body);
     assert!(
         r.set_cookies().is_empty(),
         "no cookie before the second factor"
@@ -187,6 +271,18 @@ async fn magic_links_and_codes() {
     assert!(link.body.contains("/magic-link?token="), "{}", link.body);
     let token = link.token();
 
+    // A mail scanner (no cookies) and then the asker's own browser open the link with GET:
+    // a page with a confirm button that POSTs the token; neither uses the link up.
+    let scanner = Client::new();
+    for opener in [&scanner, &a] {
+        let (status, html) = page(opener, &s, &format!("/magic-link?token={token}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("data-api=\"/auth/magic-link/confirm\"") && html.contains(&token),
+            "{html}"
+        );
+    }
+
     // Another browser (a forwarded mail) cannot use it, and does not burn it.
     let other = browser(&s, "forwarded");
     let r = post(
@@ -199,7 +295,12 @@ async fn magic_links_and_codes() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "invalid_token");
     let r = post(&a, &s, "/auth/magic-link/confirm", json!({"token": token})).await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "after the GETs, the POST signs in: {:?}",
+        r.body
+    );
     assert_eq!(r.body["session"]["amr"], json!(["email"]));
     let r = post(&a, &s, "/auth/magic-link/confirm", json!({"token": token})).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "single use");
@@ -277,4 +378,168 @@ async fn failed_sign_ins_are_delayed_without_locking_out_the_owner() {
     // The owner's browser holds the trusted-device cookie and gets in.
     let r = login(&owner, &s, &email, PASSWORD).await;
     assert!(r.body["session"].is_object(), "{:?}", r.body);
+}
+
+/// An account with a second factor: a session that did not use it (the password sign-in
+/// that enrolled it, AAL1) is asked to step up (401 `step_up_required`, `aal` 2 within the
+/// recent-auth window) before changing the e-mail address or deleting the account, even with
+/// the current password; after signing in again with the second factor it may. Regenerating
+/// the recovery codes voids the old set.
+#[tokio::test]
+async fn step_up_before_changing_the_email_or_deleting_the_account() {
+    let (s, mut mail) = start().await;
+    let email = address("stepup");
+    let a = browser(&s, "device-a");
+    register_and_verify(&a, &s, &mut mail, &email, PASSWORD).await;
+    let r = login(&a, &s, &email, PASSWORD).await;
+    assert_eq!(r.body["session"]["aal"], 1);
+    let (_uri, old_codes) = enrol_totp(&a, &s).await;
+    assert_eq!(old_codes.len(), 10);
+
+    let new_email = address("stepup.new");
+    let change = json!({"email": new_email});
+    let r = post(&a, &s, "/auth/email/change", change.clone()).await;
+    assert_step_up(&r, 2, Some(RECENT_AUTH_SECONDS));
+    let r = delete(&a, &s, "/auth/account", json!({})).await;
+    assert_step_up(&r, 2, Some(RECENT_AUTH_SECONDS));
+    // The password proves the first factor again, not the second.
+    let r = post(
+        &a,
+        &s,
+        "/auth/email/change",
+        json!({"email": new_email, "current_password": PASSWORD}),
+    )
+    .await;
+    assert_step_up(&r, 2, Some(RECENT_AUTH_SECONDS));
+    let r = delete(
+        &a,
+        &s,
+        "/auth/account",
+        json!({"current_password": PASSWORD}),
+    )
+    .await;
+    assert_step_up(&r, 2, Some(RECENT_AUTH_SECONDS));
+    assert_eq!(
+        get(&a, &s, "/auth/me").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    mail.assert_none(&new_email, Duration::from_millis(300))
+        .await;
+
+    // Step up: sign in again in the same browser, with a recovery code.
+    let r = login(&a, &s, &email, PASSWORD).await;
+    assert_eq!(r.body["status"], "mfa_required", "{:?}", r.body);
+    let r = post(
+        &a,
+        &s,
+        "/auth/mfa/challenge",
+        json!({"mfa_token": r.body["mfa_token"], "recovery_code": old_codes[0]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["session"]["aal"], 2);
+
+    // New recovery codes: shown once, and the old set stops working.
+    let r = post(&a, &s, "/auth/mfa/recovery-codes", json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let new_codes = codes_of(&r.body);
+    assert_eq!(new_codes.len(), 10);
+    assert!(
+        new_codes.iter().all(|c| !old_codes.contains(c)),
+        "{new_codes:?} {old_codes:?}"
+    );
+    let status = get(&a, &s, "/auth/mfa").await;
+    assert_eq!(
+        status.body,
+        json!({"totp": true, "recovery_codes_left": 10})
+    );
+    let b = browser(&s, "device-b");
+    let r = login(&b, &s, &email, PASSWORD).await;
+    assert_eq!(r.body["status"], "mfa_required", "{:?}", r.body);
+    let token = r.body["mfa_token"].clone();
+    let old = post(
+        &b,
+        &s,
+        "/auth/mfa/challenge",
+        json!({"mfa_token": token, "recovery_code": old_codes[1]}),
+    )
+    .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{:?}", old.body);
+    assert_eq!(old.body["error"], "invalid_code");
+    let new = post(
+        &b,
+        &s,
+        "/auth/mfa/challenge",
+        json!({"mfa_token": token, "recovery_code": new_codes[1]}),
+    )
+    .await;
+    assert_eq!(new.status, StatusCode::OK, "{:?}", new.body);
+    let status = get(&b, &s, "/auth/mfa").await;
+    assert_eq!(status.body["recovery_codes_left"], 9);
+
+    // Stepped up: the change and the deletion go through.
+    let r = post(&a, &s, "/auth/email/change", change).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    mail.wait(&new_email, "Confirm your new e-mail address")
+        .await;
+    let r = delete(&a, &s, "/auth/account", json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = post(
+        &a,
+        &s,
+        "/auth/login",
+        json!({"email": email, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+}
+
+/// Failed attempts on an account make the risk policy ask a new browser for a second factor,
+/// and the answer says why in words the user can read; a code mailed to the owner answers it.
+#[tokio::test]
+async fn a_risk_challenge_is_explained_and_answered_with_a_mailed_code() {
+    let (s, mut mail) = start().await;
+    let email = address("risky");
+    let owner = browser(&s, "owner");
+    register_and_verify(&owner, &s, &mut mail, &email, PASSWORD).await;
+    login(&owner, &s, &email, PASSWORD).await;
+
+    let b = browser(&s, "new-browser");
+    for i in 0..5 {
+        let r = post(
+            &b,
+            &s,
+            "/auth/login",
+            json!({"email": email, "password": format!("not the password {i}")}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    }
+    let r = login_waiting(&b, &s, &email, PASSWORD, Duration::from_secs(30)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["status"], "mfa_required", "{:?}", r.body);
+    assert_eq!(
+        r.body["reason"],
+        "There have been several unsuccessful attempts to sign in to this account, so we need to confirm it's you.",
+        "{:?}",
+        r.body
+    );
+    let factors = r.body["factors"].as_array().unwrap();
+    assert!(factors.contains(&json!("email_code")), "{factors:?}");
+    assert!(
+        r.set_cookies()
+            .iter()
+            .all(|c| !c.starts_with("ciam_session="))
+    );
+    let code = code_in(&mail.wait(&email, "sign-in code").await);
+    let ok = post(
+        &b,
+        &s,
+        "/auth/mfa/challenge",
+        json!({"mfa_token": r.body["mfa_token"], "email_code": code}),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
+    assert!(ok.body["session"].is_object(), "{:?}", ok.body);
 }
