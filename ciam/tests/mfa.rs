@@ -282,6 +282,31 @@ async fn enrolment_needs_recent_auth_and_a_code_from_the_app<B: Backend>(store: 
         assert!(!rc[0].secret.contains(c.expose()));
     }
 
+    // Replacing the app is removing it: the enrolling session did not use it (AAL1), so it
+    // must step up first; so must taking it away or issuing new recovery codes.
+    let r = h.ciam.start_totp_enrolment(&auth, &ctx()).await;
+    assert!(
+        matches!(r, Err(Error::AssuranceRequired { aal: Aal::Aal2, .. })),
+        "{r:?}"
+    );
+    assert!(matches!(
+        h.ciam.disable_totp(&auth, &ctx()).await,
+        Err(Error::AssuranceRequired { aal: Aal::Aal2, .. })
+    ));
+    assert!(matches!(
+        h.ciam.regenerate_recovery_codes(&auth, &ctx()).await,
+        Err(Error::AssuranceRequired { aal: Aal::Aal2, .. })
+    ));
+    h.failed_entry(Some(user), Action::MfaDisabled, "second_factor_required")
+        .await;
+    assert!(h.ciam.mfa_status(&auth).await.unwrap().totp);
+    h.clock.advance(Duration::seconds(30));
+    let token = h.pending(EMAIL, PW).await;
+    let code = MfaProof::Totp(SecretString::new(config.code_at(&secret, h.unix_now())));
+    let stepped_up = h.completes(&token, &code).await;
+    let auth = h.auth_of(&stepped_up).await;
+    assert_eq!(auth.aal, Aal::Aal2);
+
     // Enrolling a new app replaces the old one and keeps the recovery codes.
     let again = h.ciam.start_totp_enrolment(&auth, &ctx()).await.unwrap();
     let secret2 = OtpSecret::from_base32(again.secret.expose()).unwrap();
@@ -343,6 +368,11 @@ async fn enrolment_allows_limited_wrong_codes<B: Backend>(store: Arc<B>) {
             .unwrap()
             .is_some()
     );
+    // Taking it away again needs a session that used it.
+    h.clock.advance(Duration::seconds(30));
+    let token = h.pending(EMAIL, PW).await;
+    let code = MfaProof::Totp(SecretString::new(config.code_at(&secret, h.unix_now())));
+    let auth = h.auth_of(&h.completes(&token, &code).await).await;
     h.ciam.disable_totp(&auth, &ctx()).await.unwrap();
 
     // ...the mfa_attempts-th closes it, and then even the right code is refused.

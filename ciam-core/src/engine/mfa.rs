@@ -314,8 +314,9 @@ impl Ciam {
     }
 
     /// Starts enrolling an authenticator app. Needs a recent sign-in
-    /// ([`Error::StepUpRequired`]). Nothing changes until [`Ciam::confirm_totp`] gets a code
-    /// from the app.
+    /// ([`Error::StepUpRequired`]); replacing an enrolled app also needs a session that used
+    /// the second factor (AAL2, [`Error::AssuranceRequired`]). Nothing changes until
+    /// [`Ciam::confirm_totp`] gets a code from the app.
     pub async fn start_totp_enrolment(
         &self,
         auth: &AuthContext,
@@ -325,6 +326,10 @@ impl Ciam {
             let config = self.mfa_config()?;
             let user = self.user(auth.user_id).await?;
             self.step_up(&user, auth, None, AuditAction::MfaEnrolled, ctx)
+                .await?;
+            // Replacing an enrolled app is removing it: a session that did not use the
+            // second factor (AAL1) must step up first.
+            self.second_factor_gate(&user, auth, AuditAction::MfaEnrolled, ctx)
                 .await?;
             let secret = OtpSecret::generate_for(config.totp.algorithm(), self.inner.rng.as_ref())
                 .map_err(internal)?;
@@ -492,11 +497,15 @@ impl Ciam {
         .await
     }
 
-    /// Removes the authenticator app and the recovery codes. Needs a recent sign-in.
+    /// Removes the authenticator app and the recovery codes. Needs a recent sign-in, and a
+    /// session that used the second factor (AAL2; [`Error::AssuranceRequired`] otherwise), so
+    /// a session from before the enrolment cannot take the factor away.
     pub async fn disable_totp(&self, auth: &AuthContext, ctx: &RequestContext) -> Result<()> {
         crate::engine::observe::flow("disable_totp", async move {
             let user = self.user(auth.user_id).await?;
             self.step_up(&user, auth, None, AuditAction::MfaDisabled, ctx)
+                .await?;
+            self.second_factor_gate(&user, auth, AuditAction::MfaDisabled, ctx)
                 .await?;
             let mut removed = 0;
             for kind in [CredentialKind::Totp, CredentialKind::RecoveryCodes] {
@@ -529,7 +538,8 @@ impl Ciam {
     }
 
     /// Replaces the recovery codes with a new set (the old ones stop working) and returns the
-    /// codes, to show once. Needs a recent sign-in and an enrolled authenticator.
+    /// codes, to show once. Needs a recent sign-in, an enrolled authenticator and a session
+    /// that used it (AAL2; [`Error::AssuranceRequired`] otherwise).
     pub async fn regenerate_recovery_codes(
         &self,
         auth: &AuthContext,
@@ -539,6 +549,8 @@ impl Ciam {
             self.mfa_config()?;
             let user = self.user(auth.user_id).await?;
             self.step_up(&user, auth, None, AuditAction::RecoveryCodesIssued, ctx)
+                .await?;
+            self.second_factor_gate(&user, auth, AuditAction::RecoveryCodesIssued, ctx)
                 .await?;
             if self
                 .credential_of(user.id, CredentialKind::Totp)
