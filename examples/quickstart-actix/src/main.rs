@@ -57,13 +57,18 @@ async fn run() -> Result<(), String> {
 
     let server = HttpServer::new(move || {
         App::new()
+            // Outside the middleware: a load balancer's or orchestrator's probe reaches the
+            // process directly, without the proxies' X-Forwarded-For, which it would refuse.
             .route("/healthz", web::get().to(healthz))
-            .route("/api/me", web::get().to(me))
-            .route("/api/ping", web::post().to(ping))
-            .service(ciam::actix::jwks_service(ciam.clone()))
-            .service(web::scope("/auth").default_service(auth.clone().scoped_route()))
-            .default_service(pages.clone().route())
-            .wrap(CiamMiddleware::new(ciam.clone()).trusted_proxy_hops(hops))
+            .service(
+                web::scope("")
+                    .route("/api/me", web::get().to(me))
+                    .route("/api/ping", web::post().to(ping))
+                    .service(ciam::actix::jwks_service(ciam.clone()))
+                    .service(web::scope("/auth").default_service(auth.clone().scoped_route()))
+                    .default_service(pages.clone().route())
+                    .wrap(CiamMiddleware::new(ciam.clone()).trusted_proxy_hops(hops)),
+            )
     })
     .disable_signals()
     .shutdown_timeout(10)

@@ -26,7 +26,6 @@ async fn run() -> Result<(), String> {
     let ciam = site.ciam().clone();
 
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
         .merge(site.pages())
         .merge(site.api())
         .nest(
@@ -39,7 +38,10 @@ async fn run() -> Result<(), String> {
             site.privacy().clone(),
             ciam::axum::honour_gpc,
         ))
-        .layer(CiamLayer::new(ciam).trusted_proxy_hops(site.trusted_proxy_hops()));
+        .layer(CiamLayer::new(ciam).trusted_proxy_hops(site.trusted_proxy_hops()))
+        // Outside the layer: a load balancer's or orchestrator's probe reaches the process
+        // directly, without the proxies' X-Forwarded-For, which the layer would refuse.
+        .route("/healthz", get(|| async { "ok" }));
 
     let listener = tokio::net::TcpListener::bind(site.bind())
         .await

@@ -71,6 +71,32 @@ async fn health_and_pages() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Behind one trusted proxy (`CIAM_TRUSTED_PROXY_HOPS=1`): a request that did not come
+/// through it (no `X-Forwarded-For`) cannot name its client, so it is refused loudly (500
+/// `client_ip_unresolved`) rather than counted under one shared address; one that did is
+/// served; and `/healthz` answers either way, since probes reach the process directly.
+#[tokio::test]
+async fn behind_a_proxy_unforwarded_requests_are_refused_but_probes_pass() {
+    let (s, _mail) = start_with_env(Instance::default(), &[("CIAM_TRUSTED_PROXY_HOPS", "1")]).await;
+    let c = browser(&s, "proxied");
+    let r = c.get(format!("{}/healthz", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for path in ["/auth/me", "/login"] {
+        let r = c.get(format!("{}{path}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "client_ip_unresolved", "{path}");
+    }
+    let forwarded = |path: &str| {
+        c.get(format!("{}{path}", s.base))
+            .header("X-Forwarded-For", "203.0.113.9")
+            .send()
+    };
+    assert_eq!(forwarded("/login").await.unwrap().status(), StatusCode::OK);
+    let r = forwarded("/auth/me").await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[tokio::test]
 async fn registration_verification_sessions_and_logout() {
     let (s, mut mail) = start().await;
