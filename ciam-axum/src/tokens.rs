@@ -290,6 +290,7 @@ mod tests {
             .nest("/auth", crate::router(ciam.clone()))
             .merge(jwks_router(ciam.clone()))
             .layer(CiamLayer::new(ciam))
+            .layer(crate::tests::peer())
     }
 
     async fn call(req: Request<Body>) -> (StatusCode, http::HeaderMap, Value) {
