@@ -187,6 +187,17 @@
 //! [`CiamLayer::trusted_proxy_hops`] (or a custom [`ClientIp`] rule) is set; behind a reverse
 //! proxy, set it, or every client appears as the proxy. Never trust `X-Forwarded-For` without
 //! a proxy that overwrites or appends to it: clients can send any value.
+//!
+//! A misconfiguration fails loudly instead of putting every client in one throttling bucket:
+//! when the client IP cannot be decided, the request is answered 500
+//! `{"error": "client_ip_unresolved"}` before the session is read or the application runs,
+//! and an error log (at most once a minute per kind) names the setting to fix. That happens
+//! when there is no peer address (serve with `into_make_service_with_connect_info`), when
+//! no proxy is trusted but a loopback, private or link-local peer sends `X-Forwarded-For`,
+//! `Forwarded` or `X-Real-IP` (set [`CiamLayer::trusted_proxy_hops`]), and when fewer
+//! entries arrive than proxies are trusted (the request bypassed a proxy, or the count is
+//! wrong). Keep health-check routes outside the layer: probes reach the process directly.
+//! See [`CiamLayer`] for the full table and the opt-out for apps without peer addresses.
 
 #[cfg(feature = "consent")]
 mod consent;
