@@ -57,7 +57,7 @@
 //! | `POST /register` | `{email, password, profile?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /verify-email` | `{token}` | 200 `{"status": "email_verified" \| "email_changed"}` |
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
-//! | `POST /login` | `{email, password}` | 200 `{user, session, consent_required}` + `Set-Cookie` (`consent_required`: the purposes to ask for again, `[{purpose, description, policy_version, consented_under, policy_url}]`, usually empty; see `ConsentGate`); 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
+//! | `POST /login` | `{email, password, captcha_token?}` (`captcha_token`: the CAPTCHA widget's answer, for the configured `BotCheck`) | 200 `{user, session, consent_required}` + `Set-Cookie` (`consent_required`: the purposes to ask for again, `[{purpose, description, policy_version, consented_under, policy_url}]`, usually empty; see `ConsentGate`); 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
 //! | `POST /logout` | — | 204, cookie cleared |
 //! | `GET /me` | `?stage=` | `{user, session}` |
 //! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
@@ -70,13 +70,15 @@
 //! | `PATCH /profile` | `{name: value \| null, ...}` | `{user}` |
 //! | `GET /audit` | — | `{entries: [...]}`, the caller's recent audit log |
 //! | `DELETE /account` | `{current_password?}` (or a recent sign-in; AAL2 when a second factor is enrolled) | 204, cookie cleared; 401 `step_up_required` |
-//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code, remember_device?}` | as `POST /login`; 401 `invalid_code` (wrong code), `invalid_token` (expired or used up) |
+//! | `POST /mfa/challenge` | `{mfa_token, code \| recovery_code \| email_code \| captcha_token, remember_device?}` | as `POST /login`; 401 `invalid_code` (wrong code), `invalid_token` (expired or used up) |
 //! | `GET /mfa` | — | `{totp, recovery_codes_left}` |
 //! | `POST /mfa/totp/enroll` | — (recent sign-in) | `{enrolment, otpauth_uri, secret, qr_svg, qr_png}` (PNG base64) |
 //! | `POST /mfa/totp/confirm` | `{enrolment, code}` | `{recovery_codes: [...] \| null}` (shown once) |
-//! | `DELETE /mfa/totp` | — (recent sign-in) | 204; TOTP and recovery codes removed |
-//! | `POST /mfa/recovery-codes` | — (recent sign-in) | `{recovery_codes}`; the old set stops working |
+//! | `DELETE /mfa/totp` | — (recent sign-in, AAL2) | 204; TOTP and recovery codes removed |
+//! | `POST /mfa/recovery-codes` | — (recent sign-in, AAL2) | `{recovery_codes}`; the old set stops working |
 //! | `POST /devices/forget` | — | `{forgotten: n}`; every trusted-device cookie of the account is revoked |
+//! | `GET /mfa/devices` | — | `{devices: [{id, created_at, expires_at, remember_until, user_agent, ip, current}]}`, the remembered browsers (no token) |
+//! | `DELETE /mfa/devices/{id}` | — | 204; that browser asks for the second factor again; 404 for an unknown or another account's id |
 //! | `POST /magic-link/start` | `{email}` | 202 `{"status": "link_sent"}` + binding cookie (also for an unknown address) |
 //! | `POST /magic-link/confirm` | `{token}` (binding cookie) | as `POST /login`; 401 `invalid_token` (also from another browser) |
 //! | `POST /otp/start` | `{email}` | 202 `{"status": "code_sent"}` + binding cookie (also for an unknown address) |

@@ -270,7 +270,8 @@ impl Op {
         }
         errors.push((
             500,
-            "`internal`: a server fault (detail in the server's log)",
+            "`internal`: a server fault (detail in the server's log); `client_ip_unresolved`: the \
+             client IP cannot be decided (the layer's proxy settings; see the server's log)",
         ));
         errors.push((503, "`unavailable`, with `Retry-After`"));
         for (status, description) in errors {
@@ -369,10 +370,16 @@ fn schemas() -> Value {
                     json!({"type": "string", "description": "Safe to show to the user"}),
                 ),
             ],
-            &[(
-                "aal",
-                json!({"type": "integer", "description": "With `step_up_required`: the level asked for"}),
-            )],
+            &[
+                (
+                    "aal",
+                    json!({"type": "integer", "description": "With `step_up_required`: the level asked for"}),
+                ),
+                (
+                    "max_age",
+                    json!({"type": ["integer", "null"], "description": "With `step_up_required`: how recent (seconds) the sign-in must be, or null"}),
+                ),
+            ],
         ),
     );
     add(
@@ -478,7 +485,7 @@ fn schemas() -> Value {
                 ),
                 (
                     "factors",
-                    json!({"type": "array", "items": {"type": "string", "enum": ["totp", "recovery_code", "email_code", "passkey"]}}),
+                    json!({"type": "array", "items": {"type": "string", "enum": ["totp", "recovery_code", "email_code", "captcha", "passkey"]}, "description": "`captcha` (alone) when the risk policy suspects automation: solve the CAPTCHA and send its token as `captcha_token`"}),
                 ),
                 (
                     "reason",
@@ -550,6 +557,35 @@ fn schemas() -> Value {
                 (
                     "recovery_codes_left",
                     json!({"type": "integer", "minimum": 0}),
+                ),
+            ],
+            &[],
+        ),
+    );
+    add(
+        "TrustedDevice",
+        object(
+            &[
+                (
+                    "id",
+                    json!({"type": "string", "description": "Names the device in `DELETE /mfa/devices/{id}`; not the cookie's token"}),
+                ),
+                (
+                    "created_at",
+                    json!({"type": "string", "format": "date-time", "description": "The sign-in that trusted the browser"}),
+                ),
+                ("expires_at", time()),
+                (
+                    "remember_until",
+                    nullable(
+                        json!({"type": "string", "format": "date-time", "description": "Until when it skips the second factor (\"remember this device\")"}),
+                    ),
+                ),
+                ("user_agent", nullable(string())),
+                ("ip", nullable(string())),
+                (
+                    "current",
+                    json!({"type": "boolean", "description": "The browser making the request"}),
                 ),
             ],
             &[],
@@ -672,6 +708,17 @@ fn token_body() -> Value {
     )
 }
 
+/// The optional CAPTCHA token of a sign-in body.
+fn captcha_token() -> (&'static str, Value) {
+    (
+        "captcha_token",
+        secret(
+            "What the application's CAPTCHA widget produced, for its bot check; send it again \
+             after an `mfa_required` answer with `factors` `[\"captcha\"]`",
+        ),
+    )
+}
+
 fn user_answer() -> Value {
     object(&[("user", schema_ref("User"))], &[])
 }
@@ -695,7 +742,7 @@ fn operations() -> Vec<Op> {
             .body(email_body())
             .answer(202, "Sent if the address has an unverified account (the same answer otherwise)", status_answer(&["verification_sent"])),
         op("post", "/login", "login", "sign-in", "Sign in with an e-mail address and a password")
-            .body(object(&[("email", string()), ("password", secret("The password"))], &[]))
+            .body(object(&[("email", string()), ("password", secret("The password"))], &[captcha_token()]))
             .signs_in()
             .error(401, "`invalid_credentials` (the same for an unknown address)"),
         op("post", "/logout", "logout", "sign-in", "Sign out: the session ends and the cookie is cleared")
@@ -754,11 +801,12 @@ fn operations() -> Vec<Op> {
                     ("code", secret("A TOTP code")),
                     ("recovery_code", secret("A recovery code")),
                     ("email_code", secret("The mailed code")),
+                    ("captcha_token", secret("The solved CAPTCHA's token, when `factors` is `[\"captcha\"]` (a person, not a second factor: the account's own factor may be asked next)")),
                     ("remember_device", json!({"type": "boolean", "description": "Skip the second factor on this browser for a while"})),
                 ],
             ))
             .signs_in()
-            .error(401, "`invalid_code` (wrong code) or `invalid_token` (expired or used up)"),
+            .error(401, "`invalid_code` (wrong code, or an unsolved CAPTCHA) or `invalid_token` (expired or used up)"),
         op("get", "/mfa", "mfaStatus", "mfa", "The caller's second factors")
             .session()
             .answer(200, "The status", schema_ref("MfaStatus")),
@@ -788,12 +836,23 @@ fn operations() -> Vec<Op> {
         op("post", "/devices/forget", "forgetDevices", "mfa", "Revoke every trusted-device cookie of the account")
             .session()
             .answer(200, "How many", object(&[("forgotten", json!({"type": "integer", "minimum": 0}))], &[])),
+        op("get", "/mfa/devices", "listTrustedDevices", "mfa", "The browsers the account trusts (\"remember this device\" and throttling exemption), newest first")
+            .session()
+            .answer(200, "The devices (never a token)", object(&[("devices", json!({"type": "array", "items": schema_ref("TrustedDevice")}))], &[])),
+        op("delete", "/mfa/devices/{id}", "forgetTrustedDevice", "mfa", "Forget one trusted browser: it needs the second factor again at its next sign-in")
+            .session()
+            .path_param("id", "The device id (from `GET /mfa/devices`)")
+            .empty(204, "Forgotten")
+            .error(404, "`not_found`: not one of the caller's devices"),
         op("post", "/magic-link/start", "magicLinkStart", "sign-in", "Mail a sign-in link bound to this browser")
             .body(email_body())
             .answer(202, "Sent if the address has an account (the same answer otherwise), with the binding cookie", status_answer(&["link_sent"]))
             .error(429, "`rate_limited`, with `Retry-After`"),
         op("post", "/magic-link/confirm", "magicLinkConfirm", "sign-in", "Sign in with the mailed link (needs the binding cookie)")
-            .body(token_body())
+            .body(object(
+                &[("token", json!({"type": "string", "description": "From the mailed link"}))],
+                &[captcha_token()],
+            ))
             .signs_in()
             .error(401, "`invalid_token` (also from another browser)"),
         op("post", "/otp/start", "otpStart", "sign-in", "Mail a sign-in code bound to this browser")
@@ -801,7 +860,7 @@ fn operations() -> Vec<Op> {
             .answer(202, "Sent if the address has an account (the same answer otherwise), with the binding cookie", status_answer(&["code_sent"]))
             .error(429, "`rate_limited`, with `Retry-After`"),
         op("post", "/otp/verify", "otpVerify", "sign-in", "Sign in with the mailed or texted code (needs the binding cookie)")
-            .body(object(&[("code", secret("The code"))], &[]))
+            .body(object(&[("code", secret("The code"))], &[captcha_token()]))
             .signs_in()
             .error(401, "`invalid_code` or `invalid_token`"),
         op("post", "/sms/start", "smsStart", "sign-in", "Text a sign-in code bound to this browser; finish with `POST /otp/verify`")

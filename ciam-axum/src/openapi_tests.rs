@@ -481,6 +481,15 @@ async fn answers_match_the_documented_schemas() {
         Some(json!({"enrolment": "nope", "code": "000000"})),
     )
     .await;
+    walk.call(Method::GET, "/mfa/devices", "/mfa/devices", None)
+        .await;
+    walk.call(
+        Method::DELETE,
+        "/mfa/devices/{id}",
+        "/mfa/devices/dev_00000000000000000000000000000000",
+        None,
+    )
+    .await;
     walk.call(Method::POST, "/devices/forget", "/devices/forget", None)
         .await;
     walk.call(

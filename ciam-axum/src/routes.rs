@@ -200,6 +200,9 @@ async fn resend_verification(
 struct LoginBody {
     email: String,
     password: SecretString,
+    /// What the application's CAPTCHA widget produced, for the configured bot check.
+    #[serde(default)]
+    captcha_token: Option<SecretString>,
 }
 
 async fn login(
@@ -208,6 +211,7 @@ async fn login(
     ClientContext(ctx): ClientContext,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
+    let ctx = crate::mfa::with_captcha(ctx, body.captcha_token);
     let outcome = ciam
         .sign_in_password(&body.email, &body.password, &ctx)
         .await?;

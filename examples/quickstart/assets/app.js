@@ -3,7 +3,8 @@
 // 1. Submits every `form[data-api]` as JSON to the /auth API and shows the answer; a sign-in
 //    answered `mfa_required` continues with the second-factor form, and a change answered
 //    `step_up_required` sends the user to sign in again (`data-step-up` names the way back).
-// 2. The /security page: authenticator app enrolment (QR code), recovery codes, devices.
+// 2. The /security page: authenticator app enrolment (QR code), recovery codes, remembered
+//    devices (listed, forgotten one by one or all at once).
 // 3. Passkeys: sign-in (button and e-mail autofill), sign-up, and the /passkeys page.
 // 4. The privacy centre (/privacy: consents, receipts, pending re-consent after a policy
 //    change), the account page's consent notice and progressive-profiling prompts.
@@ -254,10 +255,72 @@ const handlers = {
   },
   async forgotten(answer, form, out) {
     const n = (answer.data && answer.data.forgotten) || 0;
+    await loadDevices(document.getElementById("devices-out"));
     show(out, (n === 1 ? "Forgot 1 remembered device." : "Forgot " + n + " remembered devices.")
       + " Every browser asks for the second factor at its next sign-in.", true);
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// The /security page's remembered devices: the list from `GET /auth/mfa/devices`, and a
+// "Forget" button per device (`DELETE /auth/mfa/devices/{id}`). The `cell`, `button` and
+// `dateText` helpers are those of the /passkeys page below (hoisted or called after load).
+
+function deviceRow(device, out) {
+  const tr = document.createElement("tr");
+  tr.className = "device";
+  tr.dataset.id = device.id;
+  const who = document.createElement("td");
+  who.append(device.user_agent || "Unknown browser");
+  if (device.current) {
+    who.append(" ", Object.assign(document.createElement("span"), { className: "badge device-current", textContent: "this browser" }));
+  }
+  if (device.ip) who.append(Object.assign(document.createElement("div"), { className: "muted", textContent: device.ip }));
+  const until = device.remember_until ? dateText(device.remember_until) : "asks for the code";
+  tr.append(who, cell(dateText(device.created_at), "device-created"), cell(until, "device-remembered"));
+  const actions = document.createElement("td");
+  const forget = button("Forget", "secondary device-forget");
+  forget.setAttribute("aria-label", "Forget " + (device.user_agent || "this browser"));
+  forget.addEventListener("click", async () => {
+    forget.disabled = true;
+    try {
+      const answer = await api("/auth/mfa/devices/" + encodeURIComponent(device.id), "DELETE");
+      // 404: already forgotten (elsewhere, or it expired): the list is redrawn either way.
+      if (!answer.ok && answer.status !== 404) throw new ApiFailure(answer);
+      await loadDevices(out);
+      show(out, device.current
+        ? "Forgot this browser: it asks for the second factor at your next sign-in."
+        : "Forgot that browser: it asks for the second factor at its next sign-in.", true);
+    } catch (error) {
+      showError(out, error);
+      forget.disabled = false;
+    }
+  });
+  actions.append(forget);
+  tr.append(actions);
+  return tr;
+}
+
+async function loadDevices(out) {
+  const list = document.getElementById("device-list");
+  if (!list) return [];
+  let devices;
+  try {
+    devices = (await apiOrThrow("/auth/mfa/devices", "GET")).data.devices || [];
+  } catch (error) {
+    showError(out, error);
+    return [];
+  }
+  list.replaceChildren(...devices.map((d) => deviceRow(d, out)));
+  if (devices.length === 0) {
+    const tr = document.createElement("tr");
+    tr.className = "empty";
+    tr.append(cell("No remembered devices.", "muted"));
+    list.append(tr);
+  }
+  list.dataset.loaded = String(devices.length);
+  return devices;
+}
 
 // ---------------------------------------------------------------------------------------------
 // WebAuthn helpers. The API speaks the WebAuthn Level 3 JSON forms (base64url strings); the
@@ -743,6 +806,7 @@ function start() {
   }
   const signUp = document.getElementById("passkey-sign-up");
   if (signUp) signUp.addEventListener("click", () => passkeySignUp(signUp));
+  if (document.getElementById("device-list")) loadDevices(document.getElementById("devices-out"));
   const add = document.getElementById("add-passkey");
   if (add) {
     add.addEventListener("click", () => addPasskey(add));

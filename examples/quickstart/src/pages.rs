@@ -568,7 +568,9 @@ async fn passkeys(MaybeAuthenticated(auth): MaybeAuthenticated) -> Response {
 
 /// Second factors: the authenticator app (status, enrolment with its QR code, turning it
 /// off), recovery codes (shown once, regenerated) and remembered devices. The status comes
-/// from the engine; the buttons are forms the script sends to `/auth/mfa/...`.
+/// from the engine; the buttons are forms the script sends to `/auth/mfa/...`. The device
+/// table is filled by the script from `GET /auth/mfa/devices`, whose rows' "Forget" buttons
+/// send `DELETE /auth/mfa/devices/{id}`.
 async fn security(
     State(ciam): State<Ciam>,
     MaybeAuthenticated(auth): MaybeAuthenticated,
@@ -608,9 +610,12 @@ async fn security(
 <section id="recovery-section" hidden><h2>Your recovery codes</h2>
 <p><strong>Shown only this once.</strong> Keep them somewhere safe (printed, or in a password manager): each one signs you in once if you lose your phone.</p>
 <ol class="codes" id="recovery-codes"></ol></section>
-<section><h2>Remembered devices</h2>
-<p>Browsers where you ticked "Remember this device" skip the code for 30 days. Lost a device, or signed in on a shared computer? Forget them all: every browser, this one included, asks for the second factor at its next sign-in.</p>
-<form id="devices-forget-form" data-api="/auth/devices/forget" data-handler="forgotten"><button class="secondary">Forget remembered devices</button>{OUT}</form></section>
+<section id="devices-section"><h2>Remembered devices</h2>
+<p>The browsers you signed in with. Those where you ticked "Remember this device" skip the code for 30 days. Lost a device, or signed in on a shared computer? Forget it: that browser asks for the second factor at its next sign-in.</p>
+<table><thead><tr><th>Browser</th><th>Trusted since</th><th>Skips the code until</th><th></th></tr></thead>
+<tbody id="device-list"><tr><td class="muted">Loading…</td></tr></tbody></table>
+<p class="out" id="devices-out" role="status"></p>
+<form id="devices-forget-form" data-api="/auth/devices/forget" data-handler="forgotten"><p class="muted">Or forget them all: every browser, this one included, asks for the second factor at its next sign-in.</p><button class="secondary">Forget remembered devices</button>{OUT}</form></section>
 <p class="muted"><a href="/account">Back to your account</a></p>"##,
         totp = status.totp,
         left = status.recovery_codes_left,
