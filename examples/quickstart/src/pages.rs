@@ -14,7 +14,6 @@ use ciam::axum::MaybeAuthenticated;
 use ciam::session::SessionInfo;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The page routes.
 pub(crate) fn routes() -> Router<Ciam> {
@@ -67,7 +66,7 @@ button{margin-top:.75rem;padding:.5rem 1rem;border:0;border-radius:6px;backgroun
 button.secondary{background:#6b7280}button.danger{background:#b42318}\
 a.button{display:inline-block;margin-top:.75rem;padding:.5rem 1rem;border-radius:6px;background:#6b7280;color:#fff;text-decoration:none}\
 form.inline{display:inline}form.inline button{margin:0;padding:.2rem .6rem;font-size:.85rem}\
-table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{text-align:left;padding:.35rem;border-bottom:1px solid #eceef2;vertical-align:top}\
+table{width:100%;border-collapse:collapse;font-size:.9rem}td,th{text-align:left;padding:.35rem;border-bottom:1px solid #eceef2;vertical-align:top;overflow-wrap:anywhere}\
 .muted{color:#6b7280;font-size:.9rem}.out{min-height:1.5em;margin:.5rem 0 0}.out.ok{color:#146c2e}.out.err{color:#b42318}\
 .badge{background:#e0e7ff;border-radius:4px;padding:0 .35rem;font-size:.8rem}\
 label.choice{display:flex;gap:.5rem;align-items:center;font-weight:400}\
@@ -384,8 +383,18 @@ async fn reset_password(
     page("Choose a new password", auth.is_some(), &body)
 }
 
+/// A time as people read it, in UTC to the second (the same form as the pages' script).
 fn when(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn session_row(s: &SessionInfo) -> String {
