@@ -41,7 +41,10 @@ async fn call(app: &Router, method: Method, path: &str, cookie: &str, body: Valu
 async fn assert_step_up(res: Response, aal: u8, max_age: Value) {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body = body_json(res).await;
-    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    // Sorted: serde_json keeps insertion order when another crate of the build turns on its
+    // `preserve_order` feature (a workspace build does), and sorts keys otherwise.
+    let mut keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    keys.sort();
     assert_eq!(keys, ["aal", "error", "max_age", "message"], "{body}");
     assert_eq!(body["error"], "step_up_required");
     assert_eq!(body["aal"], aal, "{body}");
