@@ -136,7 +136,9 @@ pub use engine::federation::{
     PendingLink,
 };
 pub use engine::maintenance::PurgeReport;
-pub use engine::mfa::{MfaConfig, MfaProof, MfaStatus, TotpEnrolment, TrustedDevice};
+pub use engine::mfa::{
+    MAX_TRUSTED_DEVICES, MfaConfig, MfaProof, MfaStatus, TotpEnrolment, TrustedDevice,
+};
 pub use engine::outcome::{
     MfaChallenge, MfaFactor, RegisterOutcome, SignInOutcome, SignedIn, VerifyOutcome,
 };

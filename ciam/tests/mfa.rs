@@ -42,6 +42,7 @@ on_both_backends!(
     the_same_code_passes_once_when_used_concurrently,
     a_device_token_of_another_account_skips_nothing,
     trusted_devices_are_listed_and_forgotten_one_by_one,
+    trusted_devices_are_capped_and_the_oldest_revoked,
     sha512_eight_digit_totp_enrols_and_signs_in,
 );
 
@@ -1106,6 +1107,43 @@ async fn a_device_token_of_another_account_skips_nothing<B: Backend>(store: Arc<
 /// The account's trusted devices are listed (newest first, the requesting one marked, the
 /// remembered ones with their limit, where they were trusted from) and can be forgotten one
 /// at a time: the forgotten browser needs the second factor again, the others do not.
+/// A client that signs in without keeping its cookie gets a new trusted-device token each
+/// time; the account keeps at most `MAX_TRUSTED_DEVICES`, and the oldest beyond that stops
+/// being trusted (its token is revoked, not only unlisted).
+async fn trusted_devices_are_capped_and_the_oldest_revoked<B: Backend>(store: Arc<B>) {
+    let h = mfa_harness(store, Policy::default());
+    let first = h.register_verified(EMAIL).await;
+    let oldest = first.device_token.clone().expect("a trusted-device token");
+    let mut last = None;
+    for _ in 0..ciam::MAX_TRUSTED_DEVICES {
+        h.clock.advance(Duration::seconds(1));
+        let s = expect_signed_in(h.try_sign_in(EMAIL, PW, &ctx()).await);
+        assert!(
+            s.device_token.is_some(),
+            "a cookie-less sign-in is a new browser"
+        );
+        last = Some(s);
+    }
+    let last = last.unwrap();
+    let current = ctx().with_device_token(last.device_token.clone());
+    let auth = h.auth_of(&last).await;
+    let devices = h.ciam.trusted_devices(&auth, &current).await.unwrap();
+    assert_eq!(devices.len(), ciam::MAX_TRUSTED_DEVICES);
+    assert!(devices[0].current);
+    // The newest browser is still trusted: signing in from it issues no new token...
+    let again = expect_signed_in(h.try_sign_in(EMAIL, PW, &current).await);
+    assert!(again.device_token.is_none());
+    // ...the oldest is not: it is treated as a new browser.
+    let evicted = ctx().with_device_token(Some(oldest));
+    let fresh = expect_signed_in(h.try_sign_in(EMAIL, PW, &evicted).await);
+    assert!(
+        fresh.device_token.is_some(),
+        "the evicted token was revoked"
+    );
+    let devices = h.ciam.trusted_devices(&auth, &current).await.unwrap();
+    assert_eq!(devices.len(), ciam::MAX_TRUSTED_DEVICES);
+}
+
 async fn trusted_devices_are_listed_and_forgotten_one_by_one<B: Backend>(store: Arc<B>) {
     let h = mfa_harness(store, Policy::default());
     // The sign-in of the registration trusted a first browser (not remembered).

@@ -170,6 +170,9 @@ pub struct TrustedDevice {
     pub current: bool,
 }
 
+/// Most browsers one account trusts at once; issuing one more revokes the oldest.
+pub const MAX_TRUSTED_DEVICES: usize = 32;
+
 /// One device in an account's device index (see [`Ciam::trusted_devices`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeviceEntry {
@@ -1033,11 +1036,30 @@ impl Ciam {
             user_agent: ctx.user_agent.clone(),
             ip: ctx.ip,
         };
+        let mut evicted: Vec<DeviceEntry> = Vec::new();
         self.update_device_index(user, |entries| {
             entries.retain(|e| Some(e.id) != replaced);
             entries.push(entry.clone());
+            // A bounded list: a client that signs in without keeping its cookie (a script,
+            // a private window) must not grow the record rewritten on every sign-in. The
+            // oldest browsers beyond the cap stop being trusted.
+            evicted.clear();
+            if entries.len() > MAX_TRUSTED_DEVICES {
+                entries.sort_by_key(|e| e.created_at);
+                let excess = entries.len() - MAX_TRUSTED_DEVICES;
+                evicted.extend(entries.drain(..excess));
+            }
         })
         .await?;
+        let now = self.now();
+        for e in &evicted {
+            if let Some(hash) = unhex32(&e.hash).map(TokenHash::from_bytes) {
+                self.inner
+                    .challenges
+                    .consume_challenge(ChallengePurpose::TrustedDevice, &hash, now)
+                    .await?;
+            }
+        }
         Ok(Some(token))
     }
 
