@@ -39,15 +39,17 @@
 //! | `purge_expired` | maintenance: deletes expired sessions and one-time challenges (unused links, abandoned sign-ins, spent refresh-token records), returning a [`PurgeReport`]; run it from a periodic job |
 //! | `start_totp_enrolment`, `confirm_totp`, `disable_totp`, `regenerate_recovery_codes`, `mfa_status` | TOTP second factor (sealed secret, QR code) and recovery codes ([`CiamBuilder::mfa`]) |
 //! | `complete_mfa` | the second step of a sign-in that answered [`SignInOutcome::MfaRequired`]; "remember this device" |
-//! | `forget_devices`, `require_aal`, `require_recent_auth` | trusted devices; assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
+//! | `trusted_devices`, `forget_device`, `forget_devices`, `require_aal`, `require_recent_auth` | remembered browsers (listed, revoked one by one or all; at most [`MAX_TRUSTED_DEVICES`] per account); assurance checks for sensitive actions ([`Error::AssuranceRequired`]) |
 //! | `start_magic_link`, `confirm_magic_link`, `start_sign_in_code`, `verify_sign_in_code` | passwordless sign-in by e-mail, bound to the requesting browser |
 //! | `issue_tokens`, `refresh_tokens`, `verify_access_token`, `verify_access_token_live`, `jwks`, `rotate_signing_key`, `retire_signing_key` | API tokens (feature `tokens`, `CiamBuilder::tokens`); see the `tokens` module |
 //! | `start_federated_sign_in`, `finish_federation`, `start_federated_link`, `complete_federated_link`, `federated_identities`, `unlink_federated_identity`, `federated_tokens` | sign-in with external identity providers and account linking (feature `federation`, `CiamBuilder::federation`); see the `federation` module |
 //! | `passkey_registration_options` / `finish_passkey_registration`, `passkey_sign_up_options` / `finish_passkey_sign_up`, `passkey_sign_in_options` / `finish_passkey_sign_in`, `passkey_step_up_options` / `finish_passkey_step_up`, `passkeys`, `rename_passkey`, `delete_passkey` | passkeys (feature `passkeys`, [`CiamBuilder::passkeys`]) |
 //!
-//! Sign-ins are throttled without victim lockout ([`ThrottlePolicy`]) and, with
-//! [`CiamBuilder::risk_policy`], assessed for risk with an explanation in the audit log
-//! ([`risk`]).
+//! Sign-ins are throttled without victim lockout ([`ThrottlePolicy`]; at most 100
+//! consecutive password failures per account, after which only an untrusted browser's
+//! password sign-in waits) and, with [`CiamBuilder::risk_policy`], every way in (password,
+//! passkey, magic link, codes) is assessed for risk with an explanation in the audit log
+//! ([`risk`]); [`CiamBuilder::bot_check`] feeds a CAPTCHA or bot-management service into it.
 //!
 //! ## Observability
 //!
