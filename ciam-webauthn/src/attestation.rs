@@ -6,7 +6,7 @@ use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, UnixTime}
 
 use crate::Error;
 use crate::auth_data::{AttestedCredential, AuthData};
-use crate::config::{CoseAlgorithm, TrustPolicy};
+use crate::config::{AndroidKeyAuthorization, CoseAlgorithm, TrustPolicy};
 use crate::cose::PublicKey;
 use crate::types::AttestationType;
 
@@ -270,9 +270,8 @@ fn verify_apple(chain: &[Vec<u8>], msg: &[u8], key: &PublicKey) -> Result<(), Er
 const KM_ORIGIN_GENERATED: u64 = 0;
 const KM_PURPOSE_SIGN: u64 = 2;
 
-/// L3 §8.4 `android-key`, verification procedure steps 2 to 5. Only the
-/// `teeEnforced` authorization list is used for `origin` and `purpose`: keys
-/// whose properties are only software-enforced are refused.
+/// L3 §8.4 `android-key`, verification procedure steps 2 to 5; `policy`
+/// chooses the authorization lists read for `origin` and `purpose`.
 fn verify_android_key(
     chain: &[Vec<u8>],
     alg: i64,
@@ -280,6 +279,7 @@ fn verify_android_key(
     signature: &[u8],
     key: &PublicKey,
     client_data_hash: &[u8; 32],
+    policy: AndroidKeyAuthorization,
 ) -> Result<(), Error> {
     let leaf = chain
         .first()
@@ -310,17 +310,63 @@ fn verify_android_key(
             "android-key: allApplications is present",
         ));
     }
-    if desc.tee_enforced.origin != Some(KM_ORIGIN_GENERATED) {
+    android_key_authorized(&desc, policy)
+}
+
+/// L3 §8.4 step 5: `origin` is `KM_ORIGIN_GENERATED` and `purpose` includes
+/// `KM_PURPOSE_SIGN`, read from the lists `policy` names.
+fn android_key_authorized(
+    desc: &crate::der::KeyDescription<'_>,
+    policy: AndroidKeyAuthorization,
+) -> Result<(), Error> {
+    let tee = &desc.tee_enforced;
+    let sw = &desc.software_enforced;
+    if policy == AndroidKeyAuthorization::TeeEnforced {
+        if tee.origin != Some(KM_ORIGIN_GENERATED) {
+            return Err(Error::AttestationStatement(
+                "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED",
+            ));
+        }
+        if !tee
+            .purpose
+            .as_ref()
+            .is_some_and(|p| p.contains(&KM_PURPOSE_SIGN))
+        {
+            return Err(Error::AttestationStatement(
+                "android-key: teeEnforced purpose lacks KM_PURPOSE_SIGN",
+            ));
+        }
+        return Ok(());
+    }
+    let unstated_ok = policy == AndroidKeyAuthorization::UnionIfStated;
+    let origins = [tee.origin, sw.origin];
+    if origins.iter().flatten().any(|&o| o != KM_ORIGIN_GENERATED) {
         return Err(Error::AttestationStatement(
-            "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED",
+            "android-key: origin is not KM_ORIGIN_GENERATED",
         ));
     }
-    if !desc.tee_enforced.purpose.contains(&KM_PURPOSE_SIGN) {
+    if origins.iter().all(Option::is_none) && !unstated_ok {
         return Err(Error::AttestationStatement(
-            "android-key: teeEnforced purpose lacks KM_PURPOSE_SIGN",
+            "android-key: neither authorization list states origin",
         ));
     }
-    Ok(())
+    match (&tee.purpose, &sw.purpose) {
+        (None, None) if unstated_ok => Ok(()),
+        (None, None) => Err(Error::AttestationStatement(
+            "android-key: neither authorization list states purpose",
+        )),
+        (a, b)
+            if [a, b]
+                .into_iter()
+                .flatten()
+                .any(|p| p.contains(&KM_PURPOSE_SIGN)) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::AttestationStatement(
+            "android-key: purpose lacks KM_PURPOSE_SIGN",
+        )),
+    }
 }
 
 /// TCG OIDs for the AIK certificate checks of L3 §8.3.1.
@@ -519,6 +565,7 @@ pub(crate) struct Input<'a> {
     pub(crate) client_data_hash: &'a [u8; 32],
     pub(crate) trust: &'a TrustPolicy,
     pub(crate) time: UnixTime,
+    pub(crate) android_key: AndroidKeyAuthorization,
 }
 
 pub(crate) fn verify(
@@ -535,6 +582,7 @@ pub(crate) fn verify(
         client_data_hash,
         trust,
         time,
+        android_key,
     } = *input;
     match fmt {
         "none" => {
@@ -620,7 +668,15 @@ pub(crate) fn verify(
             let mut msg = Vec::with_capacity(auth_data_bytes.len() + 32);
             msg.extend_from_slice(auth_data_bytes);
             msg.extend_from_slice(client_data_hash);
-            verify_android_key(&chain, alg, &msg, signature, key, client_data_hash)?;
+            verify_android_key(
+                &chain,
+                alg,
+                &msg,
+                signature,
+                key,
+                client_data_hash,
+                android_key,
+            )?;
             certified(chain, trust, time)
         }
         "tpm" => {

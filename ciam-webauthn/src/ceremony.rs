@@ -199,6 +199,7 @@ impl RelyingParty {
                 cred_alg: alg,
                 client_data_hash: &client_data_hash,
                 trust: &self.attestation_trust,
+                android_key: self.android_key,
                 time,
             },
         )?;

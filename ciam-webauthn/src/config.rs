@@ -108,6 +108,39 @@ pub enum AttestationTrust {
     },
 }
 
+/// Which Android keystore authorization lists must vouch for the key of an
+/// `android-key` attestation (L3 §8.4, verification procedure): its `origin`
+/// must be `KM_ORIGIN_GENERATED` (made inside the keystore, never imported)
+/// and its `purpose` must include `KM_PURPOSE_SIGN`.
+///
+/// `allApplications` is refused in either list under every policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AndroidKeyAuthorization {
+    /// Both values must be stated in `teeEnforced`: L3's choice "if the RP
+    /// wants to accept only keys from a trusted execution environment".
+    /// Software-only keystores are refused. Pick this when the attestation is
+    /// meant to prove a hardware-bound key (for example before relying on an
+    /// AAL3 passkey from Android).
+    TeeEnforced,
+    /// L3's other choice, the union of `teeEnforced` and `softwareEnforced`:
+    /// both values must be stated in one of the lists, and every stated
+    /// `origin` must be `KM_ORIGIN_GENERATED`.
+    Union,
+    /// The default: as [`Union`](Self::Union), except that a value neither
+    /// list states is not held against the key. A stated `origin` other than
+    /// `KM_ORIGIN_GENERATED`, or a stated `purpose` set without
+    /// `KM_PURPOSE_SIGN`, is still refused.
+    ///
+    /// The W3C Level 3 test vector `android-key` (ES256) has empty
+    /// authorization lists, and the specification publishes it as valid; this
+    /// policy accepts it. Real Android keystores state both values, so with
+    /// Google's attestation roots as [`AttestationTrust::Required`] anchors
+    /// this policy and [`Union`](Self::Union) accept the same devices.
+    #[default]
+    UnionIfStated,
+}
+
 /// Parsed form of [`AttestationTrust`] kept in a [`RelyingParty`].
 #[derive(Debug, Clone)]
 pub(crate) enum TrustPolicy {
@@ -127,9 +160,15 @@ pub struct RelyingParty {
     pub(crate) cross_origin: CrossOriginPolicy,
     pub(crate) counter_policy: CounterPolicy,
     pub(crate) attestation_trust: TrustPolicy,
+    pub(crate) android_key: AndroidKeyAuthorization,
 }
 
 impl RelyingParty {
+    /// Which Android authorization lists vouch for an `android-key` attestation.
+    pub fn android_key_authorization(&self) -> AndroidKeyAuthorization {
+        self.android_key
+    }
+
     /// Starts a builder for the given RP ID (a registrable domain, e.g. `example.org`).
     pub fn builder(rp_id: impl Into<String>) -> RelyingPartyBuilder {
         RelyingPartyBuilder {
@@ -145,6 +184,7 @@ impl RelyingParty {
             cross_origin: CrossOriginPolicy::default(),
             counter_policy: CounterPolicy::default(),
             attestation_trust: AttestationTrust::default(),
+            android_key: AndroidKeyAuthorization::default(),
         }
     }
 
@@ -187,6 +227,7 @@ pub struct RelyingPartyBuilder {
     cross_origin: CrossOriginPolicy,
     counter_policy: CounterPolicy,
     attestation_trust: AttestationTrust,
+    android_key: AndroidKeyAuthorization,
 }
 
 impl RelyingPartyBuilder {
@@ -233,6 +274,13 @@ impl RelyingPartyBuilder {
     /// Sets the attestation trust policy (default: [`AttestationTrust::Any`]).
     pub fn attestation_trust(mut self, policy: AttestationTrust) -> Self {
         self.attestation_trust = policy;
+        self
+    }
+
+    /// Sets which Android authorization lists must vouch for an `android-key`
+    /// attestation (default: [`AndroidKeyAuthorization::UnionIfStated`]).
+    pub fn android_key_authorization(mut self, policy: AndroidKeyAuthorization) -> Self {
+        self.android_key = policy;
         self
     }
 
@@ -315,6 +363,7 @@ impl RelyingPartyBuilder {
             cross_origin: self.cross_origin,
             counter_policy: self.counter_policy,
             attestation_trust,
+            android_key: self.android_key,
         })
     }
 }

@@ -272,7 +272,8 @@ pub(crate) const OID_ANDROID_KEY_DESCRIPTION: &[u8] =
 /// The parts of an Android AuthorizationList that WebAuthn checks.
 #[derive(Default)]
 pub(crate) struct AuthorizationList {
-    pub(crate) purpose: Vec<u64>,
+    /// `None` when the list does not state the field.
+    pub(crate) purpose: Option<Vec<u64>>,
     pub(crate) origin: Option<u64>,
     pub(crate) all_applications: bool,
 }
@@ -308,11 +309,13 @@ fn authorization_list(contents: &[u8]) -> Option<AuthorizationList> {
             // purpose [1] EXPLICIT SET OF INTEGER
             1 => {
                 let (mut set, _) = expect(inner, 0x31)?;
+                let mut purposes = Vec::new();
                 while !set.is_empty() {
                     let (v, rest) = expect(set, 0x02)?;
-                    list.purpose.push(small_uint(v)?);
+                    purposes.push(small_uint(v)?);
                     set = rest;
                 }
+                list.purpose = Some(purposes);
             }
             // allApplications [600] EXPLICIT NULL
             600 => list.all_applications = true,

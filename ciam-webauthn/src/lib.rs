@@ -50,7 +50,7 @@
 //! | key parses (coset), alg allowed, ES256 point on P-256, ES384 point on P-384, ES512 point on P-521, Ed25519 32 bytes, RSA 2048..8192 bits (see [Algorithms](#algorithms)) | yes | yes |
 //! | attestation `none` (empty attStmt), `packed` self, `packed` x5c, `fido-u2f` | yes | - |
 //! | attestation `apple` (§8.8): nonce extension = SHA-256(authData \|\| clientDataHash), leaf key = credential key | yes | - |
-//! | attestation `android-key` (§8.4): signature, leaf key = credential key, attestationChallenge, no allApplications, `teeEnforced` origin GENERATED and purpose SIGN | yes | - |
+//! | attestation `android-key` (§8.4): signature, leaf key = credential key, attestationChallenge, no allApplications, origin GENERATED and purpose SIGN from the lists [`AndroidKeyAuthorization`] names | yes | - |
 //! | attestation `tpm` (§8.3): ver 2.0, pubArea key = credential key, certInfo magic/type/extraData/attested name, AIK signature (incl. RS1), AIK certificate requirements | yes | - |
 //! | x5c chain to a configured anchor at a given time (under [`AttestationTrust::Required`]) | yes | - |
 //! | credential in `allowCredentials`, owned by the identified user, `userHandle` matches | - | yes |
@@ -104,12 +104,16 @@
 //!
 //! Format notes:
 //!
-//! - `android-key`: `origin` (`KM_ORIGIN_GENERATED`) and `purpose`
-//!   (`KM_PURPOSE_SIGN`) are read from the `teeEnforced` authorization list only,
-//!   the L3 choice for an RP that accepts only keys from a trusted execution
-//!   environment; keys whose properties are only software-enforced are refused
-//!   with [`Error::AttestationStatement`]. `allApplications` is refused in either
-//!   list.
+//! - `android-key`: `allApplications` is refused in either authorization
+//!   list. `origin` (`KM_ORIGIN_GENERATED`) and `purpose` (`KM_PURPOSE_SIGN`)
+//!   are read from the lists [`AndroidKeyAuthorization`] names. The default,
+//!   [`AndroidKeyAuthorization::UnionIfStated`], reads both lists (L3's
+//!   "otherwise use the union") and does not hold an unstated value against
+//!   the key, so the W3C Level 3 test vector, whose lists are empty, verifies
+//!   as the specification says. A stated wrong value is always refused.
+//!   [`AndroidKeyAuthorization::TeeEnforced`] accepts only keys whose
+//!   trusted execution environment states both values; choose it when the
+//!   attestation must prove a hardware key.
 //! - `tpm`: the AIK certificate must be version 3 with an empty subject, a
 //!   subject alternative name whose directoryName holds the TPM manufacturer,
 //!   model and version attributes, the `tcg-kp-AIKCertificate` (2.23.133.8.3)
@@ -246,8 +250,8 @@ pub use ceremony::{
     AuthenticationResult, AuthenticationState, RegisteredCredential, RegistrationState,
 };
 pub use config::{
-    AttestationTrust, CoseAlgorithm, CounterPolicy, CrossOriginPolicy, RelyingParty,
-    RelyingPartyBuilder, UserVerificationPolicy,
+    AndroidKeyAuthorization, AttestationTrust, CoseAlgorithm, CounterPolicy, CrossOriginPolicy,
+    RelyingParty, RelyingPartyBuilder, UserVerificationPolicy,
 };
 pub use error::Error;
 pub use options::{

@@ -21,7 +21,8 @@
 mod common;
 
 use ciam_webauthn::{
-    Challenge, Error, RegisteredCredential, RegistrationResponse, RegistrationState, RelyingParty,
+    AndroidKeyAuthorization, Challenge, Error, RegisteredCredential, RegistrationResponse,
+    RegistrationState, RelyingParty,
 };
 use ciborium::Value;
 use common::{b64, hex, load_vectors, str_of};
@@ -734,6 +735,152 @@ fn android_key_all_applications_refused() {
             )),
             "list {list}"
         );
+    }
+}
+
+/// KeyDescription positions of the two authorization lists.
+const SOFTWARE_ENFORCED: usize = 6;
+const TEE_ENFORCED: usize = 7;
+/// AuthorizationList tags: `origin` [702] and `purpose` [1], both EXPLICIT.
+const TAG_ORIGIN: &[u8] = &[0xbf, 0x85, 0x3e];
+const TAG_PURPOSE: &[u8] = &[0xa1];
+/// Keymaster values (L3 §8.4; Android `keymaster_defs.h`).
+const KM_ORIGIN_IMPORTED: u8 = 2;
+const KM_PURPOSE_ENCRYPT: u8 = 0;
+const KM_PURPOSE_VERIFY: u8 = 3;
+
+fn origin(value: u8) -> Der {
+    Der::cons(TAG_ORIGIN, vec![Der::prim(0x02, &[value])])
+}
+
+fn purposes(values: &[u8]) -> Der {
+    let set = values.iter().map(|v| Der::prim(0x02, &[*v])).collect();
+    Der::cons(TAG_PURPOSE, vec![Der::cons(&[der::SET], set)])
+}
+
+/// Edits the real Android hardware key's description: `f` gets the
+/// softwareEnforced and teeEnforced lists' entries.
+fn edit_android_lists(
+    case: &mut (RelyingParty, RegistrationResponse, RegistrationState),
+    f: impl FnOnce(&mut Vec<Der>, &mut Vec<Der>),
+) {
+    edit_leaf(&mut case.1, |cert| {
+        der::edit_extension(cert, OID_ANDROID_KEY_DESCRIPTION, |desc| {
+            let lists = desc.children();
+            let mut sw = std::mem::take(lists[SOFTWARE_ENFORCED].children());
+            let mut tee = std::mem::take(lists[TEE_ENFORCED].children());
+            f(&mut sw, &mut tee);
+            *lists[SOFTWARE_ENFORCED].children() = sw;
+            *lists[TEE_ENFORCED].children() = tee;
+        });
+    });
+}
+
+/// Removes the entries tagged `tag` from `list` and returns them.
+fn take_tagged(list: &mut Vec<Der>, tag: &[u8]) -> Vec<Der> {
+    let (taken, kept) = std::mem::take(list).into_iter().partition(|d| d.tag == tag);
+    *list = kept;
+    taken
+}
+
+/// L3 §8.4 step 5 under each [`AndroidKeyAuthorization`]: the real Android
+/// hardware key's `origin` and `purpose` entries are changed, moved between
+/// the lists or removed, and each policy's outcome is asserted. The real key
+/// states both values in teeEnforced, so all three policies accept it as is.
+#[test]
+fn android_key_authorization_policies() {
+    use AndroidKeyAuthorization::{TeeEnforced, Union, UnionIfStated};
+    let tee_origin = Err(Error::AttestationStatement(
+        "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED",
+    ));
+    let tee_purpose = Err(Error::AttestationStatement(
+        "android-key: teeEnforced purpose lacks KM_PURPOSE_SIGN",
+    ));
+    let bad_origin = Err(Error::AttestationStatement(
+        "android-key: origin is not KM_ORIGIN_GENERATED",
+    ));
+    let bad_purpose = Err(Error::AttestationStatement(
+        "android-key: purpose lacks KM_PURPOSE_SIGN",
+    ));
+    let no_origin = Err(Error::AttestationStatement(
+        "android-key: neither authorization list states origin",
+    ));
+    let no_purpose = Err(Error::AttestationStatement(
+        "android-key: neither authorization list states purpose",
+    ));
+    let ok = Ok(ciam_webauthn::AttestationType::BasicUnverified);
+    type Edit = fn(&mut Vec<Der>, &mut Vec<Der>);
+    let cases: [(&str, Edit, [&Result<_, Error>; 3]); 7] = [
+        ("unchanged", |_, _| {}, [&ok, &ok, &ok]),
+        (
+            "teeEnforced origin IMPORTED",
+            |_, tee| {
+                take_tagged(tee, TAG_ORIGIN);
+                tee.push(origin(KM_ORIGIN_IMPORTED));
+            },
+            [&tee_origin, &bad_origin, &bad_origin],
+        ),
+        (
+            "softwareEnforced contradicts with origin IMPORTED",
+            |sw, _| {
+                take_tagged(sw, TAG_ORIGIN);
+                sw.push(origin(KM_ORIGIN_IMPORTED));
+            },
+            [&ok, &bad_origin, &bad_origin],
+        ),
+        (
+            "origin and purpose only software-enforced",
+            |sw, tee| {
+                take_tagged(sw, TAG_ORIGIN);
+                take_tagged(sw, TAG_PURPOSE);
+                sw.extend(take_tagged(tee, TAG_ORIGIN));
+                sw.extend(take_tagged(tee, TAG_PURPOSE));
+            },
+            [&tee_origin, &ok, &ok],
+        ),
+        (
+            "purpose without SIGN",
+            |sw, tee| {
+                take_tagged(sw, TAG_PURPOSE);
+                take_tagged(tee, TAG_PURPOSE);
+                tee.push(purposes(&[KM_PURPOSE_ENCRYPT, KM_PURPOSE_VERIFY]));
+            },
+            [&tee_purpose, &bad_purpose, &bad_purpose],
+        ),
+        (
+            "purpose stated nowhere",
+            |sw, tee| {
+                take_tagged(sw, TAG_PURPOSE);
+                take_tagged(tee, TAG_PURPOSE);
+            },
+            [&tee_purpose, &no_purpose, &ok],
+        ),
+        (
+            "origin and purpose stated nowhere",
+            |sw, tee| {
+                for list in [sw, tee] {
+                    take_tagged(list, TAG_ORIGIN);
+                    take_tagged(list, TAG_PURPOSE);
+                }
+            },
+            [&tee_origin, &no_origin, &ok],
+        ),
+    ];
+    for (name, edit, expected) in cases {
+        for (policy, expected) in [TeeEnforced, Union, UnionIfStated]
+            .into_iter()
+            .zip(expected)
+        {
+            let mut case = android_real();
+            case.0 = RelyingParty::builder(case.0.rp_id())
+                .origin(case.0.origins()[0].clone())
+                .android_key_authorization(policy)
+                .build()
+                .unwrap();
+            assert_eq!(case.0.android_key_authorization(), policy);
+            edit_android_lists(&mut case, edit);
+            assert_eq!(&outcome(&case), expected, "{name} under {policy:?}");
+        }
     }
 }
 

@@ -35,6 +35,7 @@ const X5C_VECTORS: &[&str] = &[
     "w3c-l3-fido-u2f-es256",
     "w3c-l3-apple-es256",
     "w3c-l3-tpm-es256",
+    "w3c-l3-android-key-es256",
 ];
 
 fn at(secs: u64) -> UnixTime {

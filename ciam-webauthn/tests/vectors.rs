@@ -11,9 +11,9 @@
 mod common;
 
 use ciam_webauthn::{
-    AttestationTrust, AttestationType, AuthenticationResponse, AuthenticationState, Challenge,
-    CoseAlgorithm, CredentialRecord, CrossOriginPolicy, Error, RegistrationResponse,
-    RegistrationState, RelyingParty,
+    AndroidKeyAuthorization, AttestationTrust, AttestationType, AuthenticationResponse,
+    AuthenticationState, Challenge, CoseAlgorithm, CredentialRecord, CrossOriginPolicy, Error,
+    RegistrationResponse, RegistrationState, RelyingParty,
 };
 use common::{b64, hex, load_vectors, str_of};
 
@@ -21,12 +21,6 @@ const USER: &[u8] = b"w3c-vector-user";
 
 /// Formats this crate verifies.
 const SUPPORTED_FORMATS: &[&str] = &["none", "packed", "fido-u2f", "apple", "android-key", "tpm"];
-/// Vectors in a supported format that the L3 procedure refuses: the W3C
-/// android-key vector's key description has empty `softwareEnforced` and
-/// `teeEnforced` authorization lists, so it has no `origin` =
-/// `KM_ORIGIN_GENERATED` nor `purpose` = `KM_PURPOSE_SIGN` (L3 §8.4 step 4).
-/// See `w3c_android_key_vector_refused_by_l3_authorization_list_check`.
-const SPEC_REFUSED: &[&str] = &["w3c-l3-android-key-es256"];
 /// Algorithms the default relying party accepts (ES384 and ES512 are supported
 /// but opt-in: see `w3c_es384_vector_accepted_only_when_enabled` and
 /// `w3c_es512_vector_verified_when_offered`).
@@ -89,10 +83,7 @@ fn w3c_supported_vectors_register_and_authenticate() {
         let id = str_of(v, "id");
         let fmt = str_of(v, "attestation_format");
         let alg = v["credential_alg"].as_i64().unwrap();
-        if !SUPPORTED_FORMATS.contains(&fmt)
-            || !SUPPORTED_ALGS.contains(&alg)
-            || SPEC_REFUSED.contains(&id)
-        {
+        if !SUPPORTED_FORMATS.contains(&fmt) || !SUPPORTED_ALGS.contains(&alg) {
             continue;
         }
         let rp = rp_for(v);
@@ -185,6 +176,7 @@ fn w3c_supported_vectors_register_and_authenticate() {
             "w3c-l3-packed-rs256",
             "w3c-l3-packed-eddsa",
             "w3c-l3-tpm-es256",
+            "w3c-l3-android-key-es256",
             "w3c-l3-apple-es256",
             "w3c-l3-fido-u2f-es256",
         ]
@@ -226,10 +218,8 @@ fn w3c_unsupported_vectors_are_refused_not_accepted() {
     assert_eq!(refused, ["w3c-l3-packed-es384", "w3c-l3-packed-ed448"]);
 }
 
-/// W3C L3 §"Test Vectors", assertions of the vectors whose registration is
-/// refused (android-key, see `SPEC_REFUSED`): the credential is ES256, so the
-/// assertion verifies with the expected credential public key from the file.
-/// Assertions with algorithms outside the default list (ES384 and ES512, opt-in;
+/// W3C L3 §"Test Vectors", assertions of the vectors the default relying
+/// party does not register: assertions with algorithms outside the default list (ES384 and ES512, opt-in;
 /// Ed448, unsupported) are refused by the default relying party with
 /// `Error::Algorithm`.
 #[test]
@@ -239,10 +229,7 @@ fn w3c_assertions_with_expected_keys() {
         let id = str_of(v, "id");
         let fmt = str_of(v, "attestation_format");
         let alg = v["credential_alg"].as_i64().unwrap();
-        if SUPPORTED_FORMATS.contains(&fmt)
-            && SUPPORTED_ALGS.contains(&alg)
-            && !SPEC_REFUSED.contains(&id)
-        {
+        if SUPPORTED_FORMATS.contains(&fmt) && SUPPORTED_ALGS.contains(&alg) {
             continue;
         }
         let reg = &v["registration"];
@@ -489,14 +476,17 @@ fn w3c_es512_vector_verified_when_offered() {
     }
 }
 
-/// W3C L3 §"Test Vectors", `w3c-l3-android-key-es256`: the signature, the
-/// certificate key and the attestationChallenge all check out, but the key
-/// description's `teeEnforced` list is empty, so L3 §8.4 ("The value in the
-/// AuthorizationList.origin field is equal to KM_ORIGIN_GENERATED", teeEnforced
-/// only by default) refuses it. The file expects "accept"; this crate follows
-/// the procedure.
+/// W3C L3 §"Test Vectors", `w3c-l3-android-key-es256` under each
+/// [`AndroidKeyAuthorization`]. The signature, the certificate key and the
+/// attestationChallenge check out; the key description's `softwareEnforced`
+/// and `teeEnforced` lists are both empty, so it states neither `origin` nor
+/// `purpose`. The file (and the specification that publishes it) says accept,
+/// which the default policy does (`UnionIfStated`: an unstated value is not
+/// held against the key). The strict readings of L3 §8.4 step 5 refuse it:
+/// `TeeEnforced` because teeEnforced states no origin, `Union` because
+/// neither list does.
 #[test]
-fn w3c_android_key_vector_refused_by_l3_authorization_list_check() {
+fn w3c_android_key_vector_under_each_authorization_policy() {
     let file = load_vectors();
     let v = file["vectors"]
         .as_array()
@@ -505,16 +495,44 @@ fn w3c_android_key_vector_refused_by_l3_authorization_list_check() {
         .find(|v| v["id"] == "w3c-l3-android-key-es256")
         .expect("android-key vector");
     let reg = &v["registration"];
+    assert_eq!(str_of(&reg["expected"], "outcome"), "accept");
     let state = RegistrationState {
         challenge: Challenge::from_bytes(hex(str_of(reg, "challenge_hex"))).unwrap(),
         user_handle: USER.to_vec(),
     };
     assert_eq!(
-        rp_for(v)
-            .verify_registration(&registration_response(reg), &state)
-            .map(|r| r.attestation_type),
-        Err(Error::AttestationStatement(
-            "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED"
-        ))
+        rp_for(v).android_key_authorization(),
+        AndroidKeyAuthorization::UnionIfStated,
+        "the default policy"
     );
+    for (policy, expected) in [
+        (
+            AndroidKeyAuthorization::UnionIfStated,
+            Ok(AttestationType::BasicUnverified),
+        ),
+        (
+            AndroidKeyAuthorization::Union,
+            Err(Error::AttestationStatement(
+                "android-key: neither authorization list states origin",
+            )),
+        ),
+        (
+            AndroidKeyAuthorization::TeeEnforced,
+            Err(Error::AttestationStatement(
+                "android-key: teeEnforced origin is not KM_ORIGIN_GENERATED",
+            )),
+        ),
+    ] {
+        let rp = RelyingParty::builder(str_of(v, "rp_id"))
+            .origin(str_of(v, "origin"))
+            .android_key_authorization(policy)
+            .build()
+            .unwrap();
+        assert_eq!(
+            rp.verify_registration(&registration_response(reg), &state)
+                .map(|r| r.attestation_type),
+            expected,
+            "{policy:?}"
+        );
+    }
 }

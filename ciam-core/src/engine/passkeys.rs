@@ -26,7 +26,10 @@
 //! device-bound. Synced passkeys, and `none`, self and unverified (`basic_unverified`)
 //! attestations, are capped at AAL2. The anchors decide what counts as AAL3: configure only
 //! the roots of authenticators known to keep their keys in hardware (for example
-//! FIDO-certified security keys). Under
+//! FIDO-certified security keys). For Android's hardware attestation roots, also set
+//! [`AndroidKeyAuthorization::TeeEnforced`](ciam_webauthn::AndroidKeyAuthorization::TeeEnforced)
+//! on the relying party, so that only keys whose trusted execution environment vouches for
+//! them pass. Under
 //! [`AttestationTrust::Any`](ciam_webauthn::AttestationTrust::Any), the default, no passkey
 //! signs in above AAL2.
 //!
