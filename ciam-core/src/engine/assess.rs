@@ -75,6 +75,7 @@ pub(crate) enum FirstFactor {
     Passkey,
     /// A passkey used without user verification: possession only, one factor, so a
     /// challenge asks for a second factor as after a password.
+    #[cfg_attr(not(feature = "passkeys"), allow(dead_code))]
     Possession,
 }
 
