@@ -387,6 +387,87 @@ async fn full_queue_is_overloaded_with_a_retry_hint() {
     }
 }
 
+/// Reserved queue places (`reserve`): they count as queued, in the lane they were taken
+/// in; a place is given back when its slot is dropped or used; a slot taken in the priority
+/// lane for a verification that turns out not to be trusted keeps its place only if the
+/// ordinary lane has room. One worker and a queue of 8: the ordinary lane has 6 places, the
+/// priority lane the last 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_places_count_as_queued_and_come_back() {
+    let h = PasswordHasher::new(
+        PasswordConfig::default().argon2(SMALL).pool(PoolConfig {
+            workers: 1,
+            queue: 8,
+        }),
+        Arc::new(SystemRandom::new()),
+    )
+    .unwrap();
+    let stored = h.hash(&pw("right")).await.unwrap();
+    fn overloaded<T>(r: Result<T, PasswordError>) -> bool {
+        matches!(r, Err(PasswordError::Overloaded { retry_after }) if !retry_after.is_zero())
+    }
+
+    let mut ordinary: Vec<_> = (0..6).map(|_| h.reserve(false).unwrap()).collect();
+    assert!(overloaded(h.reserve(false)), "the ordinary lane is full");
+    assert!(h.saturated(false).is_some());
+    assert!(h.saturated(true).is_none(), "the priority places are left");
+    // Unreserved jobs see the held places too.
+    assert!(overloaded(h.verify(&pw("right"), &stored).await));
+    let priority: Vec<_> = (0..2).map(|_| h.reserve(true).unwrap()).collect();
+    assert!(overloaded(h.reserve(true)), "every place is taken");
+    assert!(h.saturated(true).is_some());
+    assert_eq!(h.queued(), 0, "held places are not jobs");
+
+    // Dropping a slot gives its place back, to the lane with room: the priority slots use
+    // places too, so the ordinary lane is still full.
+    drop(ordinary.pop());
+    assert!(overloaded(h.reserve(false)));
+    drop(h.reserve(true).unwrap());
+
+    // A priority slot used for an untrusted verification while the ordinary lane is full
+    // loses its place; used as trusted, it runs.
+    let mut priority = priority.into_iter();
+    let before = h.jobs_completed();
+    assert!(overloaded(
+        h.verify_reserved(priority.next().unwrap(), &pw("right"), &stored, false)
+            .await
+    ));
+    assert!(overloaded(
+        h.verify_dummy_reserved(h.reserve(true).unwrap(), &pw("x"))
+            .await
+    ));
+    assert_eq!(h.jobs_completed(), before, "a refused slot hashes nothing");
+    let v = h
+        .verify_reserved(priority.next().unwrap(), &pw("right"), &stored, true)
+        .await
+        .unwrap();
+    assert_eq!(v, MATCH_CURRENT);
+    // The two priority places are free again: one more ordinary place is left.
+    let again = h.reserve(false).unwrap();
+    assert!(overloaded(h.reserve(false)));
+
+    // Ordinary slots run their verifications, and once they are used, the lanes are free.
+    let v = h
+        .verify_reserved(again, &pw("wrong"), &stored, false)
+        .await
+        .unwrap();
+    assert!(!v.matched);
+    for slot in ordinary {
+        assert!(
+            !h.verify_reserved(slot, &pw("wrong"), &stored, false)
+                .await
+                .unwrap()
+                .matched
+        );
+    }
+    assert_eq!(h.jobs_completed(), before + 7);
+    assert!(h.saturated(false).is_none());
+    // With room in the ordinary lane, a priority slot may be used untrusted.
+    let slot = h.reserve(true).unwrap();
+    h.verify_dummy_reserved(slot, &pw("x")).await.unwrap();
+    assert_eq!(h.jobs_completed(), before + 8);
+}
+
 /// Generated with passlib 1.7.4, Django 5.2.19 and Python hashlib (see the report of the
 /// password module); password first, then the stored string.
 const IMPORTS: &[(&str, &str)] = &[

@@ -52,12 +52,16 @@ impl Ciam {
     ) -> Result<SignInOutcome> {
         // Past hashing capacity, answer "busy" (503 with Retry-After) at once, before any
         // store work: the attempt could not be hashed anyway, and under a sign-in storm this
-        // keeps the refusals cheap and the store free for everything else. The same for every
-        // address, so it tells nothing about accounts. A browser that sends a device token
-        // asks about the priority lane (whether the token is valid is checked later).
-        if let Some(retry_after) = self.inner.hasher.saturated(ctx.device_token.is_some()) {
-            return Err(Error::Overloaded { retry_after });
-        }
+        // keeps the refusals cheap and the store free for everything else. An attempt let in
+        // holds its place in the hashing queue through its store reads, so it is not refused
+        // afterwards, when the work is done. The same for every address, so it tells nothing
+        // about accounts. A browser that sends a device token asks for the priority lane
+        // (whether the token is valid is checked later, and an invalid one loses it).
+        let slot = self
+            .inner
+            .hasher
+            .reserve(ctx.device_token.is_some())
+            .map_err(Error::from)?;
         let Ok(email) = Email::parse(email) else {
             let keys = throttle::keys(&self.inner.policy.throttle, "signin", None, ctx, false);
             self.check_throttle(&keys, AuditAction::SignInPassword, ctx)
@@ -65,7 +69,7 @@ impl Ciam {
             // Costs the same as a wrong password, so malformed input is no faster path.
             self.inner
                 .hasher
-                .verify_dummy(password)
+                .verify_dummy_reserved(slot, password)
                 .await
                 .map_err(Error::from)
                 .or_else(ignore_too_long)?;
@@ -100,7 +104,7 @@ impl Ciam {
         let (Some(user), Some(credential)) = (user, credential) else {
             self.inner
                 .hasher
-                .verify_dummy(password)
+                .verify_dummy_reserved(slot, password)
                 .await
                 .map_err(Error::from)
                 .or_else(ignore_too_long)?;
@@ -110,14 +114,11 @@ impl Ciam {
         };
         // The owner's browser (trusted device) hashes in the priority lane: an attack filling
         // the hashing queue does not keep the owner out.
-        let verified = if trusted.is_some() {
-            self.inner
-                .hasher
-                .verify_trusted(password, &credential.secret)
-                .await
-        } else {
-            self.inner.hasher.verify(password, &credential.secret).await
-        };
+        let verified = self
+            .inner
+            .hasher
+            .verify_reserved(slot, password, &credential.secret, trusted.is_some())
+            .await;
         let verification = match verified {
             Ok(v) => v,
             Err(crate::password::PasswordError::Overloaded { retry_after }) => {

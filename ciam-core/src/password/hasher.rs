@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::argon2id::{self, ArgonHash, SALT_LEN, TAG_LEN};
 use super::config::{Argon2Params, FirebaseScryptKey, PasswordConfig, Pepper};
 use super::legacy::LegacyHash;
-use super::pool::Pool;
+use super::pool::{Pool, Slot};
 use super::{MAX_PASSWORD_BYTES, PasswordError, Verification};
 use crate::rng::SecureRandom;
 use crate::secret::SecretString;
@@ -33,6 +33,21 @@ struct Inner {
     pool: Pool,
     /// A current-parameter hash no password matches, verified for unknown users.
     dummy: String,
+}
+
+/// A place in the hashing queue, reserved with [`PasswordHasher::reserve`] and used by
+/// [`PasswordHasher::verify_reserved`] or [`PasswordHasher::verify_dummy_reserved`].
+/// Dropping it unused gives the place back.
+#[derive(Debug)]
+#[must_use = "a reserved place is given back when dropped"]
+pub struct HashingSlot(Slot);
+
+/// The queue lane a verification runs in.
+enum Lane {
+    Ordinary,
+    Priority,
+    /// A reserved place, and whether the verification is a trusted device's.
+    Reserved(Slot, bool),
 }
 
 /// A stored hash after parsing.
@@ -151,7 +166,7 @@ impl PasswordHasher {
         password: &SecretString,
         stored: &str,
     ) -> Result<Verification, PasswordError> {
-        self.verify_lane(password, stored, false).await
+        self.verify_lane(password, stored, Lane::Ordinary).await
     }
 
     /// [`Self::verify`] in the priority lane: a quarter of the queue is kept for it, so
@@ -162,14 +177,54 @@ impl PasswordHasher {
         password: &SecretString,
         stored: &str,
     ) -> Result<Verification, PasswordError> {
-        self.verify_lane(password, stored, true).await
+        self.verify_lane(password, stored, Lane::Priority).await
+    }
+
+    /// Reserves a place in the hashing queue for a verification the caller will ask for
+    /// after other work ([`Self::verify_reserved`], [`Self::verify_dummy_reserved`]), or
+    /// fails fast with [`PasswordError::Overloaded`] and the `retry_after` to answer with.
+    ///
+    /// A sign-in takes its place before it touches the store: past capacity it is refused at
+    /// once, and once admitted it is not refused later for want of room after its store
+    /// reads. `priority` asks for the lane of [`Self::verify_trusted`] (the caller says the
+    /// browser presented a device token; whether that token is valid may be known only
+    /// later, see [`Self::verify_reserved`]). Dropping the slot gives the place back.
+    pub fn reserve(&self, priority: bool) -> Result<HashingSlot, PasswordError> {
+        self.inner.pool.reserve(priority).map(HashingSlot)
+    }
+
+    /// [`Self::verify`] (or [`Self::verify_trusted`] when `trusted`) in a place taken with
+    /// [`Self::reserve`]. A slot reserved in the priority lane for a verification that is
+    /// not `trusted` after all keeps its place only if the ordinary lane has room, so a
+    /// made-up device token buys nothing; otherwise [`PasswordError::Overloaded`].
+    pub async fn verify_reserved(
+        &self,
+        slot: HashingSlot,
+        password: &SecretString,
+        stored: &str,
+        trusted: bool,
+    ) -> Result<Verification, PasswordError> {
+        self.verify_lane(password, stored, Lane::Reserved(slot.0, trusted))
+            .await
+    }
+
+    /// [`Self::verify_dummy`] in a place taken with [`Self::reserve`] (in the ordinary lane:
+    /// an unknown account has no trusted device).
+    pub async fn verify_dummy_reserved(
+        &self,
+        slot: HashingSlot,
+        password: &SecretString,
+    ) -> Result<(), PasswordError> {
+        self.verify_lane(password, &self.inner.dummy, Lane::Reserved(slot.0, false))
+            .await
+            .map(|_| ())
     }
 
     async fn verify_lane(
         &self,
         password: &SecretString,
         stored: &str,
-        priority: bool,
+        lane: Lane,
     ) -> Result<Verification, PasswordError> {
         check_length(password)?;
         match parse(stored)? {
@@ -190,9 +245,7 @@ impl PasswordHasher {
                     Zeroizing::new(password.expose().as_bytes().to_vec())
                 };
                 let matched = self
-                    .inner
-                    .pool
-                    .run_lane(priority, move |memory| {
+                    .run_in(lane, move |memory| {
                         hash.verify(&pwd, key.as_ref().map(|k| k.as_slice()), memory)
                     })
                     .await??;
@@ -214,15 +267,27 @@ impl PasswordHasher {
                 };
                 let pwd = Zeroizing::new(password.expose().as_bytes().to_vec());
                 let matched = self
-                    .inner
-                    .pool
-                    .run_lane(priority, move |_| hash.verify(&pwd, firebase.as_deref()))
+                    .run_in(lane, move |_| hash.verify(&pwd, firebase.as_deref()))
                     .await??;
                 Ok(Verification {
                     matched,
                     needs_rehash: true,
                 })
             }
+        }
+    }
+
+    /// Runs a job in `lane` on the pool.
+    async fn run_in<T, F>(&self, lane: Lane, f: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<argon2::Block>) -> T + Send + 'static,
+    {
+        let pool = &self.inner.pool;
+        match lane {
+            Lane::Ordinary => pool.run_lane(false, f).await,
+            Lane::Priority => pool.run_lane(true, f).await,
+            Lane::Reserved(slot, trusted) => pool.run_slot(slot, trusted, f).await,
         }
     }
 
@@ -246,7 +311,7 @@ impl PasswordHasher {
         self.inner.pool.saturated(priority)
     }
 
-    /// Jobs waiting for a hashing thread right now.
+    /// Jobs waiting for a hashing thread right now (reserved places not included).
     pub fn queued(&self) -> usize {
         self.inner.pool.queued()
     }

@@ -67,7 +67,11 @@
 //! worker threads ([`PoolConfig`]) takes jobs from a bounded queue; each worker keeps one argon2
 //! memory area sized for the current parameters and reuses it. When the queue is full the call
 //! fails fast with [`PasswordError::Overloaded`] and a `retry_after` estimate instead of piling
-//! up memory. The workers exit when the last clone of the [`PasswordHasher`] is dropped.
+//! up memory. A caller with other work to do before hashing (a sign-in reads the store first)
+//! reserves its place up front with [`PasswordHasher::reserve`]: the [`HashingSlot`] counts as
+//! queued until it is used or dropped, so admission is decided once, before the other work.
+//! A quarter of the queue is kept for the priority lane ([`PasswordHasher::verify_trusted`]).
+//! The workers exit when the last clone of the [`PasswordHasher`] is dropped.
 //!
 //! # Policy
 //!
@@ -90,7 +94,7 @@ pub use argon2id::raw_argon2 as __kat_raw_argon2;
 pub use config::{
     Argon2Params, DEFAULT_WORKER_NICENESS, FirebaseScryptKey, PasswordConfig, Pepper, PoolConfig,
 };
-pub use hasher::PasswordHasher;
+pub use hasher::{HashingSlot, PasswordHasher};
 pub use policy::{PasswordPolicy, PolicyViolation};
 
 /// The longest password accepted, in UTF-8 bytes; longer input is refused before hashing.

@@ -23,6 +23,8 @@ const INITIAL_JOB_NANOS: u64 = 50_000_000;
 struct Stats {
     /// Jobs accepted but not yet started.
     queued: AtomicUsize,
+    /// Queue places reserved by callers ([`Slot`]) that have not sent their job yet.
+    held: AtomicUsize,
     /// Exponential moving average of the job time, in nanoseconds.
     avg_job_nanos: AtomicU64,
     /// Jobs finished since the pool started.
@@ -54,6 +56,7 @@ impl Pool {
         let rx = Arc::new(Mutex::new(rx));
         let stats = Arc::new(Stats {
             queued: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             avg_job_nanos: AtomicU64::new(INITIAL_JOB_NANOS),
             completed: AtomicU64::new(0),
         });
@@ -78,6 +81,66 @@ impl Pool {
         })
     }
 
+    /// Queue places in use: jobs waiting for a worker and places reserved by [`Slot`]s.
+    fn load(&self) -> usize {
+        self.stats
+            .queued
+            .load(Ordering::SeqCst)
+            .saturating_add(self.stats.held.load(Ordering::SeqCst))
+    }
+
+    /// The queue places a lane may fill: all of them for priority jobs, all but the
+    /// reserved quarter for ordinary ones.
+    fn limit(&self, priority: bool) -> usize {
+        if priority {
+            self.capacity
+        } else {
+            self.capacity.saturating_sub(self.reserved)
+        }
+    }
+
+    fn overloaded(&self) -> PasswordError {
+        PasswordError::Overloaded {
+            retry_after: self.retry_after(),
+        }
+    }
+
+    /// Reserves a queue place in the given lane for a job the caller will send later
+    /// ([`Self::run_slot`]), or fails fast with [`PasswordError::Overloaded`]. Held places
+    /// count as queued, so a request admitted here is not refused later for want of room,
+    /// after it has done its other work. Dropping the slot gives the place back.
+    pub(crate) fn reserve(&self, priority: bool) -> Result<Slot, PasswordError> {
+        let limit = self.limit(priority);
+        let held = &self.stats.held;
+        let mut current = held.load(Ordering::SeqCst);
+        loop {
+            if self
+                .stats
+                .queued
+                .load(Ordering::SeqCst)
+                .saturating_add(current)
+                >= limit
+            {
+                return Err(self.overloaded());
+            }
+            match held.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    return Ok(Slot {
+                        stats: Arc::clone(&self.stats),
+                        priority,
+                        armed: true,
+                    });
+                }
+                Err(now) => current = now,
+            }
+        }
+    }
+
     /// Runs `f` on a worker and waits for its result without blocking the executor.
     ///
     /// Fails fast with [`PasswordError::Overloaded`] when the queue is full; a job that is not
@@ -88,14 +151,44 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     {
-        if !priority
-            && self.stats.queued.load(Ordering::SeqCst)
-                >= self.capacity.saturating_sub(self.reserved)
-        {
-            return Err(PasswordError::Overloaded {
-                retry_after: self.retry_after(),
-            });
+        if self.load() >= self.limit(priority) {
+            return Err(self.overloaded());
         }
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        self.send(f).await
+    }
+
+    /// Runs `f` in the place `slot` reserved. `priority` is the lane the job turned out to
+    /// belong to: a slot reserved in the priority lane for a job that is ordinary after all
+    /// (say, a device token that did not verify) keeps its place only if the ordinary lane
+    /// has room for it.
+    pub(crate) async fn run_slot<T, F>(
+        &self,
+        mut slot: Slot,
+        priority: bool,
+        f: F,
+    ) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    {
+        if slot.priority && !priority && self.load() > self.limit(false) {
+            drop(slot);
+            return Err(self.overloaded());
+        }
+        // Queued first, then the hold released: the load never dips in between, so no other
+        // caller can take this place meanwhile.
+        self.stats.queued.fetch_add(1, Ordering::SeqCst);
+        slot.release();
+        self.send(f).await
+    }
+
+    /// Sends a job already counted in `queued` and waits for its result.
+    async fn send<T, F>(&self, f: F) -> Result<T, PasswordError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    {
         let (done, result) = tokio::sync::oneshot::channel();
         let stats = Arc::clone(&self.stats);
         let job: Job = Box::new(move |memory| {
@@ -105,14 +198,11 @@ impl Pool {
             // The caller may have gone away (request cancelled); the result is then dropped.
             let _ = done.send(out);
         });
-        self.stats.queued.fetch_add(1, Ordering::SeqCst);
         match self.tx.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 self.stats.queued.fetch_sub(1, Ordering::SeqCst);
-                return Err(PasswordError::Overloaded {
-                    retry_after: self.retry_after(),
-                });
+                return Err(self.overloaded());
             }
             Err(TrySendError::Disconnected(_)) => {
                 self.stats.queued.fetch_sub(1, Ordering::SeqCst);
@@ -129,12 +219,7 @@ impl Pool {
     /// When a job in the given lane would be refused right now, the `retry_after` it would
     /// get; `None` when there is room.
     pub(crate) fn saturated(&self, priority: bool) -> Option<Duration> {
-        let limit = if priority {
-            self.capacity
-        } else {
-            self.capacity.saturating_sub(self.reserved)
-        };
-        (self.stats.queued.load(Ordering::SeqCst) >= limit).then(|| self.retry_after())
+        (self.load() >= self.limit(priority)).then(|| self.retry_after())
     }
 
     /// [`Self::run_lane`] for an ordinary job.
@@ -164,7 +249,7 @@ impl Pool {
             .avg_job_nanos
             .load(Ordering::Relaxed)
             .max(1_000_000);
-        let queued = self.stats.queued.load(Ordering::Relaxed) as u64;
+        let queued = self.load() as u64;
         let rounds = queued / self.workers.max(1) as u64 + 1;
         Duration::from_nanos(avg.saturating_mul(rounds))
     }
@@ -176,6 +261,38 @@ impl fmt::Debug for Pool {
             .field("workers", &self.workers)
             .field("queued", &self.stats.queued.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+/// A queue place reserved with [`Pool::reserve`]; given back when dropped unused.
+pub(crate) struct Slot {
+    stats: Arc<Stats>,
+    /// The lane it was reserved in.
+    priority: bool,
+    /// Still counted in `held`.
+    armed: bool,
+}
+
+impl Slot {
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.armed, false) {
+            self.stats.held.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("priority", &self.priority)
+            .field("armed", &self.armed)
+            .finish()
     }
 }
 
