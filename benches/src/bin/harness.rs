@@ -12,11 +12,14 @@
 //! 3. **Peer**: the same route on the peer app (`peer`: axum-login + tower-sessions).
 //! 4. **Storm**: sign-ins offered at 10x the measured hashing capacity (open loop) while wrk
 //!    loads the protected route; then 64 closed-loop sign-in clients on ciam and on the peer.
-//!    Peak memory is the quickstart's `VmHWM`.
+//!    Peak memory is the quickstart's `VmHWM`; during the open loop a sampler also records
+//!    its resident set, open file descriptors and the sign-ins in flight.
 //!
 //! Settings: `HARNESS_BIN_DIR` (where `quickstart`, `peer` and `argon2_ref` are; default the
 //! directory of this executable), `HARNESS_OUT` (where the database, logs and `results.md`
 //! go; default `target/harness`), `HARNESS_SECONDS`, `HARNESS_USERS` (default 256).
+//! For iterating on the storm alone: `HARNESS_ONLY=storm` skips phases 2-3, and
+//! `HARNESS_CAPACITY=<hashes/s>` skips phase 1 and takes that figure as the capacity.
 //!
 //! A measurement that saw an unexpected status (wrk's "Non-2xx" line, or a sign-in answered
 //! something other than 200/503) is marked invalid in the table rather than reported.
@@ -27,7 +30,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -49,6 +52,10 @@ struct Settings {
     out: PathBuf,
     seconds: u64,
     users: usize,
+    /// `HARNESS_ONLY=storm`: only section 4 (with `HARNESS_CAPACITY`, no hashing either).
+    storm_only: bool,
+    /// `HARNESS_CAPACITY`: hashes/s to take as capacity instead of measuring it.
+    capacity: Option<f64>,
 }
 
 impl Settings {
@@ -68,11 +75,17 @@ impl Settings {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(256);
+        let storm_only = std::env::var("HARNESS_ONLY").is_ok_and(|v| v == "storm");
+        let capacity = std::env::var("HARNESS_CAPACITY")
+            .ok()
+            .and_then(|s| s.parse().ok());
         Self {
             bin_dir,
             out,
             seconds,
             users,
+            storm_only,
+            capacity,
         }
     }
 }
@@ -88,13 +101,18 @@ fn main() {
     let mut report = Report::default();
     let started = Instant::now();
 
-    eprintln!("== 1. hashing ({} s per measurement)", s.seconds);
-    let hashing = hashing(&s, &rt);
-    report.hashing(&hashing);
-    let capacity = hashing
-        .get(&(cores(), Impl::CiamPool))
-        .copied()
-        .unwrap_or(1.0);
+    let capacity = if let Some(c) = s.capacity {
+        eprintln!("== 1. hashing skipped: capacity {c}/s from HARNESS_CAPACITY");
+        c
+    } else {
+        eprintln!("== 1. hashing ({} s per measurement)", s.seconds);
+        let hashing = hashing(&s, &rt);
+        report.hashing(&hashing);
+        hashing
+            .get(&(cores(), Impl::CiamPool))
+            .copied()
+            .unwrap_or(1.0)
+    };
 
     eprintln!("== seeding {} accounts", s.users);
     let accounts = rt.block_on(seed(&s));
@@ -111,9 +129,15 @@ fn main() {
         .block_on(sign_in_cookie(&peer, &accounts[0]))
         .expect("peer sign-in");
 
-    eprintln!("== 2/3. protected route, health route, peer (wrk, {CONNECTIONS} connections)");
     let mut runs: BTreeMap<&str, Vec<Wrk>> = BTreeMap::new();
-    for round in 0..2 {
+    let rounds = if s.storm_only {
+        eprintln!("== 2/3. skipped (HARNESS_ONLY=storm)");
+        0
+    } else {
+        eprintln!("== 2/3. protected route, health route, peer (wrk, {CONNECTIONS} connections)");
+        2
+    };
+    for round in 0..rounds {
         eprintln!("   round {}", round + 1);
         runs.entry("ciam /healthz")
             .or_default()
@@ -132,7 +156,9 @@ fn main() {
             .or_default()
             .push(wrk(&peer.url("/healthz"), None, s.seconds));
     }
-    report.routes(&runs);
+    if !runs.is_empty() {
+        report.routes(&runs);
+    }
 
     eprintln!(
         "== 4. storm: sign-ins offered at 10x capacity ({:.0}/s) with wrk on /auth/me",
@@ -144,12 +170,19 @@ fn main() {
         let cookie = ciam_cookie.clone();
         move || wrk(&url, Some(&cookie), storm_secs)
     });
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = std::thread::spawn({
+        let (pid, sampling) = (ciam.child.id(), sampling.clone());
+        move || sample_process(pid, &sampling)
+    });
     let open = rt.block_on(open_loop_storm(
         &ciam,
         &accounts,
         capacity * 10.0,
         Duration::from_secs(storm_secs),
     ));
+    sampling.store(false, Ordering::Relaxed);
+    let samples = sampler.join().expect("sampler thread");
     let route_during = route_during.join().expect("wrk thread");
 
     eprintln!("== 4. storm: {CONNECTIONS} closed-loop sign-in clients, ciam then peer");
@@ -172,6 +205,7 @@ fn main() {
         capacity,
         peak,
     );
+    report.storm_samples(&open, &samples);
 
     ciam.stop();
     peer.stop();
@@ -620,6 +654,8 @@ struct Storm {
     busy: Vec<Duration>,
     busy_with_retry_after: usize,
     other: BTreeMap<String, usize>,
+    /// Most sign-ins the open loop had waiting for an answer at once.
+    max_in_flight: usize,
 }
 
 impl Storm {
@@ -714,14 +750,21 @@ async fn open_loop_storm(server: &Server, accounts: &[Account], rate: f64, dur: 
     let mut n = 0usize;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
     while start.elapsed() < dur {
         ticker.tick().await;
         let a = accounts[n % accounts.len()].clone();
         let c = client.clone();
         let base = server.base.clone();
-        tasks.push(tokio::spawn(
-            async move { one_sign_in(&c, &base, &a).await },
-        ));
+        let (in_flight, max_in_flight) = (in_flight.clone(), max_in_flight.clone());
+        tasks.push(tokio::spawn(async move {
+            let now = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            max_in_flight.fetch_max(now, Ordering::Relaxed);
+            let answer = one_sign_in(&c, &base, &a).await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            answer
+        }));
         n += 1;
     }
     let mut storm = Storm {
@@ -732,7 +775,48 @@ async fn open_loop_storm(server: &Server, accounts: &[Account], rate: f64, dur: 
         record(&mut storm, t.await.expect("join"));
     }
     storm.secs = start.elapsed().as_secs_f64();
+    storm.max_in_flight = max_in_flight.load(Ordering::Relaxed);
     storm
+}
+
+/// What the sampler saw of the quickstart during the open-loop storm.
+#[derive(Default)]
+struct Samples {
+    /// Largest resident set (`VmRSS`), KiB, and when it was seen (s into the storm).
+    max_rss_kib: u64,
+    max_rss_at: f64,
+    /// Most open file descriptors (mostly client connections).
+    max_fds: usize,
+    /// Threads at the end.
+    threads: u64,
+}
+
+/// Samples the process every 50 ms while `on` is set.
+fn sample_process(pid: u32, on: &AtomicBool) -> Samples {
+    let start = Instant::now();
+    let mut s = Samples::default();
+    let field = |status: &str, name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    while on.load(Ordering::Relaxed) {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            let rss = field(&status, "VmRSS:");
+            if rss > s.max_rss_kib {
+                s.max_rss_kib = rss;
+                s.max_rss_at = start.elapsed().as_secs_f64();
+            }
+            s.threads = field(&status, "Threads:");
+        }
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            s.max_fds = s.max_fds.max(dir.count());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
 }
 
 /// `CONNECTIONS` clients signing in one after another. A 503 is followed by the wait its
@@ -1021,6 +1105,21 @@ impl Report {
             None => writeln!(m, "| quickstart peak memory | not readable | | |").ok(),
         };
         m.push('\n');
+    }
+
+    fn storm_samples(&mut self, open: &Storm, samples: &Samples) {
+        writeln!(
+            self.md,
+            "Open loop, sampled every 50 ms: at most {} sign-ins waiting for an answer at once; \
+             the quickstart held at most {} file descriptors, its resident set peaked at {:.1} MiB \
+             ({:.1} s into the storm), {} threads.\n",
+            open.max_in_flight,
+            samples.max_fds,
+            samples.max_rss_kib as f64 / 1024.0,
+            samples.max_rss_at,
+            samples.threads
+        )
+        .ok();
     }
 
     fn finish(self, took: Duration, s: &Settings) {
