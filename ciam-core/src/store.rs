@@ -280,8 +280,55 @@ pub trait CounterStore: Send + Sync + Debug + 'static {
     /// The count of `key` in the window containing `now` (0 when none), without adding.
     async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64>;
 
+    /// Several [`Self::count`]s at once: the counts of `reads`, in their order. A sign-in
+    /// reads about ten windows before it may hash (each throttle key's current and previous
+    /// window), so backends that can answer in one round trip override this; the default
+    /// asks one by one.
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            out.push(self.count(r.key, r.window, r.at).await?);
+        }
+        Ok(out)
+    }
+
     /// Forgets every window of `key` (for example after a successful sign-in).
     async fn reset(&self, key: &str) -> StoreResult<()>;
+}
+
+/// One read of [`CounterStore::counts`]: the window of length `window` containing `at`, of
+/// `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterRead<'a> {
+    /// The counter's key.
+    pub key: &'a str,
+    /// The window length.
+    pub window: Duration,
+    /// An instant inside the window to read.
+    pub at: OffsetDateTime,
+}
+
+/// Answers `reads` from rows of `(key, window ms, window index, count)`, as the SQL backends
+/// fetch them (every row of the keys asked): 0 where no row matches.
+#[doc(hidden)]
+pub fn counts_from_rows(reads: &[CounterRead<'_>], rows: &[(String, i64, i64, i64)]) -> Vec<u64> {
+    reads
+        .iter()
+        .map(|r| {
+            let ms = window_ms(r.window);
+            let index = window_index(r.window, r.at);
+            rows.iter()
+                .find(|(k, m, i, _)| k == r.key && *m == ms && *i == index)
+                .and_then(|(_, _, _, c)| u64::try_from(*c).ok())
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// A window length in milliseconds as the stores keep it: at least 1.
+#[doc(hidden)]
+pub fn window_ms(window: Duration) -> i64 {
+    i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
 /// The index of the window of length `window` containing `now`, counted from the Unix epoch.

@@ -44,7 +44,7 @@ use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::shred::KeyState;
 use ciam_core::store::{
-    AuditStore, Backend, ChallengeStore, CounterStore, CredentialStore, IdentityStore,
+    AuditStore, Backend, ChallengeStore, CounterRead, CounterStore, CredentialStore, IdentityStore,
     SessionStore, StoreResult,
 };
 use ciam_core::user::User;
@@ -385,6 +385,10 @@ impl CounterStore for ComposedBackend {
 
     async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
         self.counters.count(key, window, now).await
+    }
+
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        self.counters.counts(reads).await
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

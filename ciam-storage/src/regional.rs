@@ -62,7 +62,7 @@ use ciam_core::secret::TokenHash;
 use ciam_core::session::{DeviceInfo, Session};
 use ciam_core::shred::KeyState;
 use ciam_core::store::{
-    AuditStore, Backend, ChallengeStore, CounterStore, CredentialStore, IdentityStore,
+    AuditStore, Backend, ChallengeStore, CounterRead, CounterStore, CredentialStore, IdentityStore,
     SessionStore, StoreError, StoreResult,
 };
 use ciam_core::user::{Region, User};
@@ -747,6 +747,10 @@ impl CounterStore for RegionalBackend {
 
     async fn count(&self, key: &str, window: Duration, now: OffsetDateTime) -> StoreResult<u64> {
         self.home_backend()?.count(key, window, now).await
+    }
+
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        self.home_backend()?.counts(reads).await
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

@@ -183,8 +183,9 @@ impl Ciam {
         if let Some((point, at)) = last {
             signals = signals.with_last_location(point, at);
         }
-        for k in keys.iter().filter(|k| k.enforced) {
-            let failures = self.sliding_failures(&k.key, now).await?;
+        let enforced: Vec<&Key> = keys.iter().filter(|k| k.enforced).collect();
+        let failures_of = self.sliding_failures_of(&enforced, now).await?;
+        for (k, failures) in enforced.into_iter().zip(failures_of) {
             signals = match k.scope {
                 "account" => signals.with_account_failures(failures),
                 "ip" => signals.with_ip_failures(failures),

@@ -57,7 +57,7 @@ use crate::audit::AuditAction;
 use crate::error::{Error, Result};
 use crate::identifier::Email;
 use crate::secret::TokenHash;
-use crate::store::window_index;
+use crate::store::{CounterRead, window_index};
 
 /// Sign-in throttling limits.
 ///
@@ -250,6 +250,35 @@ fn delay_key(key: &str, delay: Duration) -> String {
     format!("{key}:delay:{}", delay.as_millis())
 }
 
+/// The reads of `key`'s window containing `now` and of the window before it.
+fn window_pair(key: &str, window: Duration, now: OffsetDateTime) -> [CounterRead<'_>; 2] {
+    [
+        CounterRead {
+            key,
+            window,
+            at: now,
+        },
+        CounterRead {
+            key,
+            window,
+            at: now - time::Duration::try_from(window).unwrap_or_default(),
+        },
+    ]
+}
+
+/// A sliding window's count from its [`window_pair`] counts: the current fixed window plus
+/// the previous one weighted by how much of it the sliding window ending at `now` still
+/// covers.
+fn sliding_total(pair: &[u64], window: Duration, now: OffsetDateTime) -> u64 {
+    let current = pair.first().copied().unwrap_or(0);
+    let previous = pair.get(1).copied().unwrap_or(0);
+    let len = window.as_millis().max(1);
+    let into = u128::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0) % len;
+    let weight_left = len - into;
+    let carried = u128::from(previous) * weight_left / len;
+    current.saturating_add(u64::try_from(carried).unwrap_or(u64::MAX))
+}
+
 /// Milliseconds from `now` to the end of the `window`-long window containing it.
 fn until_window_end(window: Duration, now: OffsetDateTime) -> Duration {
     let len = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -260,6 +289,21 @@ fn until_window_end(window: Duration, now: OffsetDateTime) -> Duration {
 }
 
 impl Ciam {
+    /// The counts of `reads`, one per read: a store that answers another number of counts
+    /// is an error, never a count of 0 (which would let attempts through).
+    async fn counts_of(&self, reads: &[CounterRead<'_>]) -> Result<Vec<u64>> {
+        let counts = self.inner.counters.counts(reads).await?;
+        if counts.len() != reads.len() {
+            return Err(crate::store::StoreError::Corrupt(format!(
+                "counter store answered {} counts for {} reads",
+                counts.len(),
+                reads.len()
+            ))
+            .into());
+        }
+        Ok(counts)
+    }
+
     /// Failures on `key` in the sliding window ending at `now`.
     pub(crate) async fn sliding_failures(&self, key: &str, now: OffsetDateTime) -> Result<u64> {
         self.sliding_count(key, self.inner.policy.throttle.window, now)
@@ -274,23 +318,34 @@ impl Ciam {
         window: Duration,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        let counters = &self.inner.counters;
-        let current = counters.count(key, window, now).await?;
-        let previous = counters
-            .count(
-                key,
-                window,
-                now - time::Duration::try_from(window).unwrap_or_default(),
-            )
-            .await?;
-        let len = window.as_millis().max(1);
-        let into = u128::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0) % len;
-        let weight_left = len - into;
-        let carried = u128::from(previous) * weight_left / len;
-        Ok(current + u64::try_from(carried).unwrap_or(u64::MAX))
+        let counts = self.counts_of(&window_pair(key, window, now)).await?;
+        Ok(sliding_total(&counts, window, now))
+    }
+
+    /// The sliding-window failures of each of `keys` (in their order), read in one store
+    /// call.
+    pub(crate) async fn sliding_failures_of(
+        &self,
+        keys: &[&Key],
+        now: OffsetDateTime,
+    ) -> Result<Vec<u64>> {
+        let window = self.inner.policy.throttle.window;
+        let reads: Vec<CounterRead<'_>> = keys
+            .iter()
+            .flat_map(|k| window_pair(&k.key, window, now))
+            .collect();
+        let counts = self.counts_of(&reads).await?;
+        Ok(counts
+            .chunks(2)
+            .map(|pair| sliding_total(pair, window, now))
+            .collect())
     }
 
     /// Refuses the attempt when one of `keys` is inside its delay. Records the refusal.
+    ///
+    /// Every window the decision needs (the consecutive-failure runs and each key's sliding
+    /// window) is read in one store call; a delay marker is read only for a key past its free
+    /// failures.
     pub(crate) async fn check_throttle(
         &self,
         keys: &[Key],
@@ -299,8 +354,25 @@ impl Ciam {
     ) -> Result<()> {
         let now = self.now();
         let policy = self.inner.policy.throttle;
-        for k in keys.iter().filter(|k| k.enforced && k.consecutive) {
-            let (run, current) = self.consecutive_failures(k, now).await?;
+        let enforced: Vec<&Key> = keys.iter().filter(|k| k.enforced).collect();
+        let runs: Vec<(&Key, String)> = enforced
+            .iter()
+            .filter(|k| k.consecutive)
+            .map(|k| (*k, k.run_key()))
+            .collect();
+        let mut reads: Vec<CounterRead<'_>> = Vec::with_capacity(2 * (runs.len() + enforced.len()));
+        for (_, run) in &runs {
+            reads.extend(window_pair(run, policy.consecutive_memory, now));
+        }
+        for k in &enforced {
+            reads.extend(window_pair(&k.key, policy.window, now));
+        }
+        let counts = self.counts_of(&reads).await?;
+        let (run_counts, window_counts) = counts.split_at(2 * runs.len());
+        for ((k, _), pair) in runs.iter().zip(run_counts.chunks(2)) {
+            // The current window of the run's memory plus the whole previous one.
+            let current = pair.first().copied().unwrap_or(0);
+            let run = current.saturating_add(pair.get(1).copied().unwrap_or(0));
             if run < u64::from(policy.consecutive_failures) {
                 continue;
             }
@@ -323,8 +395,8 @@ impl Ciam {
             .await;
             return Err(Error::RateLimited { retry_after });
         }
-        for k in keys.iter().filter(|k| k.enforced) {
-            let failures = self.sliding_failures(&k.key, now).await?;
+        for (k, pair) in enforced.iter().zip(window_counts.chunks(2)) {
+            let failures = sliding_total(pair, policy.window, now);
             let Some(delay) = policy.delay_after(failures, k.free) else {
                 continue;
             };
@@ -347,24 +419,6 @@ impl Ciam {
             }
         }
         Ok(())
-    }
-
-    /// The consecutive failures remembered on `k` at `now` (the current window of
-    /// [`ThrottlePolicy::consecutive_memory`] plus the whole previous one), and those of the
-    /// current window alone.
-    async fn consecutive_failures(&self, k: &Key, now: OffsetDateTime) -> Result<(u64, u64)> {
-        let memory = self.inner.policy.throttle.consecutive_memory;
-        let run = k.run_key();
-        let counters = &self.inner.counters;
-        let current = counters.count(&run, memory, now).await?;
-        let previous = counters
-            .count(
-                &run,
-                memory,
-                now - time::Duration::try_from(memory).unwrap_or_default(),
-            )
-            .await?;
-        Ok((current.saturating_add(previous), current))
     }
 
     /// Counts a failure against every enforced key, arms the delay each key has reached, and

@@ -121,7 +121,7 @@ where
     audit::data_keys_and_tombstones(make().await).await;
 }
 
-/// Runs the [`counters`] checks (rate-limit windows, reset, atomic hits).
+/// Runs the [`counters`] checks (rate-limit windows, reset, atomic hits, batched reads).
 pub async fn run_counters<B, F, Fut>(make: F)
 where
     B: Backend,
@@ -130,4 +130,5 @@ where
 {
     counters::windows_counts_and_reset(make().await).await;
     counters::hits_are_atomic_under_concurrency(make().await).await;
+    counters::counts_answer_like_count(make().await).await;
 }

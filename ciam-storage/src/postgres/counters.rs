@@ -3,15 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ciam_core::store::{CounterStore, StoreResult, window_index};
+use ciam_core::store::{
+    CounterRead, CounterStore, StoreResult, counts_from_rows, window_index, window_ms,
+};
 use time::OffsetDateTime;
 
 use super::PostgresBackend;
 use super::error::{self, retry};
-
-fn window_ms(window: Duration) -> i64 {
-    i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1)
-}
 
 #[async_trait]
 impl CounterStore for PostgresBackend {
@@ -64,6 +62,24 @@ impl CounterStore for PostgresBackend {
             .await
             .map_err(error::map)?;
         Ok(count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
+    }
+
+    /// One statement for all the keys: every row of those keys, matched with the windows
+    /// asked in memory. A key has few rows (older windows are pruned).
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        let mut keys: Vec<String> = reads.iter().map(|r| r.key.to_owned()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let sql = format!(
+            "SELECT key, window_ms, window_index, count FROM {} WHERE key = ANY($1)",
+            self.table("rate_counters")
+        );
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(&sql)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::map)?;
+        Ok(counts_from_rows(reads, &rows))
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

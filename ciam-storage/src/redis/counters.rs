@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ciam_core::store::{CounterStore, StoreResult, window_index};
+use ciam_core::store::{CounterRead, CounterStore, StoreResult, window_index, window_ms};
 use redis::Script;
 use time::OffsetDateTime;
 
@@ -33,10 +33,6 @@ return c
 ",
     )
 });
-
-fn window_ms(window: Duration) -> i64 {
-    i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1)
-}
 
 impl RedisStore {
     /// `P rl:<key>`.
@@ -75,6 +71,27 @@ impl CounterStore for RedisStore {
             )
             .await?;
         Ok(count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
+    }
+
+    /// One pipeline of `HGET`s: a single round trip.
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for r in reads {
+            pipe.cmd("HGET").arg(self.counter_key(r.key)).arg(format!(
+                "{}:{}",
+                window_ms(r.window),
+                window_index(r.window, r.at)
+            ));
+        }
+        let mut conn = self.conn();
+        let counts: Vec<Option<i64>> = self.run(pipe.query_async(&mut conn)).await?;
+        Ok(counts
+            .into_iter()
+            .map(|c| c.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
+            .collect())
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {

@@ -3,15 +3,16 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ciam_core::store::{CounterStore, StoreResult, window_index};
+use ciam_core::store::{
+    CounterRead, CounterStore, StoreResult, counts_from_rows, window_index, window_ms,
+};
 use time::OffsetDateTime;
 
 use super::SqliteBackend;
 use super::error;
 
-fn window_ms(window: Duration) -> i64 {
-    i64::try_from(window.as_millis()).unwrap_or(i64::MAX).max(1)
-}
+/// Keys per statement of [`CounterStore::counts`], well under SQLite's bound on parameters.
+const KEYS_PER_READ: usize = 500;
 
 #[async_trait]
 impl CounterStore for SqliteBackend {
@@ -53,6 +54,27 @@ impl CounterStore for SqliteBackend {
         .await
         .map_err(error::map)?;
         Ok(count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0))
+    }
+
+    /// One statement for all the keys (in chunks of 500): every row of those keys, matched
+    /// with the windows asked in memory. A key has few rows (older windows are pruned).
+    async fn counts(&self, reads: &[CounterRead<'_>]) -> StoreResult<Vec<u64>> {
+        let mut keys: Vec<&str> = reads.iter().map(|r| r.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(KEYS_PER_READ) {
+            let sql = format!(
+                "SELECT key, window_ms, window_index, count FROM rate_counters WHERE key IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            rows.extend(query.fetch_all(&self.pool).await.map_err(error::map)?);
+        }
+        Ok(counts_from_rows(reads, &rows))
     }
 
     async fn reset(&self, key: &str) -> StoreResult<()> {
