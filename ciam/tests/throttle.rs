@@ -36,6 +36,7 @@ on_both_backends!(
     a_sliding_window_carries_the_previous_one_weighted,
     consecutive_failures_are_capped_across_days,
     the_owner_gets_in_at_the_consecutive_limit,
+    a_full_hashing_queue_refuses_without_store_work_or_records,
 );
 
 const ATTACKER: &str = "203.0.113.66";
@@ -582,4 +583,58 @@ async fn the_global_key_delays_untrusted_attempts<B: Backend>(store: Arc<B>) {
     assert_eq!(e.detail["failures"], 8);
     // A trusted device is exempt.
     expect_signed_in(h.try_sign_in("ada@example.com", PW, &trusted).await);
+}
+
+/// Past hashing capacity a sign-in is answered `Overloaded` with a `retry_after`, hashes
+/// nothing and writes nothing (no audit record, no failure counted), the same for known and
+/// unknown addresses; a trusted device still gets the priority places, and once places are
+/// free again the owner signs in. The queue is filled by holding reserved places, as
+/// sign-ins past their throttle check do.
+async fn a_full_hashing_queue_refuses_without_store_work_or_records<B: Backend>(store: Arc<B>) {
+    let h = harness(store, Policy::default());
+    h.register_only("ada@example.com").await;
+    h.at_window_start();
+    let owner = ctx_from(Some(OWNER));
+    let s = expect_signed_in(h.try_sign_in("ada@example.com", PW, &owner).await);
+    let trusted = owner
+        .clone()
+        .with_device_token(Some(s.device_token.clone().expect("a device token")));
+    let hasher = h.ciam.password_hasher();
+    let overloaded = |r: Result<ciam::SignInOutcome, Error>| match r {
+        Err(Error::Overloaded { retry_after }) => assert!(retry_after > StdDuration::ZERO),
+        other => panic!("expected Overloaded, got {other:?}"),
+    };
+
+    // Fill the ordinary lane.
+    let mut held = Vec::new();
+    while let Ok(slot) = hasher.reserve(false) {
+        held.push(slot);
+    }
+    let (hashes, records) = (h.hashes(), h.whole_audit().await.len());
+    for email in ["ada@example.com", "nobody@example.com", "not an address"] {
+        overloaded(h.try_sign_in(email, PW, &owner).await);
+    }
+    assert_eq!(h.hashes(), hashes, "a refusal for load hashes nothing");
+    assert_eq!(
+        h.whole_audit().await.len(),
+        records,
+        "a refusal for load writes no record"
+    );
+    // Nor did it count as a failure: the owner's next attempts are not delayed.
+    let free = ThrottlePolicy::default().account_free;
+
+    // The owner's trusted browser hashes in the priority places.
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &trusted).await);
+    while let Ok(slot) = hasher.reserve(true) {
+        held.push(slot);
+    }
+    overloaded(h.try_sign_in("ada@example.com", PW, &trusted).await);
+
+    // Places given back: the owner signs in from a new browser, and the refusals above
+    // left no failures behind (the free failures are all still there).
+    drop(held);
+    assert!(hasher.saturated(false).is_none());
+    expect_signed_in(h.try_sign_in("ada@example.com", PW, &owner).await);
+    h.fail("nobody@example.com", free, &owner).await;
+    limited(h.try_sign_in("nobody@example.com", PW, &owner).await);
 }

@@ -52,20 +52,17 @@ impl Ciam {
     ) -> Result<SignInOutcome> {
         // Past hashing capacity, answer "busy" (503 with Retry-After) at once, before any
         // store work: the attempt could not be hashed anyway, and under a sign-in storm this
-        // keeps the refusals cheap and the store free for everything else. An attempt let in
-        // holds its place in the hashing queue through its store reads, so it is not refused
-        // afterwards, when the work is done. The same for every address, so it tells nothing
-        // about accounts. A browser that sends a device token asks for the priority lane
-        // (whether the token is valid is checked later, and an invalid one loses it).
-        let slot = self
-            .inner
-            .hasher
-            .reserve(ctx.device_token.is_some())
-            .map_err(Error::from)?;
+        // keeps the refusals cheap and the store free for everything else. The same for every
+        // address, so it tells nothing about accounts. A browser that sends a device token
+        // asks about the priority lane (whether the token is valid is checked later).
+        if let Some(retry_after) = self.inner.hasher.saturated(ctx.device_token.is_some()) {
+            return Err(Error::Overloaded { retry_after });
+        }
         let Ok(email) = Email::parse(email) else {
             let keys = throttle::keys(&self.inner.policy.throttle, "signin", None, ctx, false);
             self.check_throttle(&keys, AuditAction::SignInPassword, ctx)
                 .await?;
+            let slot = self.hashing_place(false)?;
             // Costs the same as a wrong password, so malformed input is no faster path.
             self.inner
                 .hasher
@@ -91,6 +88,11 @@ impl Ciam {
         );
         self.check_throttle(&keys, AuditAction::SignInPassword, ctx)
             .await?;
+        // Past the throttle, the attempt takes its place in the hashing queue, in the lane
+        // the (now verified) device token gives it. A throttled attempt never held a place,
+        // so delayed attackers do not crowd owners out; an attempt let in keeps its place
+        // through its last store read and is not refused afterwards.
+        let slot = self.hashing_place(trusted.is_some())?;
         let credential = match &user {
             Some(u) => self
                 .inner
@@ -211,6 +213,17 @@ impl Ciam {
         )
         .await;
         Ok(SignInOutcome::SignedIn(Box::new(signed_in)))
+    }
+
+    /// A place in the hashing queue for a sign-in past its throttle check, or 503 `overloaded`.
+    /// Not audited, like the refusal before the store reads: a refusal for load is no
+    /// decision about the account, and writing a record per refusal would load the store
+    /// most when it is busiest.
+    fn hashing_place(&self, trusted: bool) -> Result<crate::password::HashingSlot> {
+        self.inner.hasher.reserve(trusted).map_err(|e| {
+            tracing::debug!(error = %e, "sign-in refused: hashing queue full");
+            Error::from(e)
+        })
     }
 
     async fn sign_in_failed<T>(

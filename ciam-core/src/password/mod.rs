@@ -67,9 +67,10 @@
 //! worker threads ([`PoolConfig`]) takes jobs from a bounded queue; each worker keeps one argon2
 //! memory area sized for the current parameters and reuses it. When the queue is full the call
 //! fails fast with [`PasswordError::Overloaded`] and a `retry_after` estimate instead of piling
-//! up memory. A caller with other work to do before hashing (a sign-in reads the store first)
-//! reserves its place up front with [`PasswordHasher::reserve`]: the [`HashingSlot`] counts as
-//! queued until it is used or dropped, so admission is decided once, before the other work.
+//! up memory. A caller with other work to do before hashing (a sign-in reads the stored hash
+//! after its throttle check) reserves its place first with [`PasswordHasher::reserve`]: the
+//! [`HashingSlot`] counts as queued until it is used or dropped, so admission is decided
+//! once, before that work, and never undone after it.
 //! A quarter of the queue is kept for the priority lane ([`PasswordHasher::verify_trusted`]).
 //! The workers exit when the last clone of the [`PasswordHasher`] is dropped.
 //!
