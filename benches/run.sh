@@ -6,7 +6,8 @@
 #   benches/run.sh --no-criterion
 #
 # Environment: HARNESS_SECONDS (length of one measurement, default 8), HARNESS_USERS (256),
-# HARNESS_OUT (default target/harness; results.md is written there), CRITERION_SECONDS (3).
+# HARNESS_OUT (default target/harness; results.md is written there), CRITERION_SECONDS (3),
+# HARNESS_ONLY=storm (phase 4 alone) and HARNESS_CAPACITY=<hashes/s> (skip phase 1).
 # Installs wrk and libargon2-dev from Debian if they are missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
