@@ -9,20 +9,10 @@
 
 mod support;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use ciam::otp::OtpAuthUri;
 use reqwest::header::ORIGIN;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use support::*;
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 async fn delete(c: &Client, s: &Server, path: &str) -> Answer {
     answer(c.delete(format!("{}{path}", s.base)).send().await.unwrap()).await
@@ -43,28 +33,6 @@ fn cookie_value(r: &Answer, name: &str) -> String {
         .to_owned()
 }
 
-/// Enrols an authenticator app with the signed-in browser `c`; returns the recovery codes.
-async fn enrol_totp(c: &Client, s: &Server) -> Vec<String> {
-    let e = post(c, s, "/auth/mfa/totp/enroll", json!({})).await;
-    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
-    let uri = OtpAuthUri::parse(e.body["otpauth_uri"].as_str().unwrap()).unwrap();
-    let code = uri.config().code_at(uri.secret(), unix_now());
-    let confirmed = post(
-        c,
-        s,
-        "/auth/mfa/totp/confirm",
-        json!({"enrolment": e.body["enrolment"], "code": code}),
-    )
-    .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
-    confirmed.body["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// An account with an authenticator app signs in with "remember this device": the browser is
 /// listed once (current, remembered, its User-Agent, no token anywhere in the answer) and
 /// skips the code. Refusals: 401 without a session, 404 for another account's device (which
@@ -78,7 +46,7 @@ async fn remembered_devices_are_listed_and_forgotten_one_by_one() {
     let a = browser(&s, "device-a");
     register_and_verify(&a, &s, &mut mail, &email, PASSWORD).await;
     login(&a, &s, &email, PASSWORD).await;
-    let codes = enrol_totp(&a, &s).await;
+    let (_, codes) = enrol_totp(&a, &s).await;
     post(&a, &s, "/auth/logout", json!({})).await;
 
     // The second factor, remembering this browser.

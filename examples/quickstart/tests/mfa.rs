@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ciam::otp::OtpAuthUri;
 use reqwest::{Client, StatusCode};
@@ -14,13 +14,6 @@ use serde_json::{Value, json};
 use support::*;
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// The quickstart's recent-authentication window (the engine's default), in seconds.
 const RECENT_AUTH_SECONDS: u64 = 600;
@@ -43,34 +36,6 @@ fn assert_step_up(r: &Answer, aal: u8, max_age: Option<u64>) {
     assert_eq!(r.body["error"], "step_up_required", "{:?}", r.body);
     assert_eq!(r.body["aal"], aal, "{:?}", r.body);
     assert_eq!(r.body["max_age"], json!(max_age), "{:?}", r.body);
-}
-
-/// The codes of a recovery-code answer.
-fn codes_of(body: &Value) -> Vec<String> {
-    body["recovery_codes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no recovery codes in {body}"))
-        .iter()
-        .map(|c| c.as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// Enrols an authenticator app with the signed-in browser `c`: the otpauth URI and the
-/// recovery codes shown once.
-async fn enrol_totp(c: &Client, s: &Server) -> (OtpAuthUri, Vec<String>) {
-    let e = post(c, s, "/auth/mfa/totp/enroll", json!({})).await;
-    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
-    let uri = OtpAuthUri::parse(e.body["otpauth_uri"].as_str().unwrap()).unwrap();
-    let code = uri.config().code_at(uri.secret(), unix_now());
-    let confirmed = post(
-        c,
-        s,
-        "/auth/mfa/totp/confirm",
-        json!({"enrolment": e.body["enrolment"], "code": code}),
-    )
-    .await;
-    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
-    (uri, codes_of(&confirmed.body))
 }
 
 /// Signs in, waiting out the delays (429 with `Retry-After`) that throttling imposes, at

@@ -467,3 +467,39 @@ pub(crate) async fn wait_until_healthy(server: &mut Server, limit: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Seconds since the Unix epoch, for TOTP codes.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The codes of a recovery-code answer.
+pub(crate) fn codes_of(body: &Value) -> Vec<String> {
+    body["recovery_codes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no recovery codes in {body}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Enrols an authenticator app with the signed-in browser `c`: the otpauth URI and the
+/// recovery codes shown once.
+pub(crate) async fn enrol_totp(c: &Client, s: &Server) -> (ciam::otp::OtpAuthUri, Vec<String>) {
+    let e = post(c, s, "/auth/mfa/totp/enroll", json!({})).await;
+    assert_eq!(e.status, StatusCode::OK, "{:?}", e.body);
+    let uri = ciam::otp::OtpAuthUri::parse(e.body["otpauth_uri"].as_str().unwrap()).unwrap();
+    let code = uri.config().code_at(uri.secret(), unix_now());
+    let confirmed = post(
+        c,
+        s,
+        "/auth/mfa/totp/confirm",
+        json!({"enrolment": e.body["enrolment"], "code": code}),
+    )
+    .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    (uri, codes_of(&confirmed.body))
+}
