@@ -123,12 +123,8 @@ impl Ciam {
             .await;
         let verification = match verified {
             Ok(v) => v,
+            // Only when the channel is full despite the reservation; not audited, as above.
             Err(crate::password::PasswordError::Overloaded { retry_after }) => {
-                self.record(
-                    Decision::failure(AuditAction::Throttled, "hashing_overloaded").user(user.id),
-                    ctx,
-                )
-                .await;
                 return Err(Error::Overloaded { retry_after });
             }
             Err(crate::password::PasswordError::TooLong) => {

@@ -184,11 +184,11 @@ impl PasswordHasher {
     /// after other work ([`Self::verify_reserved`], [`Self::verify_dummy_reserved`]), or
     /// fails fast with [`PasswordError::Overloaded`] and the `retry_after` to answer with.
     ///
-    /// A sign-in takes its place before it touches the store: past capacity it is refused at
-    /// once, and once admitted it is not refused later for want of room after its store
-    /// reads. `priority` asks for the lane of [`Self::verify_trusted`] (the caller says the
-    /// browser presented a device token; whether that token is valid may be known only
-    /// later, see [`Self::verify_reserved`]). Dropping the slot gives the place back.
+    /// A sign-in takes its place after its throttle check and before it reads the stored
+    /// hash: past capacity it is refused then, and once admitted it is not refused later for
+    /// want of room. `priority` asks for the lane of [`Self::verify_trusted`]; a caller that
+    /// cannot yet tell whether the browser's device token is valid may ask for it and say
+    /// so later (see [`Self::verify_reserved`]). Dropping the slot gives the place back.
     pub fn reserve(&self, priority: bool) -> Result<HashingSlot, PasswordError> {
         self.inner.pool.reserve(priority).map(HashingSlot)
     }
