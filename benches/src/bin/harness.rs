@@ -505,10 +505,7 @@ impl Server {
 
     fn peak_memory_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status_field(&status, "VmHWM:")
     }
 
     fn stop(&mut self) {
@@ -791,17 +788,19 @@ struct Samples {
     threads: u64,
 }
 
+/// A number field of `/proc/<pid>/status` (`VmHWM:`, `Threads:`...), without its unit.
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Samples the process every 50 ms while `on` is set.
 fn sample_process(pid: u32, on: &AtomicBool) -> Samples {
     let start = Instant::now();
     let mut s = Samples::default();
-    let field = |status: &str, name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |status: &str, name: &str| status_field(status, name).unwrap_or(0);
     while on.load(Ordering::Relaxed) {
         if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
             let rss = field(&status, "VmRSS:");
