@@ -18,16 +18,37 @@ pub struct IdParseError {
     kind: &'static str,
 }
 
-fn encode_hex(bytes: &[u8; 16], prefix: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(prefix.len() + 1 + 32);
-    out.push_str(prefix);
-    out.push('_');
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+/// The longest type prefix an id may have (checked at compile time for every id type).
+const MAX_PREFIX: usize = 8;
+
+/// An id's text form on the stack: the prefix, `_` and 32 hex digits. Displaying and
+/// serializing an id (every `/me` answer carries two) then costs no allocation.
+struct IdText {
+    buf: [u8; MAX_PREFIX + 1 + 32],
+    len: usize,
+}
+
+impl IdText {
+    fn new(bytes: &[u8; 16], prefix: &str) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; MAX_PREFIX + 1 + 32];
+        let p = prefix.len().min(MAX_PREFIX);
+        buf[..p].copy_from_slice(&prefix.as_bytes()[..p]);
+        buf[p] = b'_';
+        for (i, b) in bytes.iter().enumerate() {
+            buf[p + 1 + 2 * i] = HEX[usize::from(b >> 4)];
+            buf[p + 2 + 2 * i] = HEX[usize::from(b & 0x0f)];
+        }
+        Self {
+            buf,
+            len: p + 1 + 32,
+        }
     }
-    out
+
+    /// The text; `None` never happens (the prefixes and the digits are ASCII).
+    fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.buf[..self.len]).ok()
+    }
 }
 
 fn decode_hex(s: &str, prefix: &str, kind: &'static str) -> Result<[u8; 16], IdParseError> {
@@ -84,9 +105,11 @@ macro_rules! define_id {
             }
         }
 
+        const _: () = assert!($prefix.len() <= MAX_PREFIX && $prefix.is_ascii());
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&encode_hex(&self.0, $prefix))
+                f.write_str(IdText::new(&self.0, $prefix).as_str().ok_or(fmt::Error)?)
             }
         }
 
@@ -105,7 +128,11 @@ macro_rules! define_id {
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                let text = IdText::new(&self.0, $prefix);
+                let text = text
+                    .as_str()
+                    .ok_or_else(|| serde::ser::Error::custom("id text is not UTF-8"))?;
+                s.serialize_str(text)
             }
         }
 
@@ -159,5 +186,23 @@ mod tests {
         assert!(format!("usr_{}", "é".repeat(16)).parse::<UserId>().is_err());
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), id);
+    }
+
+    #[test]
+    fn every_nibble_is_written_in_order_by_display_and_serialize() {
+        // High nibble i, low nibble 15 - i: every digit in both places.
+        let bytes: [u8; 16] = std::array::from_fn(|i| (i as u8) * 16 + (15 - i as u8));
+        let id = SessionId::from_bytes(bytes);
+        let expected = format!(
+            "ses_{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        assert_eq!(id.to_string(), expected);
+        assert_eq!(format!("{id:?}"), expected);
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{expected}\"")
+        );
+        assert_eq!(expected.parse::<SessionId>(), Ok(id));
     }
 }

@@ -471,13 +471,9 @@ impl Ciam {
         .await
     }
 
-    /// Profile fields worth asking `user` for at `stage` (progressive profiling).
-    pub fn profile_prompts(&self, user: &User, stage: &str) -> Vec<FieldSpec> {
-        self.inner
-            .profile
-            .prompts(&user.profile, stage)
-            .into_iter()
-            .cloned()
-            .collect()
+    /// Profile fields worth asking `user` for at `stage` (progressive profiling), borrowed
+    /// from the engine's schema (no copy: `GET /me` asks on every call).
+    pub fn profile_prompts(&self, user: &User, stage: &str) -> Vec<&FieldSpec> {
+        self.inner.profile.prompts(&user.profile, stage)
     }
 }

@@ -309,7 +309,11 @@ impl Ciam {
             session_id: session.id,
         })
         .await;
-        let profile_prompts = self.profile_prompts(&user, "signup");
+        let profile_prompts = self
+            .profile_prompts(&user, "signup")
+            .into_iter()
+            .cloned()
+            .collect();
         Ok(SignedIn {
             token,
             session: SessionInfo::from_session(&session, Some(session.id)),
