@@ -130,8 +130,27 @@ where
     }
 }
 
+/// The first buffer a JSON answer is written into: most answers of this crate (`GET /me`,
+/// sign-in) fit, so they are written without regrowing it (axum's `Json` starts at 128 bytes
+/// and doubles).
+const ANSWER_CAPACITY: usize = 1024;
+
 impl<T: Serialize> IntoResponse for Json<T> {
+    /// `application/json`; a value that cannot be serialized (a map with non-string keys) is
+    /// a 500 `internal`, as an engine fault is.
     fn into_response(self) -> Response {
-        axum::Json(self.0).into_response()
+        let mut body = Vec::with_capacity(ANSWER_CAPACITY);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(e) => crate::rejection::ApiError::from(ciam_core::Error::Internal(Box::new(e)))
+                .into_response(),
+        }
     }
 }

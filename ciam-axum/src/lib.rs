@@ -44,7 +44,7 @@
 //! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
-//! | `privacy_router` / `Privacy` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key, `GET /me/export`, `DELETE /me` erasure with step-up) and the `Sec-GPC: 1` signal; see [`privacy`] |
+//! | `privacy_router` / `Privacy` / `HonourGpcLayer` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key, `GET /me/export`, `DELETE /me` erasure with step-up) and the `Sec-GPC: 1` signal; see [`privacy`] |
 //! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
 //!
 //! # Endpoints
@@ -210,6 +210,7 @@ mod extract;
 mod federation;
 mod layer;
 mod mfa;
+mod no_store;
 mod openapi;
 #[cfg(feature = "passkeys")]
 mod passkeys;
@@ -235,7 +236,7 @@ pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, Requir
 pub use layer::{CiamLayer, CiamService, ClientIp, Resolved, ResponseFuture, TrustedProxies};
 pub use openapi::{OPENAPI_PATH, openapi};
 #[cfg(feature = "consent")]
-pub use privacy::{Privacy, honour_gpc, privacy_router};
+pub use privacy::{GpcFuture, HonourGpc, HonourGpcLayer, Privacy, honour_gpc, privacy_router};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
 pub use routes::{BODY_LIMIT, router};
 #[cfg(feature = "tokens")]

@@ -1,7 +1,7 @@
 //! The JSON endpoints of [`router`].
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use http::StatusCode;
@@ -62,19 +62,7 @@ where
     let routes = routes.merge(crate::tokens::routes());
     #[cfg(feature = "federation")]
     let routes = routes.merge(crate::federation::routes());
-    routes
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(no_store))
-        .with_state(ciam)
-}
-
-/// Answers carry personal data and cookies: no shared or browser cache may keep them.
-async fn no_store(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .entry(http::header::CACHE_CONTROL)
-        .or_insert(http::HeaderValue::from_static("no-store"));
-    response
+    routes.layer(crate::no_store::answers()).with_state(ciam)
 }
 
 /// The caller's view of an account. Serialized straight from borrowed fields (no JSON tree
@@ -85,12 +73,12 @@ struct UserView<'a> {
     email: Option<&'a str>,
     email_verified: bool,
     profile: &'a ProfileAttributes,
-    prompts: Vec<ciam_core::profile::FieldSpec>,
+    prompts: Vec<&'a ciam_core::profile::FieldSpec>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
 }
 
-fn user_view<'a>(ciam: &Ciam, user: &'a User, stage: &str) -> UserView<'a> {
+fn user_view<'a>(ciam: &'a Ciam, user: &'a User, stage: &str) -> UserView<'a> {
     UserView {
         id: user.id,
         email: user.email.as_ref().map(|e| e.as_str()),
