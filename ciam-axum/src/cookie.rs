@@ -153,6 +153,20 @@ impl CookieConfig {
         read_named(headers, self.device_name)
     }
 
+    /// [`Self::read`] and [`Self::read_device`] in one pass over the `Cookie` headers.
+    pub fn read_both(&self, headers: &HeaderMap) -> (Option<OpaqueToken>, Option<OpaqueToken>) {
+        let (mut session, mut device) = (None, None);
+        scan(headers, |n, value| {
+            if n == self.name {
+                session.get_or_insert(value);
+            } else if n == self.device_name {
+                device.get_or_insert(value);
+            }
+            session.is_some() && device.is_some()
+        });
+        (session.and_then(token_of), device.and_then(token_of))
+    }
+
     /// Whether `value` (a `Set-Cookie` header) sets or clears this cookie.
     pub(crate) fn is_this_cookie(&self, value: &[u8]) -> bool {
         std::str::from_utf8(value)
@@ -172,13 +186,110 @@ impl CookieConfig {
 
 /// The value of cookie `name` in the request's `Cookie` headers (first occurrence), if any.
 fn read_named(headers: &HeaderMap, name: &str) -> Option<OpaqueToken> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| OpaqueToken::from_client(value.trim().trim_matches('"')))
-        .filter(|t| !t.expose().is_empty())
+    let mut found = None;
+    scan(headers, |n, value| {
+        if n == name {
+            found = Some(value);
+            true
+        } else {
+            false
+        }
+    });
+    found.and_then(token_of)
+}
+
+/// Calls `visit(name, value)` on each `name=value` pair of the request's `Cookie` headers, in
+/// order, until it returns true. Headers that are not visible ASCII are skipped.
+fn scan<'h>(headers: &'h HeaderMap, mut visit: impl FnMut(&'h str, &'h str) -> bool) {
+    for header in headers.get_all(COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for pair in header.split(';') {
+            if let Some((n, value)) = pair.trim().split_once('=')
+                && visit(n, value)
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A presented cookie value as a token: quotes and spaces around it dropped; none if empty.
+fn token_of(value: &str) -> Option<OpaqueToken> {
+    let value = value.trim().trim_matches('"');
+    (!value.is_empty()).then(|| OpaqueToken::from_client(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(COOKIE, HeaderValue::from_bytes(v).unwrap());
+        }
+        h
+    }
+
+    fn exposed(t: Option<OpaqueToken>) -> Option<String> {
+        t.map(|t| t.expose().to_owned())
+    }
+
+    /// `read_both` answers what `read` and `read_device` answer, pair by pair, on the shapes
+    /// browsers and attackers send.
+    #[test]
+    fn read_both_agrees_with_the_single_reads() {
+        let c = CookieConfig::for_public_url("http://localhost");
+        // The `Cookie` headers, then the session and device tokens expected.
+        type Case<'a> = (&'a [&'a [u8]], Option<&'a str>, Option<&'a str>);
+        let cases: &[Case] = &[
+            (&[], None, None),
+            (
+                &[b"ciam_session=s1; ciam_device=d1"],
+                Some("s1"),
+                Some("d1"),
+            ),
+            (
+                &[b"ciam_device=d1; other=x; ciam_session=s1"],
+                Some("s1"),
+                Some("d1"),
+            ),
+            // First occurrence wins, across headers too.
+            (&[b"ciam_session=s1; ciam_session=s2"], Some("s1"), None),
+            (
+                &[b"ciam_device=d1", b"ciam_device=d2; ciam_session=s2"],
+                Some("s2"),
+                Some("d1"),
+            ),
+            // Quotes and spaces dropped; an empty first value is no token (not the second).
+            (
+                &[b"  ciam_session=\"s1\" ;ciam_device= d1 "],
+                Some("s1"),
+                Some("d1"),
+            ),
+            (&[b"ciam_session=; ciam_session=s2"], None, None),
+            // A name that only starts like ours, a pair without '=', an unreadable header.
+            (
+                &[b"ciam_session_x=s0; junk; ciam_session=s1"],
+                Some("s1"),
+                None,
+            ),
+            (
+                &[b"ciam_session=s\xff1", b"ciam_session=s2"],
+                Some("s2"),
+                None,
+            ),
+        ];
+        for (values, session, device) in cases {
+            let h = headers(values);
+            let (s, d) = c.read_both(&h);
+            let (s, d) = (exposed(s), exposed(d));
+            assert_eq!(s.as_deref(), *session, "{values:?}");
+            assert_eq!(d.as_deref(), *device, "{values:?}");
+            assert_eq!(exposed(c.read(&h)), s, "{values:?}");
+            assert_eq!(exposed(c.read_device(&h)), d, "{values:?}");
+        }
+    }
 }

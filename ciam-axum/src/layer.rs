@@ -634,10 +634,10 @@ async fn resolve(
         }
     };
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-    let token = shared.cookie.read(headers);
+    let (token, device) = shared.cookie.read_both(headers);
     let ctx = RequestContext::new(ip, user_agent)
         .with_session_token(token.clone())
-        .with_device_token(shared.cookie.read_device(headers));
+        .with_device_token(device);
     let mut auth = None;
     let mut clear_cookie = false;
     if let Some(token) = &token {
