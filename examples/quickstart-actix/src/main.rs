@@ -10,7 +10,7 @@
 //! - `/.well-known/jwks.json`: `ciam_actix::jwks_service`;
 //! - the HTML pages: the quickstart's page router through `ciam_actix::TowerBridge`;
 //! - around everything: `ciam_actix::CiamMiddleware` (session, CSRF, client IP); around the
-//!   bridged pages and `/auth`, ciam-axum's `honour_gpc` (`Sec-GPC: 1` withdraws every sale or
+//!   bridged pages and `/auth`, ciam-axum's `HonourGpcLayer` (`Sec-GPC: 1` withdraws every sale or
 //!   share), which reads the caller the middleware resolved.
 
 use std::process::ExitCode;
@@ -46,7 +46,7 @@ async fn run() -> Result<(), String> {
     let site = Site::open().await?;
     let ciam = site.ciam().clone();
     // `Sec-GPC: 1` from a signed-in browser withdraws every sale or share.
-    let gpc = axum::middleware::from_fn_with_state(site.privacy().clone(), ciam::axum::honour_gpc);
+    let gpc = ciam::axum::HonourGpcLayer::new(site.privacy().clone());
     let pages = TowerBridge::new(site.pages().layer(gpc.clone()));
     let auth = TowerBridge::new(
         ciam::axum::router(ciam.clone())

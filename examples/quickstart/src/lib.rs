@@ -203,7 +203,7 @@ impl Site {
         ciam::axum::privacy_router(self.ciam.clone(), self.consent.privacy.clone())
     }
 
-    /// The privacy endpoints' configuration (for `ciam::axum::honour_gpc` around the site).
+    /// The privacy endpoints' configuration (for `ciam::axum::HonourGpcLayer` around the site).
     pub fn privacy(&self) -> &ciam::axum::Privacy {
         &self.consent.privacy
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use axum::Router;
 use axum::routing::get;
-use ciam::axum::CiamLayer;
+use ciam::axum::{CiamLayer, HonourGpcLayer};
 use quickstart::Site;
 
 #[tokio::main]
@@ -33,12 +33,13 @@ async fn run() -> Result<(), String> {
             ciam::axum::router(ciam.clone()).merge(site.privacy_api()),
         )
         .merge(ciam::axum::jwks_router(ciam.clone()))
-        // `Sec-GPC: 1` from a signed-in browser withdraws every sale or share, on any page.
-        .layer(axum::middleware::from_fn_with_state(
-            site.privacy().clone(),
-            ciam::axum::honour_gpc,
+        // One layer tuple, one boxed route per endpoint: CiamLayer (outermost) resolves the
+        // caller, then `Sec-GPC: 1` from a signed-in browser withdraws every sale or share,
+        // on any page.
+        .layer((
+            CiamLayer::new(ciam).trusted_proxy_hops(site.trusted_proxy_hops()),
+            HonourGpcLayer::new(site.privacy().clone()),
         ))
-        .layer(CiamLayer::new(ciam).trusted_proxy_hops(site.trusted_proxy_hops()))
         // Outside the layer: a load balancer's or orchestrator's probe reaches the process
         // directly, without the proxies' X-Forwarded-For, which the layer would refuse.
         .route("/healthz", get(|| async { "ok" }));
