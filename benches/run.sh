@@ -7,8 +7,9 @@
 #
 # Environment: HARNESS_SECONDS (length of one measurement, default 8), HARNESS_USERS (256),
 # HARNESS_OUT (default target/harness; results.md is written there), CRITERION_SECONDS (3),
-# HARNESS_ONLY=storm (phase 4 alone) and HARNESS_CAPACITY=<hashes/s> (skip phase 1).
-# Installs wrk and libargon2-dev from Debian if they are missing (needs root or sudo).
+# HARNESS_ONLY=storm (phase 4 alone), HARNESS_CAPACITY=<hashes/s> (skip phase 1) and
+# HARNESS_CALLGRIND=0 (skip the instruction counts).
+# Installs wrk, libargon2-dev and valgrind from Debian if they are missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ done
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 [ -e /usr/include/argon2.h ] || need+=(libargon2-dev)
+command -v valgrind >/dev/null || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || {

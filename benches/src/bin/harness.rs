@@ -18,6 +18,12 @@
 //! Settings: `HARNESS_BIN_DIR` (where `quickstart`, `peer` and `argon2_ref` are; default the
 //! directory of this executable), `HARNESS_OUT` (where the database, logs and `results.md`
 //! go; default `target/harness`), `HARNESS_SECONDS`, `HARNESS_USERS` (default 256).
+//! Last, when valgrind is installed (`HARNESS_CALLGRIND=0` skips it), the quickstart and the
+//! peer are started again under callgrind and each route's instructions and allocations per
+//! request are counted: a figure the machine's load does not move.
+//!
+//! `HARNESS_ONLY=instructions` runs only that last phase.
+//!
 //! For iterating on the storm alone: `HARNESS_ONLY=storm` skips phases 2-3, and
 //! `HARNESS_CAPACITY=<hashes/s>` skips phase 1 and takes that figure as the capacity.
 //!
@@ -54,6 +60,8 @@ struct Settings {
     users: usize,
     /// `HARNESS_ONLY=storm`: only section 4 (with `HARNESS_CAPACITY`, no hashing either).
     storm_only: bool,
+    /// `HARNESS_ONLY=instructions`: only the instruction counts (callgrind).
+    instructions_only: bool,
     /// `HARNESS_CAPACITY`: hashes/s to take as capacity instead of measuring it.
     capacity: Option<f64>,
 }
@@ -76,6 +84,7 @@ impl Settings {
             .and_then(|s| s.parse().ok())
             .unwrap_or(256);
         let storm_only = std::env::var("HARNESS_ONLY").is_ok_and(|v| v == "storm");
+        let instructions_only = std::env::var("HARNESS_ONLY").is_ok_and(|v| v == "instructions");
         let capacity = std::env::var("HARNESS_CAPACITY")
             .ok()
             .and_then(|s| s.parse().ok());
@@ -85,6 +94,7 @@ impl Settings {
             seconds,
             users,
             storm_only,
+            instructions_only,
             capacity,
         }
     }
@@ -100,6 +110,14 @@ fn main() {
         .expect("runtime");
     let mut report = Report::default();
     let started = Instant::now();
+
+    if s.instructions_only {
+        eprintln!("== seeding {} accounts", s.users);
+        let accounts = rt.block_on(seed(&s));
+        instructions_phase(&s, &rt, &accounts, &mut report);
+        report.finish(started.elapsed(), &s);
+        return;
+    }
 
     let capacity = if let Some(c) = s.capacity {
         eprintln!("== 1. hashing skipped: capacity {c}/s from HARNESS_CAPACITY");
@@ -209,6 +227,12 @@ fn main() {
 
     ciam.stop();
     peer.stop();
+
+    if s.storm_only {
+        eprintln!("== instructions per request: skipped (HARNESS_ONLY=storm)");
+    } else {
+        instructions_phase(&s, &rt, &accounts, &mut report);
+    }
     report.finish(started.elapsed(), &s);
 }
 
@@ -437,10 +461,15 @@ fn free_port() -> u16 {
 
 impl Server {
     fn quickstart(s: &Settings) -> Self {
+        Self::quickstart_under(s, None)
+    }
+
+    /// The quickstart, under callgrind when `callgrind` names an output prefix.
+    fn quickstart_under(s: &Settings, callgrind: Option<&Path>) -> Self {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(s.out.join("quickstart.log")).expect("log");
-        let child = Command::new(s.bin_dir.join("quickstart"))
+        let child = launcher(&s.bin_dir.join("quickstart"), callgrind)
             .env("CIAM_BIND", format!("127.0.0.1:{port}"))
             .env("CIAM_PUBLIC_URL", &base)
             .env(
@@ -467,9 +496,14 @@ impl Server {
     }
 
     fn peer(s: &Settings) -> Self {
+        Self::peer_under(s, None)
+    }
+
+    /// The peer, under callgrind when `callgrind` names an output prefix.
+    fn peer_under(s: &Settings, callgrind: Option<&Path>) -> Self {
         let port = free_port();
         let log = std::fs::File::create(s.out.join("peer.log")).expect("log");
-        let child = Command::new(s.bin_dir.join("peer"))
+        let child = launcher(&s.bin_dir.join("peer"), callgrind)
             .env("PEER_BIND", format!("127.0.0.1:{port}"))
             .env("PEER_USERS", s.out.join("peer-users.tsv"))
             .stdout(log.try_clone().expect("log"))
@@ -489,7 +523,8 @@ impl Server {
 
     async fn wait_ready(&mut self) {
         let client = reqwest::Client::new();
-        for _ in 0..300 {
+        // Under valgrind a start takes seconds.
+        for _ in 0..1200 {
             if let Ok(r) = client.get(self.url("/healthz")).send().await
                 && r.status().is_success()
             {
@@ -500,7 +535,7 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{} did not answer /healthz within 30 s", self.name);
+        panic!("{} did not answer /healthz within 120 s", self.name);
     }
 
     fn peak_memory_kib(&self) -> Option<u64> {
@@ -518,6 +553,201 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The command starting `exe`: directly, or under callgrind with instrumentation off until
+/// `callgrind_control -i on` (so start-up and warm-up are not counted), its dumps written to
+/// `<callgrind>.<pid>.<n>`.
+fn launcher(exe: &Path, callgrind: Option<&Path>) -> Command {
+    match callgrind {
+        None => Command::new(exe),
+        Some(prefix) => {
+            let mut c = Command::new("valgrind");
+            c.arg("--tool=callgrind")
+                .arg("--instr-atstart=no")
+                .arg(format!("--callgrind-out-file={}.%p", prefix.display()))
+                .arg(exe);
+            c
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instructions per request (callgrind)
+
+/// Requests counted per route; the same count warms the route first.
+const COUNTED_REQUESTS: u64 = 2000;
+
+/// Instructions and heap allocations per request of one route, counted by callgrind.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    instructions: u64,
+    allocations: u64,
+}
+
+fn callgrind_available() -> bool {
+    std::env::var("HARNESS_CALLGRIND").map_or(true, |v| v != "0")
+        && Command::new("valgrind")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|st| st.success())
+}
+
+/// The last phase: the quickstart and the peer under callgrind, each route counted. A
+/// failure is reported in the table, not a panic that would lose the phases before it.
+fn instructions_phase(
+    s: &Settings,
+    rt: &tokio::runtime::Runtime,
+    accounts: &[Account],
+    report: &mut Report,
+) {
+    if !callgrind_available() {
+        eprintln!("== instructions per request: skipped (HARNESS_CALLGRIND=0 or no valgrind)");
+        return;
+    }
+    eprintln!(
+        "== instructions per request (callgrind, {COUNTED_REQUESTS} sequential requests per route)"
+    );
+    let mut counted = Vec::new();
+    let mut failures = Vec::new();
+    for which in ["ciam", "peer"] {
+        let prefix = s.out.join(format!("callgrind.{which}"));
+        let mut server = if which == "ciam" {
+            Server::quickstart_under(s, Some(&prefix))
+        } else {
+            Server::peer_under(s, Some(&prefix))
+        };
+        rt.block_on(server.wait_ready());
+        let result = rt.block_on(async {
+            let cookie = sign_in_cookie(&server, &accounts[0]).await?;
+            let routes = [("/healthz", None), ("/auth/me", Some(cookie.as_str()))];
+            count_routes(&server, &prefix, &routes).await
+        });
+        server.stop();
+        match result {
+            Ok(rows) => {
+                for (path, c) in rows {
+                    eprintln!(
+                        "   {which} {path}: {} instructions, {} allocations per request",
+                        c.instructions, c.allocations
+                    );
+                    counted.push((which, path, c));
+                }
+            }
+            Err(e) => {
+                eprintln!("   {which}: FAILED: {e}");
+                failures.push(format!("{which}: {e}"));
+            }
+        }
+    }
+    report.instructions(&counted, &failures);
+}
+
+fn callgrind_control(args: &[&str], pid: u32) -> Result<(), String> {
+    let ok = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("callgrind_control {args:?} {pid} failed"))
+    }
+}
+
+/// Runs `server` (started under callgrind with output prefix `prefix`) through `routes`:
+/// per route, `COUNTED_REQUESTS` sequential warm-up requests on one keep-alive connection,
+/// then as many counted ones, dumped to their own file. Sequential requests on one connection
+/// make the count the server's own work per request, repeatable on a busy machine.
+async fn count_routes(
+    server: &Server,
+    prefix: &Path,
+    routes: &[(&'static str, Option<&str>)],
+) -> Result<Vec<(&'static str, Counted)>, String> {
+    let pid = server.child.id();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("client");
+    let mut out = Vec::new();
+    for (dump, (path, cookie)) in routes.iter().enumerate() {
+        let run = |n: u64| {
+            let client = client.clone();
+            let url = server.url(path);
+            let cookie = cookie.map(str::to_owned);
+            async move {
+                for _ in 0..n {
+                    let mut req = client.get(&url);
+                    if let Some(c) = &cookie {
+                        req = req.header("Cookie", c);
+                    }
+                    let r = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+                    if !r.status().is_success() {
+                        return Err(format!("{url}: {}", r.status()));
+                    }
+                    r.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+                }
+                Ok::<(), String>(())
+            }
+        };
+        run(COUNTED_REQUESTS).await?;
+        callgrind_control(&["-z"], pid)?;
+        callgrind_control(&["-i", "on"], pid)?;
+        run(COUNTED_REQUESTS).await?;
+        // The dump's trigger label must not look like a path or a pid.
+        callgrind_control(&[&format!("--dump=route{}", dump + 1)], pid)?;
+        callgrind_control(&["-i", "off"], pid)?;
+        let file = PathBuf::from(format!("{}.{pid}.{}", prefix.display(), dump + 1));
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let total: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("totals:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("{}: no totals line", file.display()))?;
+        out.push((
+            *path,
+            Counted {
+                instructions: total / COUNTED_REQUESTS,
+                allocations: allocations_in(&file) / COUNTED_REQUESTS,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Calls to the Rust global allocator in a callgrind dump: the sum of the call counts on the
+/// caller lines of `__rustc::__rust_alloc` in `callgrind_annotate --tree=caller`.
+fn allocations_in(file: &Path) -> u64 {
+    let out = Command::new("callgrind_annotate")
+        .arg("--tree=caller")
+        .arg(file)
+        .output()
+        .expect("callgrind_annotate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut callers = 0u64;
+    for line in text.lines() {
+        if line.contains(")  *  ") {
+            if line.contains(":__rustc::__rust_alloc [") {
+                return callers;
+            }
+            callers = 0;
+        } else if line.contains(")  < ")
+            && let Some(count) = line
+                .rsplit_once('(')
+                .and_then(|(_, c)| c.split_once("x)"))
+                .and_then(|(n, _)| n.replace(',', "").parse::<u64>().ok())
+        {
+            callers += count;
+        } else if line.trim().is_empty() {
+            callers = 0;
+        }
+    }
+    0
 }
 
 /// `POST /auth/login` on the server at `base`.
@@ -1119,6 +1349,49 @@ impl Report {
             samples.threads
         )
         .ok();
+    }
+
+    fn instructions(&mut self, counted: &[(&str, &str, Counted)], failures: &[String]) {
+        let m = &mut self.md;
+        writeln!(
+            m,
+            "### Instructions per request (callgrind; {COUNTED_REQUESTS} sequential requests on one connection)\n\n\
+             The server's own user-space work per request (the kernel's and the client's are not \
+             counted), the same on a busy machine as on an idle one.\n\n\
+             | server | route | instructions | allocations |\n|---|---|---|---|"
+        )
+        .unwrap();
+        for (which, path, c) in counted {
+            writeln!(
+                m,
+                "| {which} | {path} | {} | {} |",
+                c.instructions, c.allocations
+            )
+            .unwrap();
+        }
+        for f in failures {
+            writeln!(m, "| FAILED | {f} | | |").unwrap();
+        }
+        let get = |w: &str, p: &str| {
+            counted
+                .iter()
+                .find(|(a, b, _)| *a == w && *b == p)
+                .map(|(_, _, c)| c.instructions as f64)
+        };
+        if let (Some(me), Some(health), Some(peer_me)) = (
+            get("ciam", "/auth/me"),
+            get("ciam", "/healthz"),
+            get("peer", "/auth/me"),
+        ) {
+            writeln!(
+                m,
+                "\nciam `/auth/me` costs {:.2}x its `/healthz` and {:.2}x the peer's `/auth/me` in \
+                 instructions.\n",
+                me / health,
+                me / peer_me
+            )
+            .unwrap();
+        }
     }
 
     fn finish(self, took: Duration, s: &Settings) {
