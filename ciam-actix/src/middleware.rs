@@ -26,8 +26,10 @@ use crate::convert;
 /// 2. builds a [`RequestContext`](ciam_core::RequestContext) (client IP, User-Agent, presented
 ///    session and device tokens);
 /// 3. validates the session cookie, if any, with [`Ciam::authenticate`]; an invalid, expired
-///    or revoked cookie means no caller, and the response then clears the cookie. A store
-///    outage answers 503 rather than treating the caller as signed out.
+///    or revoked cookie means no caller, and the response then clears the cookie (an error
+///    from an inner service stays an error whose response carries the clearing
+///    `Set-Cookie`). A store outage answers 503 rather than treating the caller as signed
+///    out.
 ///
 /// The outcome is kept with the request for the [extractors](crate#what-is-in-the-box) and
 /// for [`scope`](crate::scope), which then does not validate the session again.
@@ -171,13 +173,32 @@ where
                 }
             };
             req.extensions_mut().insert(resolved.clone());
-            // An inner error (a handler's `Err`) stays an error; actix renders it later, so it
-            // does not clear an invalid cookie (the next request clears it).
-            let mut response = service.call(req).await?;
+            let mut response = match service.call(req).await {
+                Ok(response) => response,
+                // An inner service's error (another middleware's `Err`; handlers' errors are
+                // responses by now) stays an error, but one whose response clears an invalid
+                // cookie: otherwise the browser would keep sending the dead cookie.
+                Err(e) => return Err(with_cleared_cookie(&resolved, e)),
+            };
             clear_invalid_cookie(&resolved, &mut response);
             Ok(response.map_into_left_body())
         })
     }
+}
+
+/// `error`, rendered with the `Set-Cookie` that clears an invalid session cookie when the
+/// request presented one; otherwise `error` unchanged.
+fn with_cleared_cookie(resolved: &Resolved, error: actix_web::Error) -> actix_web::Error {
+    let Some(value) = resolved
+        .clear_cookie_value(std::iter::empty())
+        .as_ref()
+        .and_then(convert::value)
+    else {
+        return error;
+    };
+    let mut response = error.error_response();
+    response.headers_mut().append(SET_COOKIE, value);
+    actix_web::error::InternalError::from_response(error, response).into()
 }
 
 /// Appends the `Set-Cookie` that clears an invalid session cookie, unless the response

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
-use actix_web::test::{TestRequest, call_service, init_service, read_body};
+use actix_web::test::{TestRequest, call_service, init_service, read_body, try_call_service};
 use actix_web::{App, HttpResponse, web};
 use axum::response::IntoResponse;
 use ciam_core::{Ciam, Policy};
@@ -305,6 +305,41 @@ fn invalid_cookie_is_cleared_once() {
                 .iter()
                 .any(|c| c.starts_with("ciam_session=;"))
         );
+
+        // An inner middleware's error stays an error, and the response actix renders from
+        // it clears the invalid cookie; without an invalid cookie it is left as it was.
+        let failing = init_service(
+            App::new()
+                .route("/whoami", web::get().to(whoami))
+                .wrap_fn(|_, _| async {
+                    Err::<ServiceResponse, _>(actix_web::error::ErrorServiceUnavailable("down"))
+                })
+                .wrap(CiamMiddleware::new(engine())),
+        )
+        .await;
+        let rendered = |request: actix_web::test::TestRequest| {
+            let failing = &failing;
+            async move {
+                let err = try_call_service(failing, request.to_request())
+                    .await
+                    .expect_err("the inner error");
+                err.error_response()
+            }
+        };
+        let res = rendered(get("/whoami").insert_header((header::COOKIE, bogus))).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let cookies: Vec<_> = res
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(cookies.len(), 1, "{cookies:?}");
+        assert!(cookies[0].starts_with("ciam_session=;"), "{cookies:?}");
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(body, "down");
+        let res = rendered(get("/whoami")).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().get(header::SET_COOKIE).is_none());
 
         // A response that sets the cookie itself gets no second Set-Cookie for it.
         let res = call_service(
