@@ -99,7 +99,7 @@
 //! | `POST /passkeys/signup/start` | `{email, profile?}` | `PublicKeyCredentialCreationOptionsJSON` (also for a taken address) |
 //! | `POST /passkeys/signup/finish` | `{credential, name?}` | 202 `{"status": "verification_sent"}` (also for a taken address) |
 //! | `POST /passkeys/login/start` | `{email?}` | `PublicKeyCredentialRequestOptionsJSON` (no `allowCredentials` without an address; a stable fake list for an unknown one) |
-//! | `POST /passkeys/login/finish` | `{credential}` | as `POST /login`; 401 `passkey_rejected` |
+//! | `POST /passkeys/login/finish` | `{credential, captcha_token?}` (`captcha_token` as at `POST /login`) | as `POST /login`; 401 `passkey_rejected` |
 //! | `POST /passkeys/step-up/start` | `{}` (signed in) | `PublicKeyCredentialRequestOptionsJSON` of the caller's passkeys |
 //! | `POST /passkeys/step-up/finish` | `{credential}` | 200 `{user, session}` + new `Set-Cookie` (the old session ends) |
 //! | `GET /passkeys` | — | `{passkeys: [{id, name, created_at, last_used_at, synced, backed_up, aaguid, attestation, transports}]}` |

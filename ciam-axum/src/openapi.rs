@@ -1019,7 +1019,7 @@ fn passkey_operations() -> Vec<Op> {
             .body(object(&[], &[("email", json!({"type": "string", "description": "Omit for a discoverable (usernameless) sign-in"}))]))
             .answer(200, "Request options (a stable, plausible list for an unknown address)", schema_ref("RequestOptions")),
         op("post", "/passkeys/login/finish", "passkeyLoginFinish", "passkeys", "Sign in with the passkey's assertion")
-            .body(object(&[("credential", schema_ref("PublicKeyCredential"))], &[]))
+            .body(object(&[("credential", schema_ref("PublicKeyCredential"))], &[captcha_token()]))
             .signs_in()
             .error(401, "`passkey_rejected`"),
         op("post", "/passkeys/step-up/start", "passkeyStepUpStart", "passkeys", "Options to re-authenticate with one of the caller's passkeys")

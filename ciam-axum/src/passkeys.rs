@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use ciam_core::id::CredentialId;
+use ciam_core::secret::SecretString;
 use ciam_core::user::ProfileAttributes;
 use ciam_core::{Ciam, Registration};
 
@@ -36,12 +37,16 @@ pub(crate) fn routes() -> Router<Ciam> {
         .route("/passkeys/step-up/finish", post(step_up_finish))
 }
 
-/// `{"credential": <PublicKeyCredential.toJSON()>, "name"?: "..."}`.
+/// `{"credential": <PublicKeyCredential.toJSON()>, "name"?: "...", "captcha_token"?: "..."}`.
 #[derive(Deserialize)]
 struct FinishBody {
     credential: Value,
     #[serde(default)]
     name: Option<String>,
+    /// What the application's CAPTCHA widget produced, for the configured bot check; read
+    /// by `POST /passkeys/login/finish` (a sign-in is risk-assessed like a password's).
+    #[serde(default)]
+    captcha_token: Option<SecretString>,
 }
 
 impl FinishBody {
@@ -161,9 +166,9 @@ async fn login_finish(
     ClientContext(ctx): ClientContext,
     Json(body): Json<FinishBody>,
 ) -> Result<Response, ApiError> {
-    let outcome = ciam
-        .finish_passkey_sign_in(&body.credential_json(), &ctx)
-        .await?;
+    let credential = body.credential_json();
+    let ctx = crate::mfa::with_captcha(ctx, body.captcha_token);
+    let outcome = ciam.finish_passkey_sign_in(&credential, &ctx).await?;
     crate::mfa::sign_in_response(&ciam, &layer, outcome)
 }
 

@@ -1197,6 +1197,93 @@ async fn passkey_sign_ins_are_risk_assessed<B: Backend>(store: Arc<B>) {
     );
 }
 
+/// Over HTTP (ciam-axum's router on a real listener), `POST /passkeys/login/finish` takes
+/// `captcha_token` as `POST /login` does, and the bot check sees it: a suspicious token gets
+/// a CAPTCHA challenge (a user-verified passkey meets every factor but that one), a solved
+/// one signs in, a bot is refused, and no token is a human-looking request.
+#[cfg(feature = "axum")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkey_login_finish_takes_a_captcha_token() {
+    use ciam::axum::CiamLayer;
+    use support::Captchas;
+
+    let rp = relying_party(CounterPolicy::Refuse, UserVerificationPolicy::Required);
+    let config = PasskeyConfig::new(rp).unwrap();
+    let h = harness_with(support::memory().await, Policy::default(), |b| {
+        b.passkeys(config)
+            .risk_policy(Arc::new(DefaultRiskPolicy::default()))
+            .bot_check(Arc::new(Captchas))
+    });
+    let mut phone = Device::new(false);
+    h.passkey_account(&mut phone, "cap@example.com").await;
+
+    let app = axum::Router::new()
+        .nest("/auth", ciam::axum::router(h.ciam.clone()))
+        .layer(CiamLayer::new(h.ciam.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{base}/auth{path}"))
+            .header("Origin", ORIGIN)
+            .json(&body)
+            .send()
+    };
+    let mut sign_in = async |captcha: Option<&str>| {
+        let options: Value = post("/passkeys/login/start", json!({}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let options: RequestOptionsJson = serde_json::from_value(options).unwrap();
+        let credential: Value = serde_json::from_str(&phone.get(&options).await).unwrap();
+        let mut body = json!({ "credential": credential });
+        if let Some(token) = captcha {
+            body["captcha_token"] = json!(token);
+        }
+        let r = post("/passkeys/login/finish", body).await.unwrap();
+        let status = r.status();
+        let session_cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-ciam_session="));
+        (status, session_cookie, r.json::<Value>().await.unwrap())
+    };
+
+    // No token: a human-looking request. The first sign-in from this network is new, and
+    // the user-verified passkey meets that challenge; later ones come from a known network.
+    let (status, cookie, body) = sign_in(None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session"].is_object(), "{body}");
+    assert!(cookie);
+
+    let (status, cookie, body) = sign_in(Some("mid")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "mfa_required", "{body}");
+    assert_eq!(body["factors"], json!(["captcha"]), "{body}");
+    assert!(!cookie, "no session before the CAPTCHA");
+
+    let (status, cookie, body) = sign_in(Some("solved")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["session"].is_object(), "{body}");
+    assert!(cookie, "{body}");
+
+    let (status, cookie, body) = sign_in(Some("bot")).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "risk_denied", "{body}");
+    assert!(!cookie);
+}
+
 /// User handles (`user.id` of the creation options): 32 random bytes per account (the
 /// engine's `USER_HANDLE_LEN`), never the user id or the address, the same for all of one
 /// account's passkeys, and different between accounts.

@@ -10,12 +10,11 @@ use std::sync::Arc;
 
 use ciam::audit::{AuditAction, AuditEntry, AuditOutcome};
 use ciam::risk::{
-    BotCheck, BotCheckError, BotVerdict, BreachCheckError, BreachedPasswords, DefaultRiskPolicy,
-    REASON_DENY, SmsError, SmsSender,
+    BreachCheckError, BreachedPasswords, DefaultRiskPolicy, REASON_DENY, SmsError, SmsSender,
 };
 use ciam::store::Backend;
 use ciam::{Error, MfaFactor, MfaProof, Policy, RequestContext, SecretString, SignInOutcome};
-use support::{Harness, PW, harness_with, on_both_backends, pw};
+use support::{Captchas, Harness, PW, harness_with, on_both_backends, pw};
 
 /// The leaked password of these tests.
 const LEAKED: &str = "hunter2 hunter2 hunter2";
@@ -289,30 +288,6 @@ async fn bot_score_denies<B: Backend>(store: Arc<B>) {
     assert_eq!(check.detail["rules"][0]["inputs"]["deny_above"], 0.9);
     // No bot check is configured here: the application's score alone decided.
     assert!(check.detail.get("bot_check").is_none());
-}
-
-/// A CAPTCHA / bot-management service for the tests. The token stands for what the service
-/// would conclude: no token is a human-looking request, `mid` a suspicious one, `solved` a
-/// suspicious one that solved the CAPTCHA, `bot` an automated one; `down` fails.
-#[derive(Debug)]
-struct Captchas;
-
-#[async_trait::async_trait]
-impl BotCheck for Captchas {
-    async fn check(
-        &self,
-        token: Option<&str>,
-        _ip: Option<std::net::IpAddr>,
-    ) -> Result<BotVerdict, BotCheckError> {
-        match token {
-            None => BotVerdict::new(0.1, false),
-            Some("mid") => BotVerdict::new(0.7, false),
-            Some("solved") => BotVerdict::new(0.7, true),
-            Some("bot") => BotVerdict::new(0.97, false),
-            Some("down") => Err(BotCheckError::Unavailable("service down".into())),
-            Some(_) => BotVerdict::new(0.7, false),
-        }
-    }
 }
 
 fn with_captchas<B: Backend>(store: Arc<B>) -> Harness<B> {

@@ -377,3 +377,29 @@ impl<B: Backend> Harness<B> {
         self.failed_entry(None, action, "sign_in_delay").await
     }
 }
+
+/// A CAPTCHA / bot-management service for the tests. The token stands for what the service
+/// would conclude: no token is a human-looking request, `mid` a suspicious one, `solved` a
+/// suspicious one that solved the CAPTCHA, `bot` an automated one; `down` fails.
+#[derive(Debug)]
+pub(crate) struct Captchas;
+
+#[async_trait::async_trait]
+impl ciam::risk::BotCheck for Captchas {
+    async fn check(
+        &self,
+        token: Option<&str>,
+        _ip: Option<std::net::IpAddr>,
+    ) -> Result<ciam::risk::BotVerdict, ciam::risk::BotCheckError> {
+        match token {
+            None => ciam::risk::BotVerdict::new(0.1, false),
+            Some("mid") => ciam::risk::BotVerdict::new(0.7, false),
+            Some("solved") => ciam::risk::BotVerdict::new(0.7, true),
+            Some("bot") => ciam::risk::BotVerdict::new(0.97, false),
+            Some("down") => Err(ciam::risk::BotCheckError::Unavailable(
+                "service down".into(),
+            )),
+            Some(_) => ciam::risk::BotVerdict::new(0.7, false),
+        }
+    }
+}
