@@ -636,11 +636,12 @@ async fn resolve(
     let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
     let (token, device) = shared.cookie.read_both(headers);
     let ctx = RequestContext::new(ip, user_agent)
-        .with_session_token(token.clone())
+        .with_session_token(token)
         .with_device_token(device);
     let mut auth = None;
     let mut clear_cookie = false;
-    if let Some(token) = &token {
+    // The context holds the presented token; no second copy of it is made.
+    if let Some(token) = &ctx.session_token {
         match shared.ciam.authenticate(token, &ctx).await {
             Ok(a) => auth = Some(a),
             Err(e) if e.kind() == ErrorKind::Unauthorized => clear_cookie = true,
