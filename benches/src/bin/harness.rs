@@ -9,7 +9,9 @@
 //!    `argon2_ref`). Three interleaved rounds; the best round of each counts.
 //! 2. **Protected route**: the quickstart's `GET /auth/me` with a valid session cookie against
 //!    `GET /healthz` of the same process (wrk, 64 connections).
-//! 3. **Peer**: the same route on the peer app (`peer`: axum-login + tower-sessions).
+//! 3. **Peer**: the same route on the peer app (`peer`: axum-login + tower-sessions), which
+//!    answers the same document; its lighter `/auth/whoami` (`{"id", "email"}`, what its
+//!    `/auth/me` answered before 2026-11-24) is measured beside it for comparison.
 //! 4. **Storm**: sign-ins offered at 10x the measured hashing capacity (open loop) while wrk
 //!    loads the protected route; then 64 closed-loop sign-in clients on ciam and on the peer.
 //!    Peak memory is the quickstart's `VmHWM`; during the open loop a sampler also records
@@ -173,6 +175,11 @@ fn main() {
         runs.entry("peer /healthz")
             .or_default()
             .push(wrk(&peer.url("/healthz"), None, s.seconds));
+        runs.entry("peer /auth/whoami").or_default().push(wrk(
+            &peer.url("/auth/whoami"),
+            Some(&peer_cookie),
+            s.seconds,
+        ));
     }
     if !runs.is_empty() {
         report.routes(&runs);
@@ -622,7 +629,11 @@ fn instructions_phase(
         rt.block_on(server.wait_ready());
         let result = rt.block_on(async {
             let cookie = sign_in_cookie(&server, &accounts[0]).await?;
-            let routes = [("/healthz", None), ("/auth/me", Some(cookie.as_str()))];
+            let mut routes = vec![("/healthz", None), ("/auth/me", Some(cookie.as_str()))];
+            if which == "peer" {
+                // The earlier, lighter answer (`{"id", "email"}`), for comparison.
+                routes.push(("/auth/whoami", Some(cookie.as_str())));
+            }
             count_routes(&server, &prefix, &routes).await
         });
         server.stop();
@@ -1174,6 +1185,7 @@ impl Report {
             "ciam /auth/me",
             "peer /healthz",
             "peer /auth/me",
+            "peer /auth/whoami",
         ] {
             let w = avg(k);
             writeln!(
