@@ -29,7 +29,6 @@
 //! cookie, the layer's CSRF origin check lets it through (the `state` and the binding are the
 //! defence), and only for paths of the form `…/oidc/{provider}/callback`.
 
-use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -42,6 +41,7 @@ use ciam_core::id::CredentialId;
 use ciam_core::{Ciam, FederationOutcome, OpaqueToken, SignInOutcome};
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer, MaybeAuthenticated};
+use crate::prefix::At;
 use crate::rejection::ApiError;
 
 /// Binding cookie name with `https://` public URLs.
@@ -62,9 +62,8 @@ const STEP_UP_PAGE: &str = "/login?next=%2Faccount&step_up=1";
 const ACCOUNT_PAGE: &str = "/account";
 
 /// The federation routes, relative to the router's prefix.
-pub(crate) fn routes() -> Router<Ciam> {
-    Router::new()
-        .route("/oidc/providers", get(providers))
+pub(crate) fn routes(at: At<Ciam>) -> At<Ciam> {
+    at.route("/oidc/providers", get(providers))
         .route("/oidc/{provider}/start", get(start))
         .route("/oidc/{provider}/callback", get(callback).post(form_post))
         .route("/identities", get(identities))

@@ -26,6 +26,10 @@
 //! }
 //! ```
 //!
+//! `.merge(ciam_axum::router_at("/auth", ciam.clone()))` serves the same endpoints as the
+//! `nest` above and costs less per request: `nest` rebuilds the URI of every request it
+//! routes.
+//!
 //! # What is in the box
 //!
 //! | Item | What it does |
@@ -40,11 +44,11 @@
 //! | [`CookieConfig`] | Session cookie name and attributes; builds `Set-Cookie` values |
 //! | [`ClientIp`] / [`TrustedProxies`] | How the client IP is decided (TCP peer by default) |
 //! | [`CiamLayer::resolve`] / [`Resolved`] | The layer's decision without an inner service, for adapters to other frameworks (ciam-actix resolves natively, then serves [`router`] through it without validating the session twice) |
-//! | [`router`] | The JSON endpoints below |
+//! | [`router`] / [`router_at`] | The JSON endpoints below, to `nest` under a prefix / registered at a prefix, to `merge` (the same answers, without `nest`'s per-request URI rewrite) |
 //! | [`openapi`] | The OpenAPI 3.1 document of [`router`] (also served by it at `GET /openapi.json`) |
 //! | `BearerAuthenticated` / `BearerAuthenticatedLive` (feature `tokens`) | Extractors: the caller of an API route from `Authorization: Bearer <access token>`, verified without a store read / also against the session store; 401 with `WWW-Authenticate: Bearer error="invalid_token"` |
 //! | `jwks_router` (feature `tokens`) | `GET /.well-known/jwks.json`, the token keys |
-//! | `privacy_router` / `Privacy` / `HonourGpcLayer` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key, `GET /me/export`, `DELETE /me` erasure with step-up) and the `Sec-GPC: 1` signal; see [`privacy`] |
+//! | `privacy_router` / `privacy_router_at` / `Privacy` / `HonourGpcLayer` / `honour_gpc` (feature `consent`) | The privacy centre's endpoints (`GET /consents`, `PUT /consents/{purpose}`, `GET /consents/receipts/{id}`, the receipt key, `GET /me/export`, `DELETE /me` erasure with step-up) and the `Sec-GPC: 1` signal; see [`privacy`] |
 //! | `RequireConsent<P>` / `ConsentPurpose` (feature `consent`) | Extractor: the signed-in caller for whom purpose `P::ID` is permitted by the ciam-consent ledger (installed with `axum::Extension(ledger)`), with the justifying grant; else 403 `{"error": "consent_required", "purpose": "<id>"}`, 503 when the consent store fails |
 //!
 //! # Endpoints
@@ -214,6 +218,7 @@ mod no_store;
 mod openapi;
 #[cfg(feature = "passkeys")]
 mod passkeys;
+mod prefix;
 #[cfg(feature = "consent")]
 pub mod privacy;
 mod rejection;
@@ -236,9 +241,11 @@ pub use extract::{Authenticated, ClientContext, Json, MaybeAuthenticated, Requir
 pub use layer::{CiamLayer, CiamService, ClientIp, Resolved, ResponseFuture, TrustedProxies};
 pub use openapi::{OPENAPI_PATH, openapi};
 #[cfg(feature = "consent")]
-pub use privacy::{GpcFuture, HonourGpc, HonourGpcLayer, Privacy, honour_gpc, privacy_router};
+pub use privacy::{
+    GpcFuture, HonourGpc, HonourGpcLayer, Privacy, honour_gpc, privacy_router, privacy_router_at,
+};
 pub use rejection::{ApiError, AuthRejection, CsrfRejection, JsonRejection, status_for};
-pub use routes::{BODY_LIMIT, router};
+pub use routes::{BODY_LIMIT, router, router_at};
 #[cfg(feature = "tokens")]
 pub use tokens::{
     BearerAuthenticated, BearerAuthenticatedLive, BearerRejection, JWKS_MAX_AGE, jwks_router,

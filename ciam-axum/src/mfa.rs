@@ -1,6 +1,5 @@
 //! The second-factor and trusted-device endpoints of [`router`](crate::router).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -16,13 +15,13 @@ use ciam_core::secret::SecretString;
 use ciam_core::{Ciam, MfaChallenge, MfaProof, RequestContext, SignInOutcome};
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer};
+use crate::prefix::At;
 use crate::rejection::{ApiError, verification_required};
 use crate::routes::signed_in;
 
 /// The routes, relative to the router's prefix.
-pub(crate) fn routes() -> Router<Ciam> {
-    Router::new()
-        .route("/mfa", get(status))
+pub(crate) fn routes(at: At<Ciam>) -> At<Ciam> {
+    at.route("/mfa", get(status))
         .route("/mfa/challenge", post(challenge))
         .route("/mfa/totp/enroll", post(enroll))
         .route("/mfa/totp/confirm", post(confirm))

@@ -12,8 +12,8 @@
 
 use axum::extract::OriginalUri;
 use axum::response::{IntoResponse, Response};
+use http::HeaderValue;
 use http::header::CACHE_CONTROL;
-use http::{HeaderValue, Uri};
 use serde_json::{Map, Value, json};
 
 /// Where [`router`](crate::router) serves the document, relative to its mount point.
@@ -74,11 +74,13 @@ pub fn openapi(prefix: &str) -> Value {
     })
 }
 
-/// `GET /openapi.json`: the document with the router's mount point as its server.
-pub(crate) async fn serve(OriginalUri(original): OriginalUri, uri: Uri) -> Response {
+/// `GET /openapi.json`: the document with the router's mount point as its server: the path
+/// it was asked at without `/openapi.json`, whether the router is nested (`nest`) or
+/// registered at its prefix (`router_at`).
+pub(crate) async fn serve(OriginalUri(original): OriginalUri) -> Response {
     let prefix = original
         .path()
-        .strip_suffix(uri.path())
+        .strip_suffix(OPENAPI_PATH)
         .unwrap_or_default()
         .to_owned();
     let mut response = axum::Json(openapi(&prefix)).into_response();

@@ -193,6 +193,87 @@ async fn app(ciam: &Ciam) -> Router {
         .layer(crate::tests::peer())
 }
 
+/// [`app`] with the routes registered at `/auth` instead of nested (`router_at`).
+async fn app_at(ciam: &Ciam) -> Router {
+    #[cfg(feature = "consent")]
+    {
+        let clock = ciam_core::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+        let ledger = crate::privacy::tests::ledger(&clock).await;
+        crate::privacy::tests::app_at(ciam, &ledger, &clock)
+    }
+    #[cfg(not(feature = "consent"))]
+    Router::new()
+        .merge(crate::router_at("/auth", ciam.clone()))
+        .layer(CiamLayer::new(ciam.clone()))
+        .layer(crate::tests::peer())
+}
+
+async fn answer(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = to_bytes(body, 1 << 20).await.unwrap();
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+/// `router_at("/auth")` answers every documented operation exactly as `nest("/auth",
+/// router)` does: status, `Cache-Control`, `Retry-After` and body, for a caller without a
+/// session (each app on its own engine, so one's throttle counts do not reach the other).
+/// And a path beside the prefix is not routed by either.
+#[tokio::test]
+async fn router_at_answers_as_nest_does() {
+    let (nested, at) = (app(&engine()).await, app_at(&engine()).await);
+    let mut compared = 0;
+    for (method, path) in documented() {
+        let uri = format!("/auth{}", path.replace('{', "x").replace('}', ""));
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        let a = answer(&nested, request(&method, &uri, None, body.as_ref())).await;
+        let b = answer(&at, request(&method, &uri, None, body.as_ref())).await;
+        assert_eq!(a.0, b.0, "{method} {uri}: status");
+        for name in [
+            header::CACHE_CONTROL,
+            header::RETRY_AFTER,
+            header::CONTENT_TYPE,
+        ] {
+            assert_eq!(a.1.get(&name), b.1.get(&name), "{method} {uri}: {name}");
+        }
+        assert_eq!(a.2, b.2, "{method} {uri}: body");
+        compared += 1;
+    }
+    assert!(compared > 25, "only {compared} operations compared");
+    for stray in ["/me", "/authme", "/auth", "/auth/nope"] {
+        let a = answer(&nested, request(&Method::GET, stray, None, None)).await;
+        let b = answer(&at, request(&Method::GET, stray, None, None)).await;
+        assert_eq!(a.0, StatusCode::NOT_FOUND, "{stray}");
+        assert_eq!((a.0, a.2), (b.0, b.2), "{stray}");
+    }
+}
+
+/// Signed in through `router_at`, the session works on its routes: `GET /auth/me` names the
+/// caller, and the document names `/auth` as its server.
+#[tokio::test]
+async fn router_at_signs_in_and_serves_me_and_the_document() {
+    let ciam = engine();
+    let app = app_at(&ciam).await;
+    let login = crate::tests::sign_in(&app, HTTP_URL, "at@example.com").await;
+    let cookie = crate::tests::session_cookie(&login);
+    let (status, headers, body) =
+        answer(&app, request(&Method::GET, "/auth/me", Some(&cookie), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let me: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(me["user"]["email"], "at@example.com");
+    assert_eq!(me["session"]["user_id"], me["user"]["id"]);
+    let (status, _, body) = answer(
+        &app,
+        request(&Method::GET, "/auth/openapi.json", None, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc, openapi("/auth"));
+}
+
 fn request(
     method: &Method,
     uri: &str,
@@ -683,4 +764,15 @@ async fn the_router_serves_the_document_with_its_mount_point() {
     let doc: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(doc["servers"][0]["url"], "/api/v1/auth");
     assert_eq!(doc, openapi("/api/v1/auth"));
+
+    // At the root, the document's server is the site itself.
+    let ciam = engine();
+    let app = Router::new()
+        .merge(router(ciam.clone()))
+        .layer(CiamLayer::new(ciam))
+        .layer(crate::tests::peer());
+    let (status, _, body) = answer(&app, request(&Method::GET, "/openapi.json", None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc, openapi(""));
 }

@@ -5,7 +5,6 @@
 //! `PublicKeyCredential.parseCreationOptionsFromJSON()`; responses are taken as
 //! `PublicKeyCredential.toJSON()` in a `credential` member.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
@@ -19,13 +18,13 @@ use ciam_core::user::ProfileAttributes;
 use ciam_core::{Ciam, Registration};
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer};
+use crate::prefix::At;
 use crate::rejection::ApiError;
 use crate::routes::{signed_in, status};
 
 /// The passkey routes, relative to the router's prefix.
-pub(crate) fn routes() -> Router<Ciam> {
-    Router::new()
-        .route("/passkeys", axum::routing::get(list))
+pub(crate) fn routes(at: At<Ciam>) -> At<Ciam> {
+    at.route("/passkeys", axum::routing::get(list))
         .route("/passkeys/{id}", patch(rename).delete(remove))
         .route("/passkeys/register/start", post(register_start))
         .route("/passkeys/register/finish", post(register_finish))

@@ -55,6 +55,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::extract::{Authenticated, ClientContext, Json, Layer};
+use crate::prefix::At;
 use crate::rejection::ApiError;
 
 /// The channel recorded for changes made through these endpoints.
@@ -137,13 +138,28 @@ pub fn privacy_router<S>(ciam: Ciam, privacy: Privacy) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
+    privacy_router_at("", ciam, privacy)
+}
+
+/// [`privacy_router`] with its routes registered at `prefix` + path, to merge beside
+/// [`router_at`](crate::router_at) with the same prefix (no `nest`, see there).
+///
+/// # Panics
+///
+/// As [`router_at`](crate::router_at), on a `prefix` that is neither empty nor starts with
+/// `/`, or that holds a path parameter or wildcard.
+pub fn privacy_router_at<S>(prefix: &str, ciam: Ciam, privacy: Privacy) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    At::new(prefix)
         .route("/consents", get(list))
         .route("/consents/{purpose}", put(set))
         .route("/consents/receipts/key", get(receipt_key))
         .route("/consents/receipts/{id}", get(receipt))
         .route("/me/export", get(export))
         .route("/me", axum::routing::delete(erase))
+        .into_router()
         .layer((
             crate::no_store::answers(),
             HonourGpcLayer::new(privacy.clone()),
@@ -675,6 +691,17 @@ pub(crate) mod tests {
                 "/auth",
                 crate::router(ciam.clone()).merge(privacy_router(ciam.clone(), privacy)),
             )
+            .layer(CiamLayer::new(ciam.clone()))
+            .layer(crate::tests::peer())
+    }
+
+    /// [`app`] with the routes registered at `/auth` (`router_at`, `privacy_router_at`)
+    /// instead of nested.
+    pub(crate) fn app_at(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
+        let privacy = privacy(ledger, clock);
+        Router::new()
+            .merge(crate::router_at("/auth", ciam.clone()))
+            .merge(super::privacy_router_at("/auth/", ciam.clone(), privacy))
             .layer(CiamLayer::new(ciam.clone()))
             .layer(crate::tests::peer())
     }

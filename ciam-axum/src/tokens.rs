@@ -27,6 +27,7 @@ use ciam_core::{Ciam, Error, TokenError, TokenPair};
 
 use crate::extract::{Authenticated, ClientContext, Json};
 use crate::layer::Installed;
+use crate::prefix::At;
 use crate::rejection::ApiError;
 
 /// How long verifiers may cache the JWKS document, in seconds. A verifier meeting an unknown
@@ -35,9 +36,8 @@ use crate::rejection::ApiError;
 pub const JWKS_MAX_AGE: u32 = 300;
 
 /// The token routes, relative to the router's prefix.
-pub(crate) fn routes() -> Router<Ciam> {
-    Router::new()
-        .route("/token", post(issue))
+pub(crate) fn routes(at: At<Ciam>) -> At<Ciam> {
+    at.route("/token", post(issue))
         .route("/token/refresh", post(refresh))
 }
 

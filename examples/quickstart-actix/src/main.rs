@@ -50,7 +50,7 @@ async fn run() -> Result<(), String> {
     let pages = TowerBridge::new(site.pages().layer(gpc.clone()));
     let auth = TowerBridge::new(
         ciam::axum::router(ciam.clone())
-            .merge(site.privacy_api())
+            .merge(site.privacy_api(""))
             .layer(gpc),
     );
     let hops = site.trusted_proxy_hops();

@@ -197,10 +197,11 @@ impl Site {
         api::routes().with_state(self.ciam.clone())
     }
 
-    /// The privacy centre's API (`/consents`, receipts; see `ciam_axum::privacy`), to nest
-    /// under `/auth` beside the auth router.
-    pub fn privacy_api(&self) -> Router {
-        ciam::axum::privacy_router(self.ciam.clone(), self.consent.privacy.clone())
+    /// The privacy centre's API (`/consents`, receipts; see `ciam_axum::privacy`) with its
+    /// routes at `prefix` (empty for a router to nest), beside the auth router at the same
+    /// prefix.
+    pub fn privacy_api(&self, prefix: &str) -> Router {
+        ciam::axum::privacy_router_at(prefix, self.ciam.clone(), self.consent.privacy.clone())
     }
 
     /// The privacy endpoints' configuration (for `ciam::axum::HonourGpcLayer` around the site).

@@ -28,10 +28,10 @@ async fn run() -> Result<(), String> {
     let app = Router::new()
         .merge(site.pages())
         .merge(site.api())
-        .nest(
-            "/auth",
-            ciam::axum::router(ciam.clone()).merge(site.privacy_api()),
-        )
+        // The auth and privacy endpoints registered at /auth (no `nest`: it would rewrite
+        // the URI of every request it routes).
+        .merge(ciam::axum::router_at("/auth", ciam.clone()))
+        .merge(site.privacy_api("/auth"))
         .merge(ciam::axum::jwks_router(ciam.clone()))
         // One layer tuple, one boxed route per endpoint: CiamLayer (outermost) resolves the
         // caller, then `Sec-GPC: 1` from a signed-in browser withdraws every sale or share,
