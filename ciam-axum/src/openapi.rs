@@ -430,7 +430,7 @@ fn schemas() -> Value {
                 ("session_id", string()),
                 (
                     "aal",
-                    json!({"type": "string", "enum": ["Aal1", "Aal2", "Aal3"], "description": "NIST SP 800-63B assurance level"}),
+                    json!({"type": "integer", "minimum": 1, "maximum": 3, "description": "NIST SP 800-63B assurance level"}),
                 ),
                 (
                     "amr",

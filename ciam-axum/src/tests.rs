@@ -265,6 +265,12 @@ async fn cookie_attributes_over_http() {
     let me = body_json(res).await;
     assert_eq!(me["user"]["email"], "alice@example.com");
     assert_eq!(me["user"]["email_verified"], false);
+    // The session as the sign-in described it: the level is a number here too.
+    assert_eq!(me["session"]["aal"], 1);
+    assert_eq!(me["session"]["aal"], body["session"]["aal"]);
+    assert_eq!(me["session"]["amr"], json!(["pwd"]));
+    assert_eq!(me["session"]["session_id"], body["session"]["id"]);
+    assert_eq!(me["session"]["user_id"], me["user"]["id"]);
 }
 
 #[tokio::test]

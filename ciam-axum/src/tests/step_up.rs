@@ -159,6 +159,8 @@ async fn sensitive_changes_ask_for_the_second_factor_over_http() {
     assert_eq!(res.status(), StatusCode::OK);
     let aal2 = session_cookie(&res);
     assert_eq!(body_json(res).await["session"]["aal"], 2);
+    let res = call(&app, Method::GET, "/auth/me", &aal2, json!({})).await;
+    assert_eq!(body_json(res).await["session"]["aal"], 2);
     let res = call(&app, Method::POST, "/auth/email/change", &aal2, change).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
 

@@ -111,7 +111,9 @@ pub struct AuthContext {
     pub user_id: UserId,
     /// The session in use.
     pub session_id: SessionId,
-    /// Assurance level of the session.
+    /// Assurance level of the session; serialized as its number (1 to 3), as in
+    /// [`SessionInfo`](crate::session::SessionInfo) and the step-up errors.
+    #[serde(serialize_with = "aal_level")]
     pub aal: Aal,
     /// Methods used to authenticate.
     pub amr: Vec<AuthMethod>,
@@ -121,6 +123,10 @@ pub struct AuthContext {
     /// When the session ends if unused.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+}
+
+fn aal_level<S: serde::Serializer>(aal: &Aal, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u8(aal.level())
 }
 
 impl AuthContext {
