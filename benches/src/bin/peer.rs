@@ -119,7 +119,7 @@ struct UserView<'a> {
 struct SessionView<'a> {
     user_id: &'a str,
     session_id: String,
-    aal: &'static str,
+    aal: u8,
     amr: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     auth_time: OffsetDateTime,
@@ -268,7 +268,7 @@ async fn me(auth: AuthSession<Backend>) -> impl IntoResponse {
         session: SessionView {
             user_id: &user.uid,
             session_id: id.to_string(),
-            aal: "Aal1",
+            aal: 1,
             amr: facts.amr,
             auth_time: facts.auth_time,
             expires_at,
