@@ -108,7 +108,7 @@ struct UserView<'a> {
     email_verified: bool,
     profile: &'a ProfileAttributes,
     prompts: Vec<&'a ciam_core::profile::FieldSpec>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "ciam_core::rfc3339")]
     created_at: OffsetDateTime,
 }
 

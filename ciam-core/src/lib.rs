@@ -75,7 +75,9 @@
 //! key) the audit log and the consent ledger seal personal data with. [`otp`] holds the
 //! one-time-password primitives (TOTP/HOTP, otpauth URIs, sealed secrets,
 //! recovery codes, enrolment QR codes) the MFA flows use; [`risk`] the risk policy, the
-//! breached-password check, and the SMS and bot-check hooks.
+//! breached-password check, and the SMS and bot-check hooks. [`rfc3339`] writes timestamps
+//! for serde as `time::serde::rfc3339` does, without allocating (the answers of every request
+//! carry them).
 //!
 //! ## Extension points
 //!
@@ -107,6 +109,7 @@ pub mod mail;
 pub mod otp;
 pub mod password;
 pub mod profile;
+pub mod rfc3339;
 /// Adaptive risk: signals, the explained risk policy, breached-password, bot and SMS hooks.
 pub mod risk;
 pub mod rng;

@@ -156,13 +156,13 @@ pub struct SessionInfo {
     /// Session id.
     pub id: SessionId,
     /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last used.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub last_seen_at: OffsetDateTime,
     /// When it ends if unused.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Methods used.
     pub amr: Vec<AuthMethod>,
@@ -171,7 +171,7 @@ pub struct SessionInfo {
     /// The same level as an OpenID Connect `acr` value ([`Aal::acr`]).
     pub acr: &'static str,
     /// When the user last authenticated actively (the `auth_time` a step-up renews).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub auth_time: OffsetDateTime,
     /// Device.
     pub device: DeviceInfo,

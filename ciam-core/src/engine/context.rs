@@ -118,10 +118,10 @@ pub struct AuthContext {
     /// Methods used to authenticate.
     pub amr: Vec<AuthMethod>,
     /// When the user last authenticated actively.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub auth_time: OffsetDateTime,
     /// When the session ends if unused.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
