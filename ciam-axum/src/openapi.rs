@@ -726,6 +726,16 @@ fn user_answer() -> Value {
 }
 
 fn operations() -> Vec<Op> {
+    // Extended below by each optional feature's operations.
+    #[cfg_attr(
+        not(any(
+            feature = "passkeys",
+            feature = "tokens",
+            feature = "federation",
+            feature = "consent"
+        )),
+        allow(unused_mut)
+    )]
     let mut ops = vec![
         op("get", OPENAPI_PATH, "openapi", "meta", "This OpenAPI document")
             .answer(200, "The document", json!({"type": "object"})),
