@@ -67,7 +67,11 @@ pub enum ProfileError {
 }
 
 /// The profile fields an application collects, with the stages at which it asks for them.
+///
+/// Deserializing checks the schema as [`ProfileSchema::new`] does: an inconsistent schema
+/// read from configuration is refused with the same message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "SchemaFields")]
 pub struct ProfileSchema {
     stages: Vec<String>,
     fields: Vec<FieldSpec>,
@@ -81,6 +85,22 @@ impl Default for ProfileSchema {
             fields: Vec::new(),
             max_prompts: Self::DEFAULT_MAX_PROMPTS,
         }
+    }
+}
+
+/// A [`ProfileSchema`] as written, before its checks.
+#[derive(Deserialize)]
+struct SchemaFields {
+    stages: Vec<String>,
+    fields: Vec<FieldSpec>,
+    max_prompts: usize,
+}
+
+impl TryFrom<SchemaFields> for ProfileSchema {
+    type Error = ProfileError;
+
+    fn try_from(s: SchemaFields) -> Result<Self, ProfileError> {
+        Self::new(s.stages, s.fields, s.max_prompts)
     }
 }
 
@@ -216,6 +236,36 @@ mod tests {
             2,
         )
         .unwrap()
+    }
+
+    /// A schema read from configuration is checked as `new` checks it: a consistent one comes
+    /// back equal; an unknown stage, a field declared twice, no stage or `max_prompts` 0 is
+    /// refused with `new`'s message.
+    #[test]
+    fn deserializing_checks_the_schema() {
+        let good = schema();
+        let text = serde_json::to_string(&good).unwrap();
+        assert_eq!(serde_json::from_str::<ProfileSchema>(&text).unwrap(), good);
+
+        let base = serde_json::to_value(&good).unwrap();
+        let broken = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base.clone();
+            edit(&mut v);
+            serde_json::from_value::<ProfileSchema>(v)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = broken(&|v| v["fields"][1]["stage"] = json!("checkout"));
+        assert!(e.contains("names unknown stage `checkout`"), "{e}");
+        let e = broken(&|v| v["fields"][1]["name"] = json!("given_name"));
+        assert!(e.contains("`given_name` is declared twice"), "{e}");
+        let e = broken(&|v| v["max_prompts"] = json!(0));
+        assert!(e.contains("max_prompts must be at least 1"), "{e}");
+        let e = broken(&|v| {
+            v["stages"] = json!([]);
+            v["fields"] = json!([]);
+        });
+        assert!(e.contains("at least one stage"), "{e}");
     }
 
     #[test]
