@@ -251,7 +251,7 @@ pub struct AuditEntry {
     /// Entry id.
     pub id: AuditId,
     /// When (UTC).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub at: OffsetDateTime,
     /// The decision point: which flow decided.
     pub action: AuditAction,

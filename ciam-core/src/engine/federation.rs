@@ -281,7 +281,7 @@ pub struct FederatedIdentity {
     /// The address the provider gave when linked, if any (informational, never a key).
     pub email: Option<String>,
     /// When it was linked.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it last signed in.
     #[serde(with = "time::serde::rfc3339::option")]

@@ -154,10 +154,10 @@ pub struct TrustedDevice {
     /// Names the device in [`Ciam::forget_device`]. Not the token: knowing it grants nothing.
     pub id: CredentialId,
     /// When the token was issued (the sign-in that trusted the browser).
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When the token stops working.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Until when it skips the second factor ("remember this device"), if it does.
     #[serde(with = "time::serde::rfc3339::option")]

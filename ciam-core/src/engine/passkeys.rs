@@ -184,7 +184,7 @@ pub struct PasskeyInfo {
     /// The user's label.
     pub name: String,
     /// When it was registered.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it last signed in.
     #[serde(with = "time::serde::rfc3339::option")]
