@@ -107,7 +107,9 @@ struct UserView<'a> {
     email: Option<&'a str>,
     email_verified: bool,
     profile: &'a ProfileAttributes,
-    prompts: Vec<&'a ciam_core::profile::FieldSpec>,
+    /// Rendered once per schema (`Ciam::profile_prompts_json`): the same JSON as the
+    /// `FieldSpec`s, without serializing them on every `GET /me`.
+    prompts: Vec<&'a serde_json::value::RawValue>,
     #[serde(with = "ciam_core::rfc3339")]
     created_at: OffsetDateTime,
 }
@@ -118,7 +120,7 @@ fn user_view<'a>(ciam: &'a Ciam, user: &'a User, stage: &str) -> UserView<'a> {
         email: user.email.as_ref().map(|e| e.as_str()),
         email_verified: user.email_verified(),
         profile: &user.profile,
-        prompts: ciam.profile_prompts(user, stage),
+        prompts: ciam.profile_prompts_json(user, stage),
         created_at: user.created_at,
     }
 }

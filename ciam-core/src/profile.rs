@@ -6,6 +6,7 @@
 //! [`ProfileSchema::max_prompts`] at a time, so the user is never asked for everything at once.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::user::ProfileAttributes;
 
@@ -70,12 +71,25 @@ pub enum ProfileError {
 ///
 /// Deserializing checks the schema as [`ProfileSchema::new`] does: an inconsistent schema
 /// read from configuration is refused with the same message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "SchemaFields")]
 pub struct ProfileSchema {
     stages: Vec<String>,
     fields: Vec<FieldSpec>,
     max_prompts: usize,
+    /// Each field's JSON, in `fields` order, written once: `GET /me` lists prompts on every
+    /// call.
+    #[serde(skip)]
+    rendered: Vec<Box<RawValue>>,
+}
+
+impl PartialEq for ProfileSchema {
+    fn eq(&self, other: &Self) -> bool {
+        // `rendered` follows from `fields`.
+        self.stages == other.stages
+            && self.fields == other.fields
+            && self.max_prompts == other.max_prompts
+    }
 }
 
 impl Default for ProfileSchema {
@@ -84,6 +98,7 @@ impl Default for ProfileSchema {
             stages: vec!["signup".to_owned()],
             fields: Vec::new(),
             max_prompts: Self::DEFAULT_MAX_PROMPTS,
+            rendered: Vec::new(),
         }
     }
 }
@@ -138,10 +153,16 @@ impl ProfileSchema {
                 )));
             }
         }
+        let rendered = fields
+            .iter()
+            .map(serde_json::value::to_raw_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProfileError::InvalidSchema(format!("a field cannot be written: {e}")))?;
         Ok(Self {
             stages,
             fields,
             max_prompts,
+            rendered,
         })
     }
 
@@ -192,18 +213,34 @@ impl ProfileSchema {
     /// The fields due at `stage` (or earlier) that `attrs` does not have yet, in declaration
     /// order, at most [`Self::max_prompts`]. An unknown stage is treated as the first one.
     pub fn prompts<'a>(&'a self, attrs: &ProfileAttributes, stage: &str) -> Vec<&'a FieldSpec> {
+        self.due(attrs, stage).map(|(f, _)| f).collect()
+    }
+
+    /// [`Self::prompts`], each as its field's JSON (what serializing the [`FieldSpec`]
+    /// writes), rendered once when the schema was built: for answers that list prompts on
+    /// every request.
+    pub fn prompts_json<'a>(&'a self, attrs: &ProfileAttributes, stage: &str) -> Vec<&'a RawValue> {
+        self.due(attrs, stage).map(|(_, json)| json).collect()
+    }
+
+    /// The fields due at `stage` that `attrs` lacks, with their JSON, at most `max_prompts`.
+    fn due<'a>(
+        &'a self,
+        attrs: &ProfileAttributes,
+        stage: &str,
+    ) -> impl Iterator<Item = (&'a FieldSpec, &'a RawValue)> {
         let current = self.stages.iter().position(|s| s == stage).unwrap_or(0);
         self.fields
             .iter()
-            .filter(|f| {
+            .zip(self.rendered.iter().map(|r| &**r))
+            .filter(move |(f, _)| {
                 self.stages
                     .iter()
                     .position(|s| *s == f.stage)
                     .is_some_and(|i| i <= current)
             })
-            .filter(|f| attrs.get(&f.name).is_none_or(serde_json::Value::is_null))
+            .filter(|(f, _)| attrs.get(&f.name).is_none_or(serde_json::Value::is_null))
             .take(self.max_prompts)
-            .collect()
     }
 }
 
@@ -284,6 +321,33 @@ mod tests {
             names(s.prompts(&attrs, "first_order")),
             ["newsletter", "size"]
         );
+    }
+
+    /// The rendered prompts are the same JSON, byte for byte, as serializing the fields, at
+    /// every stage and fill level, for a schema built with `new` and one read back from JSON.
+    #[test]
+    fn rendered_prompts_are_the_fields_json() {
+        let built = schema();
+        let read: ProfileSchema =
+            serde_json::from_str(&serde_json::to_string(&built).unwrap()).unwrap();
+        for s in [&built, &read] {
+            let mut attrs = ProfileAttributes::new();
+            let mut seen = 0;
+            for name in ["", "given_name", "birthday", "newsletter", "size"] {
+                if !name.is_empty() {
+                    attrs.insert(name.into(), json!("x"));
+                }
+                for stage in ["signup", "first_order", "unknown"] {
+                    let fields = serde_json::to_string(&s.prompts(&attrs, stage)).unwrap();
+                    let rendered = serde_json::to_string(&s.prompts_json(&attrs, stage)).unwrap();
+                    assert_eq!(rendered, fields, "{stage} after {name:?}");
+                    seen += s.prompts(&attrs, stage).len();
+                }
+            }
+            assert!(seen >= 8, "too few prompts compared: {seen}");
+        }
+        // The schema's own JSON does not carry the rendered copies.
+        assert!(!serde_json::to_string(&built).unwrap().contains("rendered"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Registration, e-mail verification, e-mail change and profile updates.
 
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::Ciam;
 use super::Decision;
@@ -475,5 +476,14 @@ impl Ciam {
     /// from the engine's schema (no copy: `GET /me` asks on every call).
     pub fn profile_prompts(&self, user: &User, stage: &str) -> Vec<&FieldSpec> {
         self.inner.profile.prompts(&user.profile, stage)
+    }
+
+    /// [`Ciam::profile_prompts`], each as the JSON serializing its [`FieldSpec`] writes,
+    /// rendered once when the engine was built ([`ProfileSchema::prompts_json`]): for answers
+    /// that list prompts on every request, such as `GET /me`.
+    ///
+    /// [`ProfileSchema::prompts_json`]: crate::profile::ProfileSchema::prompts_json
+    pub fn profile_prompts_json(&self, user: &User, stage: &str) -> Vec<&RawValue> {
+        self.inner.profile.prompts_json(&user.profile, stage)
     }
 }
