@@ -180,32 +180,27 @@ fn engine() -> Ciam {
 
 /// The router (and with the `consent` feature the privacy centre beside it) under `/auth`.
 async fn app(ciam: &Ciam) -> Router {
-    #[cfg(feature = "consent")]
-    {
-        let clock = ciam_core::clock::ManualClock::new(time::OffsetDateTime::now_utc());
-        let ledger = crate::privacy::tests::ledger(&clock).await;
-        crate::privacy::tests::app(ciam, &ledger, &clock)
-    }
-    #[cfg(not(feature = "consent"))]
-    Router::new()
-        .nest("/auth", router(ciam.clone()))
-        .layer(CiamLayer::new(ciam.clone()))
-        .layer(crate::tests::peer())
+    mounted(ciam, false).await
 }
 
-/// [`app`] with the routes registered at `/auth` instead of nested (`router_at`).
-async fn app_at(ciam: &Ciam) -> Router {
+/// [`app`], nested, or with `at` registered at `/auth` (`router_at`).
+async fn mounted(ciam: &Ciam, at: bool) -> Router {
     #[cfg(feature = "consent")]
     {
         let clock = ciam_core::clock::ManualClock::new(time::OffsetDateTime::now_utc());
         let ledger = crate::privacy::tests::ledger(&clock).await;
-        crate::privacy::tests::app_at(ciam, &ledger, &clock)
+        crate::privacy::tests::mounted(ciam, &ledger, &clock, at)
     }
     #[cfg(not(feature = "consent"))]
-    Router::new()
-        .merge(crate::router_at("/auth", ciam.clone()))
-        .layer(CiamLayer::new(ciam.clone()))
-        .layer(crate::tests::peer())
+    {
+        let auth = if at {
+            Router::new().merge(crate::router_at("/auth", ciam.clone()))
+        } else {
+            Router::new().nest("/auth", router(ciam.clone()))
+        };
+        auth.layer(CiamLayer::new(ciam.clone()))
+            .layer(crate::tests::peer())
+    }
 }
 
 async fn answer(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
@@ -221,7 +216,7 @@ async fn answer(app: &Router, req: Request<Body>) -> (StatusCode, http::HeaderMa
 /// And a path beside the prefix is not routed by either.
 #[tokio::test]
 async fn router_at_answers_as_nest_does() {
-    let (nested, at) = (app(&engine()).await, app_at(&engine()).await);
+    let (nested, at) = (app(&engine()).await, mounted(&engine(), true).await);
     let mut compared = 0;
     for (method, path) in documented() {
         let uri = format!("/auth{}", path.replace('{', "x").replace('}', ""));
@@ -254,7 +249,7 @@ async fn router_at_answers_as_nest_does() {
 #[tokio::test]
 async fn router_at_signs_in_and_serves_me_and_the_document() {
     let ciam = engine();
-    let app = app_at(&ciam).await;
+    let app = mounted(&ciam, true).await;
     let login = crate::tests::sign_in(&app, HTTP_URL, "at@example.com").await;
     let cookie = crate::tests::session_cookie(&login);
     let (status, headers, body) =

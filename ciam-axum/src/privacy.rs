@@ -685,24 +685,29 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn app(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
+        mounted(ciam, ledger, clock, false)
+    }
+
+    /// The auth router and the privacy centre under `/auth`: nested, or with `at` registered
+    /// at the prefix (`router_at`, `privacy_router_at`).
+    pub(crate) fn mounted(
+        ciam: &Ciam,
+        ledger: &ConsentLedger,
+        clock: &ManualClock,
+        at: bool,
+    ) -> Router {
         let privacy = privacy(ledger, clock);
-        Router::new()
-            .nest(
+        let auth = if at {
+            Router::new()
+                .merge(crate::router_at("/auth", ciam.clone()))
+                .merge(super::privacy_router_at("/auth/", ciam.clone(), privacy))
+        } else {
+            Router::new().nest(
                 "/auth",
                 crate::router(ciam.clone()).merge(privacy_router(ciam.clone(), privacy)),
             )
-            .layer(CiamLayer::new(ciam.clone()))
-            .layer(crate::tests::peer())
-    }
-
-    /// [`app`] with the routes registered at `/auth` (`router_at`, `privacy_router_at`)
-    /// instead of nested.
-    pub(crate) fn app_at(ciam: &Ciam, ledger: &ConsentLedger, clock: &ManualClock) -> Router {
-        let privacy = privacy(ledger, clock);
-        Router::new()
-            .merge(crate::router_at("/auth", ciam.clone()))
-            .merge(super::privacy_router_at("/auth/", ciam.clone(), privacy))
-            .layer(CiamLayer::new(ciam.clone()))
+        };
+        auth.layer(CiamLayer::new(ciam.clone()))
             .layer(crate::tests::peer())
     }
 
