@@ -33,7 +33,7 @@
 //! | `list_sessions`, `revoke_session`, `revoke_other_sessions`, `revoke_all_sessions` | the device list |
 //! | `forgot_password`, `reset_password`, `change_password` | password recovery and change (ending other sessions) |
 //! | `request_email_change` (then `verify_email`) | e-mail change, confirmed at the new address, the old one told |
-//! | `update_profile`, `profile_prompts` | profile attributes and progressive profiling |
+//! | `update_profile`, `profile_prompts`, `profile_prompts_json` | profile attributes and progressive profiling (the prompts also as JSON rendered once, for answers written on every request) |
 //! | `audit_log`, `recent_audit`, `verify_audit` | the audit entries about a user (opened); the tamper-evident chain checked end to end (see [`audit::chain`]) |
 //! | `export_user`, `erase_user`, `erase_own_account`, `erasure_pending`, `run_retention` | privacy requests: a versioned JSON export of everything held about a user, erasure through every store and registered hook (crypto-shredding the audit log), dormant-account retention; see [`privacy`] |
 //! | `purge_expired` | maintenance: deletes expired sessions and one-time challenges (unused links, abandoned sign-ins, spent refresh-token records), returning a [`PurgeReport`]; run it from a periodic job |
