@@ -134,13 +134,21 @@ impl OpaqueToken {
 
     /// Whether the text has the shape of a token this library issued (43 base64url characters).
     pub fn is_well_formed(&self) -> bool {
-        self.0.len() == 43
-            && self
-                .0
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        self.0.len() == 43 && self.0.bytes().all(|b| BASE64URL[usize::from(b)])
     }
 }
+
+/// The bytes of the base64url alphabet (RFC 4648 §5), as a table: checked on every request.
+const BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        i += 1;
+    }
+    table
+};
 
 impl fmt::Debug for OpaqueToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -167,5 +175,28 @@ mod tests {
         assert!(!format!("{t:?}").contains(t.expose()));
         assert_eq!(t.hash(), TokenHash::of(t.expose()));
         assert!(!OpaqueToken::from_client("short").is_well_formed());
+    }
+
+    /// Every byte value, at the start, the middle and the end of a 43-character token: only
+    /// the base64url alphabet (RFC 4648 §5: `A-Z a-z 0-9 - _`) passes; padding does not.
+    #[test]
+    fn well_formed_tokens_are_base64url_only() {
+        let alphabet: Vec<u8> = (b'A'..=b'Z')
+            .chain(b'a'..=b'z')
+            .chain(b'0'..=b'9')
+            .chain([b'-', b'_'])
+            .collect();
+        for byte in 0..=255u8 {
+            for at in [0, 21, 42] {
+                let mut text = vec![b'A'; 43];
+                text[at] = byte;
+                let token = OpaqueToken::from_client(&String::from_utf8_lossy(&text));
+                let expected = alphabet.contains(&byte);
+                assert_eq!(token.is_well_formed(), expected, "byte {byte} at {at}");
+            }
+        }
+        assert!(!OpaqueToken::from_client(&"A".repeat(42)).is_well_formed());
+        assert!(!OpaqueToken::from_client(&"A".repeat(44)).is_well_formed());
+        assert!(!OpaqueToken::from_client(&format!("{}=", "A".repeat(42))).is_well_formed());
     }
 }

@@ -363,7 +363,7 @@ impl Ciam {
         token: &OpaqueToken,
         ctx: &RequestContext,
     ) -> Result<AuthContext> {
-        crate::engine::observe::hot_flow("authenticate", async move {
+        crate::engine::observe::authenticate_flow(async move {
             if !token.is_well_formed() {
                 return Err(Error::Unauthenticated);
             }
