@@ -8,7 +8,7 @@
 //! non-browser client, which must then send `Origin` itself.
 
 use http::header::{AUTHORIZATION, COOKIE};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
 /// The `scheme://host[:port]` origin of a public URL, lower-cased, with a default port
 /// (`:443` for https, `:80` for http) removed, as browsers serialise it.
@@ -71,7 +71,10 @@ pub(crate) fn check(
             Ok(o) if o.eq_ignore_ascii_case(expected_origin) => Ok(()),
             _ => Err("foreign Origin"),
         },
-        (None, _) => match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        (None, _) => match headers
+            .get(const { HeaderName::from_static("sec-fetch-site") })
+            .map(|v| v.as_bytes())
+        {
             Some(b"same-origin" | b"none") => Ok(()),
             Some(_) => Err("cross-site Sec-Fetch-Site"),
             None => Err("neither Origin nor Sec-Fetch-Site"),

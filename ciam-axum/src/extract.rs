@@ -139,18 +139,26 @@ impl<T: Serialize> IntoResponse for Json<T> {
     /// `application/json`; a value that cannot be serialized (a map with non-string keys) is
     /// a 500 `internal`, as an engine fault is.
     fn into_response(self) -> Response {
-        let mut body = Vec::with_capacity(ANSWER_CAPACITY);
-        match serde_json::to_writer(&mut body, &self.0) {
-            Ok(()) => (
-                [(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
-            Err(e) => crate::rejection::ApiError::from(ciam_core::Error::Internal(Box::new(e)))
-                .into_response(),
+        match to_json(&self.0) {
+            Ok(body) => json_response(body),
+            Err(e) => crate::rejection::ApiError::from(e).into_response(),
         }
     }
+}
+
+/// `value` as JSON, in a buffer of [`ANSWER_CAPACITY`].
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ciam_core::Error> {
+    let mut body = Vec::with_capacity(ANSWER_CAPACITY);
+    serde_json::to_writer(&mut body, value).map_err(|e| ciam_core::Error::Internal(Box::new(e)))?;
+    Ok(body)
+}
+
+/// A 200 answer of `application/json` `body`.
+pub(crate) fn json_response(body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }

@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::header::{SET_COOKIE, USER_AGENT};
-use http::{Extensions, HeaderMap, HeaderValue, Method, Request};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -87,7 +87,15 @@ impl ClientIp for TrustedProxies {
 
 /// The headers a reverse proxy adds to name the client. Their presence on a request from a
 /// proxy-like address while no proxy is trusted means the setting is wrong.
-const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+/// `X-Forwarded-For`, as a parsed name: looking a header up by `&str` parses the name on
+/// every request.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+const FORWARDING_HEADERS: [HeaderName; 3] = [
+    X_FORWARDED_FOR,
+    http::header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+];
 
 impl TrustedProxies {
     /// The client IP, or why the configuration cannot be right for this request.
@@ -95,7 +103,7 @@ impl TrustedProxies {
         let hops = self.0;
         if hops == 0 {
             let peer = peer.map(|p| p.to_canonical()).ok_or(Unresolved::NoPeer)?;
-            if looks_like_proxy(peer) && FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+            if looks_like_proxy(peer) && FORWARDING_HEADERS.iter().any(|h| headers.contains_key(h))
             {
                 return Err(Unresolved::ForwardedWithoutTrustedProxy);
             }
@@ -105,7 +113,7 @@ impl TrustedProxies {
         // the entries the proxies appended.
         let entries = || {
             headers
-                .get_all("x-forwarded-for")
+                .get_all(X_FORWARDED_FOR)
                 .iter()
                 .rev()
                 .flat_map(|v| v.as_bytes().rsplit(|b| *b == b','))
@@ -311,6 +319,8 @@ pub(crate) struct Shared {
     /// [`CiamLayer::danger_allow_unknown_client_ip`].
     allow_unknown_ip: bool,
     misconfig_log: Arc<MisconfigLog>,
+    /// `GET /me`'s rendered answers (shared by every clone of the layer).
+    pub(crate) me_answers: Arc<crate::me_answers::MeAnswers>,
 }
 
 /// Marks a request as having passed through [`CiamService`]; carries its configuration to
@@ -390,6 +400,7 @@ impl CiamLayer {
                 client_ip: IpRule::Proxies(TrustedProxies(0)),
                 allow_unknown_ip: false,
                 misconfig_log: Arc::default(),
+                me_answers: Arc::default(),
             }),
         }
     }
@@ -914,7 +925,7 @@ mod tests {
         ] {
             for header in FORWARDING_HEADERS {
                 let mut h = HeaderMap::new();
-                h.insert(header, HeaderValue::from_static("for=1.2.3.4"));
+                h.insert(header.clone(), HeaderValue::from_static("for=1.2.3.4"));
                 assert_eq!(
                     TrustedProxies(0).decide(&h, Some(ip(peer))),
                     Err(Unresolved::ForwardedWithoutTrustedProxy),

@@ -63,7 +63,7 @@
 //! | `POST /verify-email/resend` | `{email}` | 202 always |
 //! | `POST /login` | `{email, password, captcha_token?}` (`captcha_token`: the CAPTCHA widget's answer, for the configured `BotCheck`) | 200 `{user, session, consent_required}` + `Set-Cookie` (`consent_required`: the purposes to ask for again, `[{purpose, description, policy_version, consented_under, policy_url}]`, usually empty; see `ConsentGate`); 200 `{"status": "mfa_required", mfa_token, factors, reason}`; 403 `verification_required` or `risk_denied`; 401 `invalid_credentials`; 429 `rate_limited` + `Retry-After` |
 //! | `POST /logout` | — | 204, cookie cleared |
-//! | `GET /me` | `?stage=` | `{user, session}` |
+//! | `GET /me` | `?stage=` | `{user, session}` (rendered once per user copy, stage and session; see below) |
 //! | `GET /sessions` | — | `{sessions: [...]}`, the current one marked |
 //! | `DELETE /sessions/{id}` | — | 204; 404 if not one of the caller's |
 //! | `POST /sessions/revoke-others` | — | `{revoked: n}` |
@@ -148,6 +148,14 @@
 //!
 //! Request bodies are limited to [`BODY_LIMIT`] bytes.
 //!
+//! `GET /me`, called on every page load by most front ends, reads the user from the engine's
+//! short-lived in-process copy ([`Ciam::user_for_display`](ciam_core::Ciam::user_for_display))
+//! and keeps its rendered answer per session, in [`CiamLayer`]'s shared state (at most 4,096
+//! answers of about 1 KiB). The answer is reused only for the same user copy (the engine makes
+//! a new one on every re-read or write), the same `?stage=` and an equal session
+//! ([`AuthContext`](ciam_core::AuthContext)): a profile change, a step-up or a slid expiry
+//! renders it again, so a reused answer is byte for byte what a fresh rendering would write.
+//!
 //! # Security notes
 //!
 //! ## Cookie
@@ -213,6 +221,7 @@ mod extract;
 #[cfg(feature = "federation")]
 mod federation;
 mod layer;
+mod me_answers;
 mod mfa;
 mod no_store;
 mod openapi;

@@ -49,7 +49,7 @@ use ciam_core::clock::{Clock, SystemClock};
 use ciam_core::id::UserId;
 use ciam_core::{AuthContext, Ciam, Error};
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -357,7 +357,7 @@ where
 /// Whether the request carries the Global Privacy Control signal (`Sec-GPC: 1`).
 fn gpc_signal(headers: &HeaderMap) -> bool {
     headers
-        .get("sec-gpc")
+        .get(const { HeaderName::from_static("sec-gpc") })
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"1")
 }
 

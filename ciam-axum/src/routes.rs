@@ -1,6 +1,7 @@
 //! The JSON endpoints of [`router`].
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
@@ -15,7 +16,7 @@ use ciam_core::secret::SecretString;
 use ciam_core::user::{ProfileAttributes, User};
 use ciam_core::{Ciam, Error, Registration, SignedIn, VerifyOutcome};
 
-use crate::extract::{Authenticated, ClientContext, Json, Layer};
+use crate::extract::{Authenticated, ClientContext, Json, Layer, json_response, to_json};
 use crate::prefix::At;
 use crate::rejection::ApiError;
 
@@ -264,6 +265,7 @@ struct StageQuery {
 
 async fn me(
     State(ciam): State<Ciam>,
+    layer: Layer,
     Authenticated(auth): Authenticated,
     Query(q): Query<StageQuery>,
 ) -> Result<Response, ApiError> {
@@ -271,11 +273,18 @@ async fn me(
     // the hottest authenticated endpoint.
     let user = ciam.user_for_display(auth.user_id).await?;
     let stage = q.stage.as_deref().unwrap_or(DEFAULT_STAGE);
+    // The answer rendered from this very copy, stage and session, when there is one.
+    let answers = &layer.0.0.me_answers;
+    if let Some(body) = answers.get(&user, stage, &auth) {
+        return Ok(json_response(body));
+    }
     let view = MeView {
         user: user_view(&ciam, &user, stage),
         session: &auth,
     };
-    Ok(Json(view).into_response())
+    let body = Bytes::from(to_json(&view)?);
+    answers.put(&user, stage, &auth, body.clone());
+    Ok(json_response(body))
 }
 
 async fn sessions(

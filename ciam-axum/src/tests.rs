@@ -37,15 +37,18 @@ pub(crate) fn peer() -> MockConnectInfo<SocketAddr> {
 }
 
 pub(crate) fn engine(public_url: &str) -> Ciam {
+    builder(public_url).build().unwrap()
+}
+
+/// The engine of the tests before it is built: an in-memory store, and sign-in allowed
+/// without following the mailed link.
+fn builder(public_url: &str) -> ciam_core::CiamBuilder {
     let mut policy = Policy::default();
-    // Lets the tests sign in without following the mailed link.
     policy.allow_unverified_sign_in = true;
     Ciam::builder()
         .backend(Arc::new(MemoryBackend::new()))
         .public_url(public_url)
         .policy(policy)
-        .build()
-        .unwrap()
 }
 
 async fn whoami(MaybeAuthenticated(auth): MaybeAuthenticated) -> String {
@@ -610,4 +613,97 @@ async fn require_aal_asks_weaker_sessions_to_step_up() {
     let body = body_json(res).await;
     assert_eq!(body["error"], "step_up_required");
     assert_eq!(body["aal"], 2);
+}
+
+/// `GET /me` renders its answer once per user copy, stage and session (`me_answers`); every
+/// change to any of them shows at once, and an unchanged answer is the same bytes.
+#[tokio::test]
+async fn me_answers_follow_the_profile_the_stage_and_the_session() {
+    use ciam_core::profile::{FieldKind, FieldSpec, ProfileSchema};
+    let field = |name: &str, stage: &str| FieldSpec {
+        name: name.to_owned(),
+        label: name.to_owned(),
+        kind: FieldKind::Text { max_chars: 64 },
+        stage: stage.to_owned(),
+    };
+    let schema = ProfileSchema::new(
+        vec!["signup".to_owned(), "engaged".to_owned()],
+        vec![field("nickname", "signup"), field("city", "engaged")],
+        ProfileSchema::DEFAULT_MAX_PROMPTS,
+    )
+    .unwrap();
+    let ciam = builder(HTTP_URL).profile_schema(schema).build().unwrap();
+    let app = app(&ciam);
+    let cookie = session_cookie(&sign_in(&app, HTTP_URL, "dora@example.com").await);
+    let me = |uri: &'static str| {
+        let app = app.clone();
+        let cookie = cookie.clone();
+        async move {
+            let req = Request::get(uri)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap();
+            let res = app.oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+            assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+            to_bytes(res.into_body(), 1 << 20).await.unwrap()
+        }
+    };
+    let prompts = |body: &[u8]| -> Vec<String> {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["user"]["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let first = me("/auth/me").await;
+    assert_eq!(me("/auth/me").await, first, "an unchanged answer");
+    assert_eq!(prompts(&first), ["nickname"]);
+    let engaged = me("/auth/me?stage=engaged").await;
+    assert_eq!(prompts(&engaged), ["nickname", "city"]);
+    assert_eq!(prompts(&me("/auth/me").await), ["nickname"]);
+
+    // A profile change shows on the next request, in the profile and the prompts.
+    let req = Request::patch("/auth/profile")
+        .header(header::ORIGIN, HTTP_URL)
+        .header(header::COOKIE, cookie.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"nickname": "Dee"}).to_string()))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let after = me("/auth/me").await;
+    let v: Value = serde_json::from_slice(&after).unwrap();
+    assert_eq!(v["user"]["profile"], json!({"nickname": "Dee"}));
+    assert_eq!(prompts(&after), Vec::<String>::new());
+    assert_eq!(prompts(&me("/auth/me?stage=engaged").await), ["city"]);
+
+    // A second session of the same user gets its own answer: the same user, its own session.
+    let res = app
+        .clone()
+        .oneshot(post_json(
+            "/auth/login",
+            Some(HTTP_URL),
+            json!({"email": "dora@example.com", "password": PASSWORD}),
+        ))
+        .await
+        .unwrap();
+    let second = session_cookie(&res);
+    let req = Request::get("/auth/me")
+        .header(header::COOKIE, second)
+        .body(Body::empty())
+        .unwrap();
+    let other: Value = body_json(app.clone().oneshot(req).await.unwrap()).await;
+    let mine: Value = serde_json::from_slice(&me("/auth/me").await).unwrap();
+    assert_ne!(
+        other["session"]["session_id"],
+        mine["session"]["session_id"]
+    );
+    assert_eq!(other["user"], mine["user"]);
 }
