@@ -155,6 +155,8 @@
 //! a new one on every re-read or write), the same `?stage=` and an equal session
 //! ([`AuthContext`](ciam_core::AuthContext)): a profile change, a step-up or a slid expiry
 //! renders it again, so a reused answer is byte for byte what a fresh rendering would write.
+//! Answers that can no longer be served (their user copy replaced, as after an erasure, or
+//! their session expired) are dropped every 256 renderings and whenever the 4,096 are reached.
 //!
 //! # Security notes
 //!

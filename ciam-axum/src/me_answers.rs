@@ -10,7 +10,11 @@
 //! input (a new copy after a profile change, another stage, a step-up that changed the
 //! session's level or methods, a slid expiry) renders again.
 //!
-//! The answers are kept per session, at most [`CAPACITY`] of them (about 1 KiB each).
+//! The answers are kept per session, at most [`CAPACITY`] of them (about 1 KiB each). Every
+//! [`SWEEP_EVERY`] renderings, and whenever the map is full, the answers whose user copy is
+//! gone (the user changed, or was erased) or whose session has expired are dropped, so
+//! personal data in them does not outlive its copy for long while the application serves
+//! anyone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -25,10 +29,31 @@ use time::OffsetDateTime;
 /// first, and if none has, all of them.
 pub(crate) const CAPACITY: usize = 4096;
 
+/// Renderings between two sweeps of answers that can no longer be served.
+pub(crate) const SWEEP_EVERY: u32 = 256;
+
 /// The rendered answers, one per session.
 #[derive(Debug, Default)]
 pub(crate) struct MeAnswers {
-    map: Mutex<HashMap<SessionId, Rendered>>,
+    map: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    by_session: HashMap<SessionId, Rendered>,
+    /// Answers put since the last sweep.
+    puts: u32,
+}
+
+impl Kept {
+    /// Drops the answers that can no longer be served: their user copy is gone (a later copy
+    /// has a new address) or their session has expired.
+    fn sweep(&mut self) {
+        let now = OffsetDateTime::now_utc();
+        self.by_session
+            .retain(|_, r| r.user.strong_count() > 0 && r.auth.expires_at > now);
+        self.puts = 0;
+    }
 }
 
 /// One answer and what it was rendered from.
@@ -53,8 +78,8 @@ impl Rendered {
 impl MeAnswers {
     /// The answer rendered from exactly these inputs, if it is kept.
     pub(crate) fn get(&self, user: &Arc<User>, stage: &str, auth: &AuthContext) -> Option<Bytes> {
-        let map = self.map.lock().ok()?;
-        let rendered = map.get(&auth.session_id)?;
+        let kept = self.map.lock().ok()?;
+        let rendered = kept.by_session.get(&auth.session_id)?;
         rendered
             .answers(user, stage, auth)
             .then(|| rendered.body.clone())
@@ -62,15 +87,19 @@ impl MeAnswers {
 
     /// Keeps `body`, rendered from these inputs, in place of the session's earlier answer.
     pub(crate) fn put(&self, user: &Arc<User>, stage: &str, auth: &AuthContext, body: Bytes) {
-        let Ok(mut map) = self.map.lock() else { return };
-        if map.len() >= CAPACITY && !map.contains_key(&auth.session_id) {
-            let now = OffsetDateTime::now_utc();
-            map.retain(|_, r| r.user.strong_count() > 0 && r.auth.expires_at > now);
-            if map.len() >= CAPACITY {
-                map.clear();
+        let Ok(mut kept) = self.map.lock() else {
+            return;
+        };
+        kept.puts += 1;
+        let full =
+            kept.by_session.len() >= CAPACITY && !kept.by_session.contains_key(&auth.session_id);
+        if full || kept.puts >= SWEEP_EVERY {
+            kept.sweep();
+            if kept.by_session.len() >= CAPACITY {
+                kept.by_session.clear();
             }
         }
-        map.insert(
+        kept.by_session.insert(
             auth.session_id,
             Rendered {
                 user: Arc::downgrade(user),
@@ -83,7 +112,7 @@ impl MeAnswers {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map.lock().map_or(0, |m| m.len())
+        self.map.lock().map_or(0, |k| k.by_session.len())
     }
 }
 
@@ -194,48 +223,91 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn past_capacity_ended_sessions_and_replaced_copies_go_first() {
+    async fn answers_that_cannot_be_served_are_swept_every_so_many_renderings() {
         let rng = SystemRandom::new();
         let base = signed_in().await;
         let answers = MeAnswers::default();
+        // An answer whose user copy is then replaced (dropped), and one whose session has
+        // ended: neither can be served again.
+        let gone = user(&rng);
+        answers.put(
+            &gone,
+            "signup",
+            &auth(&rng, &base, &gone),
+            Bytes::from_static(b"gone"),
+        );
+        drop(gone);
         let kept = user(&rng);
-        let live = auth(&rng, &base, &kept);
-        answers.put(&kept, "signup", &live, Bytes::from_static(b"live"));
-        // Fill up with answers whose user copies are gone.
-        for _ in 2..CAPACITY {
-            let gone = user(&rng);
-            let a = auth(&rng, &base, &gone);
-            answers.put(&gone, "signup", &a, Bytes::from_static(b"gone"));
-        }
-        // And one whose session has ended, with a copy still alive.
         let mut ended = auth(&rng, &base, &kept);
         ended.expires_at = OffsetDateTime::now_utc() - time::Duration::seconds(1);
         answers.put(&kept, "signup", &ended, Bytes::from_static(b"ended"));
-        assert_eq!(answers.len(), CAPACITY);
-        // One more: only the live answer survives the sweep, beside the new one.
-        let newcomer = auth(&rng, &base, &kept);
-        answers.put(&kept, "signup", &newcomer, Bytes::from_static(b"new"));
-        assert_eq!(answers.len(), 2);
+        let live = auth(&rng, &base, &kept);
+        answers.put(&kept, "signup", &live, Bytes::from_static(b"live"));
+        // Renderings up to the sweep keep them all.
+        let filler = usize::try_from(SWEEP_EVERY).unwrap() - 4;
+        for _ in 0..filler {
+            answers.put(
+                &kept,
+                "signup",
+                &auth(&rng, &base, &kept),
+                Bytes::from_static(b"x"),
+            );
+        }
+        assert_eq!(answers.len(), 3 + filler);
+        // The next one sweeps first: the two dead answers go, the live ones stay.
+        answers.put(
+            &kept,
+            "signup",
+            &auth(&rng, &base, &kept),
+            Bytes::from_static(b"x"),
+        );
+        assert_eq!(answers.len(), 3 + filler + 1 - 2);
+        assert_eq!(answers.get(&kept, "signup", &ended), None);
         assert_eq!(
             answers.get(&kept, "signup", &live).as_deref(),
             Some(&b"live"[..])
         );
-        assert_eq!(answers.get(&kept, "signup", &ended), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_map_sweeps_and_then_starts_over() {
+        let rng = SystemRandom::new();
+        let base = signed_in().await;
+        let answers = MeAnswers::default();
+        // Full of live answers, one user copy each.
+        let mut copies: Vec<(Arc<User>, AuthContext)> = (0..CAPACITY)
+            .map(|_| {
+                let u = user(&rng);
+                let a = auth(&rng, &base, &u);
+                answers.put(&u, "signup", &a, Bytes::from_static(b"live"));
+                (u, a)
+            })
+            .collect();
+        assert_eq!(answers.len(), CAPACITY);
+        // Half the copies are replaced; the next new session sweeps their answers out.
+        let replaced = copies.split_off(CAPACITY / 2);
+        drop(replaced);
+        let (u, a) = &copies[0];
+        let newcomer = auth(&rng, &base, u);
+        answers.put(u, "signup", &newcomer, Bytes::from_static(b"new"));
+        assert_eq!(answers.len(), CAPACITY / 2 + 1);
+        assert_eq!(answers.get(u, "signup", a).as_deref(), Some(&b"live"[..]));
 
         // When every answer is live, a full map starts over.
-        let answers = MeAnswers::default();
-        let mut sessions = Vec::new();
-        for _ in 0..CAPACITY {
-            let a = auth(&rng, &base, &kept);
-            answers.put(&kept, "signup", &a, Bytes::from_static(b"live"));
-            sessions.push(a);
+        while answers.len() < CAPACITY {
+            answers.put(
+                u,
+                "signup",
+                &auth(&rng, &base, u),
+                Bytes::from_static(b"live"),
+            );
         }
-        let last = auth(&rng, &base, &kept);
-        answers.put(&kept, "signup", &last, Bytes::from_static(b"last"));
+        let last = auth(&rng, &base, u);
+        answers.put(u, "signup", &last, Bytes::from_static(b"last"));
         assert_eq!(answers.len(), 1);
-        assert_eq!(answers.get(&kept, "signup", &sessions[0]), None);
+        assert_eq!(answers.get(u, "signup", a), None);
         assert_eq!(
-            answers.get(&kept, "signup", &last).as_deref(),
+            answers.get(u, "signup", &last).as_deref(),
             Some(&b"last"[..])
         );
     }
