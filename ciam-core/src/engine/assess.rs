@@ -153,12 +153,12 @@ impl Ciam {
             return Ok(None);
         };
         let now = self.now();
-        let history: Vec<_> = self
-            .audit_log(user.id, HISTORY)
-            .await?
-            .into_iter()
-            .filter(|e| e.outcome == AuditOutcome::Success && is_sign_in(e.action))
-            .collect();
+        // Only the successful sign-ins are opened (decrypted) of the newest HISTORY entries.
+        let history = self
+            .audit_log_where(user.id, HISTORY, |action, outcome| {
+                outcome == AuditOutcome::Success && is_sign_in(action)
+            })
+            .await?;
         let mut signals = RiskSignals::new(now);
         if !history.is_empty() {
             signals = signals.with_new_device(!trusted_device);

@@ -66,7 +66,23 @@ impl Ciam {
     /// The newest audit entries about a user, newest first, opened with the user's key
     /// (after erasure their personal part reads as empty, [`AuditEntry::erased`]).
     pub async fn audit_log(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
-        let records = self.inner.audit.audit_for_user(user, limit).await?;
+        self.audit_log_where(user, limit, |_, _| true).await
+    }
+
+    /// [`Self::audit_log`] keeping only the entries whose action and outcome (stored in the
+    /// clear) pass `keep`, filtered before anything is opened: the others cost no decryption,
+    /// and the user's key is not even read when none passes.
+    pub(crate) async fn audit_log_where(
+        &self,
+        user: UserId,
+        limit: u32,
+        keep: impl Fn(AuditAction, AuditOutcome) -> bool,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut records = self.inner.audit.audit_for_user(user, limit).await?;
+        records.retain(|r| keep(r.body.action, r.body.outcome));
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
         let key = self.audit_data_key(user, false).await?;
         Ok(records
             .iter()
