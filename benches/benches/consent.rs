@@ -9,10 +9,17 @@
 //! full `verify` of the 3,000-record ledger (every record's hash, the global chain and each
 //! subject's chain), whose time divided into 3,000 is the verify throughput.
 //!
+//! After the timings, heap allocations per check (counted by the instrumented allocator over
+//! 1,000 calls; the async forms with `block_on`'s own subtracted) for each store.
+//!
 //! Run: `cargo bench -p ciam-benches --bench consent`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::alloc::System;
 use std::sync::Arc;
+
+use ciam_benches::allocations_per_op;
+use stats_alloc::StatsAlloc;
 
 use ciam_consent::memory::MemoryConsentStore;
 use ciam_consent::sqlite::SqliteConsentStore;
@@ -21,7 +28,11 @@ use ciam_consent::{
 };
 use ciam_core::id::UserId;
 use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
 use time::macros::datetime;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 const USERS: u32 = 1_000;
 
@@ -90,6 +101,8 @@ fn bench(c: &mut Criterion) {
         .unwrap(),
     );
     let memory: Arc<dyn ConsentStore> = Arc::new(MemoryConsentStore::new());
+    let block_on = allocations_per_op(GLOBAL, 1_000, || rt.block_on(async {}));
+    let mut allocations = Vec::new();
     for (name, store) in [("memory", memory), ("sqlite", sqlite)] {
         let cached = ledger(store.clone(), 100_000);
         fill(&rt, &cached);
@@ -101,14 +114,26 @@ fn bench(c: &mut Criterion) {
                 .is_allowed()
         );
         c.bench_function(&format!("consent check cached sync ({name})"), |b| {
-            b.iter(|| cached.check_cached(std::hint::black_box(u), "newsletter"))
+            b.iter(|| cached.check_cached(black_box(u), "newsletter"))
         });
         c.bench_function(&format!("consent check cached async ({name})"), |b| {
-            b.iter(|| rt.block_on(cached.check(std::hint::black_box(u), "newsletter")))
+            b.iter(|| rt.block_on(cached.check(black_box(u), "newsletter")))
         });
         c.bench_function(&format!("consent check uncached ({name})"), |b| {
-            b.iter(|| rt.block_on(uncached.check(std::hint::black_box(u), "newsletter")))
+            b.iter(|| rt.block_on(uncached.check(black_box(u), "newsletter")))
         });
+        allocations.push((
+            name,
+            allocations_per_op(GLOBAL, 1_000, || {
+                black_box(cached.check_cached(u, "newsletter"));
+            }),
+            allocations_per_op(GLOBAL, 1_000, || {
+                black_box(rt.block_on(cached.check(u, "newsletter")).unwrap());
+            }) - block_on,
+            allocations_per_op(GLOBAL, 1_000, || {
+                black_box(rt.block_on(uncached.check(u, "newsletter")).unwrap());
+            }) - block_on,
+        ));
         let head = rt.block_on(cached.verify()).unwrap();
         c.bench_function(&format!("consent verify 3000 records ({name})"), |b| {
             b.iter(|| {
@@ -126,6 +151,14 @@ fn bench(c: &mut Criterion) {
                     .unwrap()
             })
         });
+    }
+    println!(
+        "allocations per check (block_on's own {block_on:.1} subtracted from the async forms):"
+    );
+    for (name, sync, cached, uncached) in allocations {
+        println!(
+            "  consent check ({name}): cached sync {sync:.1}/op, cached async {cached:.1}/op, uncached {uncached:.1}/op"
+        );
     }
 }
 

@@ -13,11 +13,15 @@
 //! DER `RSAPublicKey`), so the ratio is the whole RP-side overhead.
 //!
 //! Run: `cargo bench -p ciam-benches --bench webauthn` (a criterion filter
-//! such as `rs256` selects the groups; the paired measurement of every
-//! algorithm runs first whatever the filter).
+//! such as `rs256` selects the groups; the paired measurement and the
+//! allocation count of every algorithm run first whatever the filter).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::alloc::System;
 use std::hint::black_box;
+
+use ciam_benches::allocations_per_op;
+use stats_alloc::StatsAlloc;
 
 use ciam_webauthn::{
     AuthenticationResponse, AuthenticationState, Challenge, CoseAlgorithm, CredentialRecord,
@@ -26,6 +30,9 @@ use ciam_webauthn::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 const RP_ID: &str = "example.org";
 const ORIGIN: &str = "https://example.org";
@@ -277,6 +284,15 @@ fn assertion(c: &mut Criterion) {
     ] {
         let p = prepare(alg);
         paired(name, alg, &p);
+        // Heap allocations per verification, on both sides (printed whatever the filter).
+        let raw = allocations_per_op(GLOBAL, 1_000, || raw_verify(alg, &p));
+        let ours = allocations_per_op(GLOBAL, 1_000, || {
+            black_box(
+                p.rp.verify_authentication(&p.response, &p.state, &p.record)
+                    .unwrap(),
+            );
+        });
+        println!("allocations {name}: ring {raw:.1}/op, verify_authentication {ours:.1}/op");
         let mut group = c.benchmark_group(format!("webauthn_assertion_{name}"));
         // Interleave the two so machine drift hits both alike.
         for round in 1..=2 {
