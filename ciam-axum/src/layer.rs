@@ -85,12 +85,12 @@ impl ClientIp for TrustedProxies {
     }
 }
 
-/// The headers a reverse proxy adds to name the client. Their presence on a request from a
-/// proxy-like address while no proxy is trusted means the setting is wrong.
 /// `X-Forwarded-For`, as a parsed name: looking a header up by `&str` parses the name on
 /// every request.
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
+/// The headers a reverse proxy adds to name the client. Their presence on a request from a
+/// proxy-like address while no proxy is trusted means the setting is wrong.
 const FORWARDING_HEADERS: [HeaderName; 3] = [
     X_FORWARDED_FOR,
     http::header::FORWARDED,
